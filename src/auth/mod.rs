@@ -1,0 +1,10 @@
+//! Authentication machinery: password hashing, signing keys, access and refresh tokens, and
+//! the extractors handlers use.
+
+pub mod extractors;
+pub mod keys;
+pub mod password;
+pub mod refresh;
+pub mod tokens;
+
+pub use extractors::{AuthUser, Superuser};

@@ -1,0 +1,215 @@
+//! Access tokens: JWTs signed with the configured key, checked claim by claim.
+
+use std::time::Duration;
+
+use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::keys::SigningKeys;
+use crate::config::JwtSettings;
+use crate::domain::UserId;
+
+/// The value of the token-type claim on access tokens; every other token the service makes
+/// carries another value (or no JWT at all), so none of them passes as an access token.
+pub const ACCESS_TOKEN_USE: &str = "access";
+/// Clock skew tolerated on `exp` and `iat`.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AccessClaims {
+    sub: String,
+    aud: Vec<String>,
+    exp: u64,
+    iat: u64,
+    iss: String,
+    jti: String,
+    token_use: String,
+    sid: String,
+}
+
+/// A freshly issued access token.
+#[derive(Debug)]
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub user_id: UserId,
+    pub session_id: Uuid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not valid: {0}")]
+    Invalid(&'static str),
+    #[error("could not sign the token: {0}")]
+    Signing(jsonwebtoken::errors::Error),
+}
+
+/// Issues and verifies access tokens with one pinned algorithm.
+pub struct AccessTokens {
+    keys: SigningKeys,
+    issuer: String,
+    audience: Vec<String>,
+    ttl: Duration,
+    validation: Validation,
+}
+
+impl AccessTokens {
+    pub fn new(keys: SigningKeys, settings: &JwtSettings) -> AccessTokens {
+        let mut validation = Validation::new(keys.algorithm);
+        validation.set_audience(&settings.audience);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        AccessTokens {
+            keys,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.access_token_ttl,
+            validation,
+        }
+    }
+
+    pub fn keys(&self) -> &SigningKeys {
+        &self.keys
+    }
+
+    pub fn issue(&self, grant: AccessGrant) -> Result<AccessToken, TokenError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            sub: grant.user_id.to_string(),
+            aud: self.audience.clone(),
+            exp: now + self.ttl.as_secs(),
+            iat: now,
+            iss: self.issuer.clone(),
+            jti: Uuid::new_v4().to_string(),
+            token_use: ACCESS_TOKEN_USE.into(),
+            sid: grant.session_id.to_string(),
+        };
+        let mut header = Header::new(self.keys.algorithm);
+        header.kid = self.keys.signing_kid.clone();
+        header.typ = Some("JWT".into());
+        let token = encode(&header, &claims, &self.keys.signing_key).map_err(TokenError::Signing)?;
+        Ok(AccessToken {
+            token,
+            expires_in: self.ttl.as_secs(),
+        })
+    }
+
+    /// Checks signature (with the pinned algorithm and the key named by `kid`), audience,
+    /// issuer, expiry, issue time, token type and the identifiers.
+    pub fn verify(&self, token: &str) -> Result<AccessGrant, TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
+        if header.alg != self.keys.algorithm {
+            return Err(TokenError::Invalid("unexpected algorithm"));
+        }
+        let key = self
+            .keys
+            .verifying_key(header.kid.as_deref())
+            .ok_or(TokenError::Invalid("unknown key id"))?;
+        let claims = decode::<AccessClaims>(token, key, &self.validation)
+            .map_err(|_| TokenError::Invalid("signature or claims rejected"))?
+            .claims;
+        if claims.token_use != ACCESS_TOKEN_USE {
+            return Err(TokenError::Invalid("not an access token"));
+        }
+        if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+            return Err(TokenError::Invalid("issued in the future"));
+        }
+        Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
+        Ok(AccessGrant {
+            user_id: claims
+                .sub
+                .parse()
+                .map_err(|_| TokenError::Invalid("bad subject"))?,
+            session_id: Uuid::parse_str(&claims.sid)
+                .map_err(|_| TokenError::Invalid("bad session id"))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{JwtAlgorithm, KeySource};
+    use crate::auth::keys::generate_jwks;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use secrecy::ExposeSecret;
+
+    fn settings(keys: KeySource, algorithm: JwtAlgorithm) -> JwtSettings {
+        JwtSettings {
+            algorithm,
+            keys,
+            issuer: "gatehouse".into(),
+            audience: vec!["fastapi-users:auth".into()],
+            access_token_ttl: Duration::from_secs(1800),
+        }
+    }
+
+    fn es256() -> AccessTokens {
+        let (private, _) = generate_jwks();
+        let settings = settings(
+            KeySource::Jwks(private.expose_secret().to_owned().into()),
+            JwtAlgorithm::Es256,
+        );
+        AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings)
+    }
+
+    fn grant() -> AccessGrant {
+        AccessGrant {
+            user_id: UserId::new(),
+            session_id: Uuid::new_v4(),
+        }
+    }
+
+    fn claims_of(token: &str) -> serde_json::Value {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn round_trips_with_every_claim() {
+        let tokens = es256();
+        let grant = grant();
+        let issued = tokens.issue(grant).unwrap();
+        assert_eq!(tokens.verify(&issued.token).unwrap(), grant);
+        let claims = claims_of(&issued.token);
+        assert_eq!(claims["aud"], serde_json::json!(["fastapi-users:auth"]));
+        assert_eq!(claims["token_use"], "access");
+        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 1800);
+        let header = decode_header(&issued.token).unwrap();
+        assert_eq!(header.kid, tokens.keys().signing_kid);
+    }
+
+    #[test]
+    fn a_token_from_another_key_set_is_refused() {
+        let issued = es256().issue(grant()).unwrap();
+        assert!(es256().verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn hs256_tokens_do_not_pass_an_es256_verifier() {
+        let secret = "0123456789abcdef0123456789abcdef";
+        let hs = settings(KeySource::SharedSecret(secret.into()), JwtAlgorithm::Hs256);
+        let hs = AccessTokens::new(SigningKeys::load(&hs).unwrap(), &hs);
+        let issued = hs.issue(grant()).unwrap();
+        assert!(hs.verify(&issued.token).is_ok());
+        assert!(es256().verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn garbage_is_refused_without_panicking() {
+        let tokens = es256();
+        for garbage in ["", ".", "..", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", &"x".repeat(10_000)] {
+            assert!(tokens.verify(garbage).is_err(), "{garbage}");
+        }
+    }
+}

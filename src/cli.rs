@@ -1,0 +1,161 @@
+//! The command line: `serve` (the default), `migrate`, `create-superuser`, `keys generate`.
+
+use std::io::BufRead;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::keys::generate_jwks;
+use crate::config::{Environment, JwtAlgorithm, Settings};
+use crate::db::{self, users};
+use crate::domain::Email;
+use crate::services;
+use crate::startup::{AppState, Application};
+
+/// Gatehouse: sign-up, login and JWT tokens in the fastapi-users HTTP dialect.
+///
+/// Configuration comes from the environment and a `.env` file; see `.env.example`.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP on BIND_ADDR (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a superuser, or promote an existing user to superuser.
+    CreateSuperuser {
+        /// The superuser's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new ES256 JWK set as a `JWT_JWKS=…` line (append it to .env), and its public half.
+    Generate,
+}
+
+/// A failure worth telling the operator about, in one line.
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+pub async fn run(cli: Cli) -> CliResult {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            keys_generate();
+            Ok(())
+        }
+        Command::Serve => serve(Settings::from_env()?).await,
+        Command::Migrate => migrate(&Settings::from_env()?).await,
+        Command::CreateSuperuser {
+            email,
+            password_stdin,
+        } => create_superuser(&Settings::from_env()?, &email, password_stdin).await,
+    }
+}
+
+async fn serve(settings: Settings) -> CliResult {
+    let summary = format!(
+        "database {}, {}, {} mode",
+        settings.database_url,
+        match settings.jwt.algorithm {
+            JwtAlgorithm::Es256 => "ES256",
+            JwtAlgorithm::Hs256 => "HS256",
+        },
+        match settings.environment {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        }
+    );
+    let host = settings
+        .bind_addr
+        .rsplit_once(':')
+        .map_or("127.0.0.1", |(host, _)| host)
+        .to_owned();
+    let app = Application::build(settings).await?;
+    log::info!(
+        "Gatehouse listening on http://{host}:{} ({summary})",
+        app.port()
+    );
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> CliResult {
+    let pool = db::connect(&settings.database_url, 1)?;
+    let applied = db::migrate(&pool)?;
+    if applied.is_empty() {
+        println!("{}: up to date", settings.database_url);
+    }
+    for name in applied {
+        println!("applied {name}");
+    }
+    Ok(())
+}
+
+async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool) -> CliResult {
+    let email = Email::parse(email)?;
+    let state = AppState::build(settings)?;
+    let normalized = email.normalized();
+    let existing = db::run(&state.pool, move |conn| users::find_by_email(conn, &normalized)).await?;
+    if let Some(user) = existing {
+        let changes = users::UserChanges {
+            is_superuser: Some(true),
+            is_active: Some(true),
+            ..Default::default()
+        };
+        db::run(&state.pool, move |conn| users::update(conn, user.id, changes)).await?;
+        println!("{} is now a superuser", user.email);
+        return Ok(());
+    }
+    let password = read_password(password_stdin)?;
+    let user = services::users::create(&state, email, password, true)
+        .await
+        .map_err(|e| match e {
+            services::ServiceError::WeakPassword(violation) => violation.to_string(),
+            other => other.to_string(),
+        })?;
+    println!("created superuser {} ({})", user.email, user.id);
+    Ok(())
+}
+
+fn read_password(from_stdin: bool) -> Result<SecretString, Box<dyn std::error::Error>> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned().into());
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Password (again): ")?;
+    if first != second {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first.into())
+}
+
+fn keys_generate() {
+    let (private, public) = generate_jwks();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(private.expose_secret());
+    let public = serde_json::to_string(&public).expect("a JWK set serializes");
+    println!("# A new ES256 signing key. Keep this line secret; add it to the environment or .env.");
+    println!("# To rotate, put the new key first in the set and keep the old one until its tokens expire.");
+    println!("JWT_JWKS={encoded}");
+    println!("# Public JWK set (served at /.well-known/jwks.json): {public}");
+}

@@ -1,0 +1,390 @@
+//! Typed settings read from the environment (and `.env` in development).
+//!
+//! Every variable is listed with its default in `.env.example`. Secrets are held in
+//! [`SecretString`] so they never reach a log line through `Debug`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where the service runs; production refuses unsafe settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// The JWT signing algorithm. Verification accepts this algorithm only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    Es256,
+    Hs256,
+}
+
+/// Where the signing keys come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// A JWK set document (JSON), from `JWT_JWKS` (base64) or `JWT_JWKS_FILE`.
+    Jwks(SecretString),
+    /// No key configured: a development run generates one and keeps it in this file.
+    GeneratedFile(PathBuf),
+    /// The HS256 shared secret.
+    SharedSecret(SecretString),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Jwks(_) => f.write_str("Jwks([REDACTED])"),
+            KeySource::GeneratedFile(path) => write!(f, "GeneratedFile({})", path.display()),
+            KeySource::SharedSecret(_) => f.write_str("SharedSecret([REDACTED])"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub algorithm: JwtAlgorithm,
+    pub keys: KeySource,
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub access_token_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    pub ttl: Duration,
+    /// How long an already-rotated refresh token still yields its child (lost responses).
+    pub reuse_grace: Duration,
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// How many hashes may run at once (bounds memory: this × `memory_kib`).
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicySettings {
+    /// Require upper case, lower case, a digit and a special character.
+    pub require_composition: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub bind_addr: String,
+    pub database_url: String,
+    pub database_pool_size: u32,
+    pub jwt: JwtSettings,
+    pub refresh: RefreshSettings,
+    pub hashing: HashSettings,
+    pub password_policy: PasswordPolicySettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("refusing to start in production: {0}")]
+    UnsafeForProduction(String),
+    #[error("could not read {path}: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 19_456;
+pub const DEFAULT_ARGON2_ITERATIONS: u32 = 2;
+pub const DEFAULT_ARGON2_PARALLELISM: u32 = 1;
+pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
+const MIN_SHARED_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads `.env` (if present) and then the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from a map of variables; unset variables take their defaults.
+    pub fn from_map(vars: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let vars = Vars(&lookup);
+        let environment = match vars.get("GATEHOUSE_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "GATEHOUSE_ENV",
+                    format!("expected `development` or `production`, got `{other}`"),
+                ))
+            }
+        };
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let algorithm = match vars.get("JWT_ALGORITHM").as_deref() {
+            None | Some("ES256") => JwtAlgorithm::Es256,
+            Some("HS256") => JwtAlgorithm::Hs256,
+            Some(other) => {
+                return Err(invalid(
+                    "JWT_ALGORITHM",
+                    format!("expected ES256 or HS256, got `{other}`"),
+                ))
+            }
+        };
+        let keys = key_source(&vars, algorithm, &database_url)?;
+        let audience: Vec<String> = vars
+            .get("JWT_AUDIENCE")
+            .unwrap_or_else(|| "fastapi-users:auth".into())
+            .split(',')
+            .map(|aud| aud.trim().to_owned())
+            .filter(|aud| !aud.is_empty())
+            .collect();
+        if audience.is_empty() {
+            return Err(invalid("JWT_AUDIENCE", "at least one audience is required"));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+        let settings = Settings {
+            environment,
+            bind_addr: vars
+                .get("BIND_ADDR")
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            database_pool_size: vars.parse("DATABASE_POOL_SIZE", 8)?,
+            database_url,
+            jwt: JwtSettings {
+                algorithm,
+                keys,
+                issuer: vars.get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
+                audience,
+                access_token_ttl: vars.seconds("ACCESS_TOKEN_TTL", 30 * 60)?,
+            },
+            refresh: RefreshSettings {
+                ttl: vars.seconds("REFRESH_TOKEN_TTL", 10 * 60 * 60)?,
+                reuse_grace: vars.seconds("REFRESH_REUSE_GRACE", 10)?,
+            },
+            hashing: HashSettings {
+                memory_kib: vars.parse("ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB)?,
+                iterations: vars.parse("ARGON2_ITERATIONS", DEFAULT_ARGON2_ITERATIONS)?,
+                parallelism: vars.parse("ARGON2_PARALLELISM", DEFAULT_ARGON2_PARALLELISM)?,
+                concurrency: vars.parse("ARGON2_CONCURRENCY", cores)?,
+            },
+            password_policy: PasswordPolicySettings {
+                require_composition: vars.flag("PASSWORD_REQUIRE_COMPOSITION", false)?,
+            },
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rejects settings that cannot work, and in production those that are unsafe.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.jwt.access_token_ttl.is_zero() {
+            return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.refresh.ttl.is_zero() {
+            return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.database_pool_size == 0 {
+            return Err(invalid("DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        if self.hashing.concurrency == 0 {
+            return Err(invalid("ARGON2_CONCURRENCY", "must be at least 1"));
+        }
+        if let KeySource::SharedSecret(secret) = &self.jwt.keys {
+            if secret.expose_secret().len() < MIN_SHARED_SECRET_BYTES {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_SHARED_SECRET_BYTES} bytes of random data"),
+                ));
+            }
+        }
+        if self.environment == Environment::Production {
+            if let KeySource::GeneratedFile(_) = self.jwt.keys {
+                return Err(ConfigError::UnsafeForProduction(
+                    "no signing key is configured; set JWT_JWKS (or JWT_JWKS_FILE) to the output of \
+                     `gatehouse keys generate`, or JWT_ALGORITHM=HS256 with JWT_SECRET"
+                        .into(),
+                ));
+            }
+            let h = self.hashing;
+            if h.memory_kib < DEFAULT_ARGON2_MEMORY_KIB || h.iterations < DEFAULT_ARGON2_ITERATIONS
+            {
+                return Err(ConfigError::UnsafeForProduction(format!(
+                    "argon2 parameters below the OWASP baseline; set ARGON2_MEMORY_KIB >= \
+                     {DEFAULT_ARGON2_MEMORY_KIB} and ARGON2_ITERATIONS >= {DEFAULT_ARGON2_ITERATIONS}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key_source(
+    vars: &Vars<'_>,
+    algorithm: JwtAlgorithm,
+    database_url: &str,
+) -> Result<KeySource, ConfigError> {
+    use base64::Engine as _;
+    match algorithm {
+        JwtAlgorithm::Hs256 => match vars.get("JWT_SECRET") {
+            Some(secret) => Ok(KeySource::SharedSecret(secret.into())),
+            None => Err(invalid(
+                "JWT_SECRET",
+                "JWT_ALGORITHM=HS256 needs JWT_SECRET (at least 32 random bytes)",
+            )),
+        },
+        JwtAlgorithm::Es256 => {
+            if let Some(encoded) = vars.get("JWT_JWKS") {
+                let compact: String = encoded.split_whitespace().collect();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(compact.as_bytes())
+                    .map_err(|_| invalid("JWT_JWKS", "is not base64"))?;
+                let json = String::from_utf8(decoded)
+                    .map_err(|_| invalid("JWT_JWKS", "does not decode to UTF-8 JSON"))?;
+                Ok(KeySource::Jwks(json.into()))
+            } else if let Some(path) = vars.get("JWT_JWKS_FILE") {
+                let json = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Unreadable { path, source })?;
+                Ok(KeySource::Jwks(json.into()))
+            } else {
+                Ok(KeySource::GeneratedFile(generated_key_path(database_url)))
+            }
+        }
+    }
+}
+
+/// The development key lives beside the SQLite database (or in `data/` otherwise).
+fn generated_key_path(database_url: &str) -> PathBuf {
+    let dir = if database_url.contains("://") {
+        Path::new("data")
+    } else {
+        Path::new(database_url)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    };
+    dir.join("gatehouse-dev-jwks.json")
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    /// A variable's value; empty counts as unset, as in most `.env` tooling.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| invalid(name, format!("{e}"))),
+        }
+    }
+
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse(name, default).map(Duration::from_secs)
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(invalid(name, format!("expected true or false, got `{other}`"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_map(&vars)
+    }
+
+    #[test]
+    fn defaults_are_usable_in_development() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.environment, Environment::Development);
+        assert_eq!(s.jwt.algorithm, JwtAlgorithm::Es256);
+        assert_eq!(s.jwt.audience, vec!["fastapi-users:auth"]);
+        assert_eq!(s.jwt.access_token_ttl, Duration::from_secs(1800));
+        assert_eq!(s.refresh.ttl, Duration::from_secs(36_000));
+        assert_eq!(s.refresh.reuse_grace, Duration::from_secs(10));
+        assert!(matches!(s.jwt.keys, KeySource::GeneratedFile(ref p) if p == Path::new("data/gatehouse-dev-jwks.json")));
+    }
+
+    #[test]
+    fn production_refuses_a_generated_key() {
+        let err = settings(&[("GATEHOUSE_ENV", "production")]).unwrap_err();
+        assert!(err.to_string().contains("JWT_JWKS"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_weak_hashing() {
+        let err = settings(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("ARGON2_MEMORY_KIB", "1024"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("ARGON2_MEMORY_KIB"), "{err}");
+    }
+
+    #[test]
+    fn short_shared_secrets_are_refused() {
+        let err = settings(&[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", "short")]).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+        let err = settings(&[("JWT_ALGORITHM", "HS256")]).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let s = settings(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "a-very-secret-value-of-32-bytes!!"),
+        ])
+        .unwrap();
+        assert!(!format!("{s:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = settings(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("ACCESS_TOKEN_TTL"), "{err}");
+        let err = settings(&[("PASSWORD_REQUIRE_COMPOSITION", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("PASSWORD_REQUIRE_COMPOSITION"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Rows as stored, and their conversion into domain types.
+
+use diesel::prelude::*;
+
+use super::schema::{refresh_tokens, sessions, users};
+use super::DbError;
+use crate::domain::{User, UserId};
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub hashed_password: String,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub is_verified: bool,
+}
+
+impl TryFrom<UserRecord> for User {
+    type Error = DbError;
+
+    fn try_from(row: UserRecord) -> Result<User, DbError> {
+        let id: UserId = row
+            .id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("user id `{}` is not a UUID", row.id)))?;
+        Ok(User {
+            id,
+            email: row.email,
+            password_hash: row.hashed_password,
+            is_active: row.is_active,
+            is_superuser: row.is_superuser,
+            is_verified: row.is_verified,
+        })
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUserRecord<'a> {
+    pub id: String,
+    pub email: &'a str,
+    pub email_normalized: String,
+    pub hashed_password: &'a str,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub is_verified: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSessionRecord<'a> {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub user_agent: Option<&'a str>,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefreshTokenRecord<'a> {
+    pub token_hash: &'a str,
+    pub session_id: &'a str,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}

@@ -1,0 +1,190 @@
+//! Queries on `sessions` (one per login) and their `refresh_tokens`.
+
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::models::{
+    NewRefreshTokenRecord, NewSessionRecord, RefreshTokenRecord, SessionRecord, UserRecord,
+};
+use super::schema::{refresh_tokens, sessions, users};
+use super::{now, write_transaction, Conn, DbError};
+use crate::domain::{User, UserId};
+
+/// A new session and the hash of its first refresh token.
+pub struct NewSession<'a> {
+    pub user_id: UserId,
+    pub refresh_token_hash: &'a str,
+    pub ttl_secs: i64,
+    pub user_agent: Option<&'a str>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current: it is now rotated and its child stored.
+    Rotated { session_id: Uuid, user_id: UserId },
+    /// The token was rotated moments ago (within the grace window) and its child is still
+    /// current: the client lost the response, so it gets the same child again.
+    Replayed { session_id: Uuid, user_id: UserId },
+    /// The token was rotated before: someone replayed it, so its session is now revoked.
+    ReuseDetected,
+    /// Unknown, expired, or its session has ended.
+    Invalid,
+}
+
+/// Parameters of one rotation.
+pub struct RotationRequest<'a> {
+    pub presented_hash: &'a str,
+    pub child_hash: &'a str,
+    pub ttl_secs: i64,
+    pub grace_secs: i64,
+}
+
+/// Starts a session; returns its id.
+pub fn create(conn: &mut Conn, new: NewSession<'_>) -> Result<Uuid, DbError> {
+    let id = Uuid::new_v4();
+    let now = now();
+    let expires_at = now + new.ttl_secs;
+    write_transaction(conn, |conn| {
+        diesel::insert_into(sessions::table)
+            .values(NewSessionRecord {
+                id: id.to_string(),
+                user_id: new.user_id.to_string(),
+                created_at: now,
+                last_used_at: now,
+                expires_at,
+                user_agent: new.user_agent,
+            })
+            .execute(conn)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(NewRefreshTokenRecord {
+                token_hash: new.refresh_token_hash,
+                session_id: &id.to_string(),
+                issued_at: now,
+                expires_at,
+            })
+            .execute(conn)?;
+        Ok(id)
+    })
+}
+
+/// Loads the user behind an access token, provided its session has not been revoked.
+pub fn find_user_in_session(
+    conn: &mut Conn,
+    user_id: UserId,
+    session_id: Uuid,
+) -> Result<Option<User>, DbError> {
+    users::table
+        .inner_join(sessions::table)
+        .filter(users::id.eq(user_id.to_string()))
+        .filter(sessions::id.eq(session_id.to_string()))
+        .filter(sessions::revoked_at.is_null())
+        .select(UserRecord::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Exchanges a refresh token for its child, detecting replays (see [`Rotation`]).
+pub fn rotate(conn: &mut Conn, request: RotationRequest<'_>) -> Result<Rotation, DbError> {
+    write_transaction(conn, |conn| {
+        let now = now();
+        let found: Option<(RefreshTokenRecord, SessionRecord)> = refresh_tokens::table
+            .inner_join(sessions::table)
+            .filter(refresh_tokens::token_hash.eq(request.presented_hash))
+            .select((RefreshTokenRecord::as_select(), SessionRecord::as_select()))
+            .first(conn)
+            .optional()?;
+        let Some((token, session)) = found else {
+            return Ok(Rotation::Invalid);
+        };
+        if session.revoked_at.is_some() || token.expires_at <= now || session.expires_at <= now {
+            return Ok(Rotation::Invalid);
+        }
+        let session_id = parse_uuid(&session.id)?;
+        let user_id: UserId = session
+            .user_id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("user id `{}`", session.user_id)))?;
+
+        match token.rotated_at {
+            None => {
+                diesel::update(refresh_tokens::table.find(&token.token_hash))
+                    .set(refresh_tokens::rotated_at.eq(now))
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRecord {
+                        token_hash: request.child_hash,
+                        session_id: &session.id,
+                        issued_at: now,
+                        expires_at: now + request.ttl_secs,
+                    })
+                    .execute(conn)?;
+                diesel::update(sessions::table.find(&session.id))
+                    .set((
+                        sessions::last_used_at.eq(now),
+                        sessions::expires_at.eq(now + request.ttl_secs),
+                    ))
+                    .execute(conn)?;
+                Ok(Rotation::Rotated {
+                    session_id,
+                    user_id,
+                })
+            }
+            Some(rotated_at) if now - rotated_at <= request.grace_secs => {
+                let child_is_current = refresh_tokens::table
+                    .find(request.child_hash)
+                    .filter(refresh_tokens::session_id.eq(&session.id))
+                    .filter(refresh_tokens::rotated_at.is_null())
+                    .count()
+                    .get_result::<i64>(conn)?
+                    == 1;
+                if child_is_current {
+                    Ok(Rotation::Replayed {
+                        session_id,
+                        user_id,
+                    })
+                } else {
+                    revoke_at(conn, &session.id, now)?;
+                    Ok(Rotation::ReuseDetected)
+                }
+            }
+            Some(_) => {
+                revoke_at(conn, &session.id, now)?;
+                Ok(Rotation::ReuseDetected)
+            }
+        }
+    })
+}
+
+/// Ends one session: its access and refresh tokens stop working.
+pub fn revoke(conn: &mut Conn, session_id: Uuid) -> Result<(), DbError> {
+    revoke_at(conn, &session_id.to_string(), now())
+}
+
+/// Ends every session of a user.
+pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id.to_string()))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now()))
+    .execute(conn)?)
+}
+
+fn revoke_at(conn: &mut Conn, session_id: &str, now: i64) -> Result<(), DbError> {
+    diesel::update(
+        sessions::table
+            .find(session_id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+fn parse_uuid(raw: &str) -> Result<Uuid, DbError> {
+    Uuid::parse_str(raw).map_err(|_| DbError::Corrupt(format!("session id `{raw}`")))
+}

@@ -1,0 +1,173 @@
+//! Queries on the `users` table.
+
+use diesel::prelude::*;
+
+use super::models::{NewUserRecord, UserRecord};
+use super::schema::users;
+use super::{is_unique_violation, now, sessions, write_transaction, Conn, DbError};
+use crate::domain::{Email, User, UserId};
+
+/// A new account, with its password already hashed.
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub is_superuser: bool,
+}
+
+/// The fields a change may set; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub email: Option<Email>,
+    pub password_hash: Option<String>,
+    pub is_active: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub is_verified: Option<bool>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct UserChangeset {
+    email: Option<String>,
+    email_normalized: Option<String>,
+    hashed_password: Option<String>,
+    is_active: Option<bool>,
+    is_superuser: Option<bool>,
+    is_verified: Option<bool>,
+    updated_at: i64,
+}
+
+/// Inserts a user; the unique index turns a taken address (in any letter case) into
+/// [`DbError::EmailTaken`], however many requests race for it.
+pub fn insert(conn: &mut Conn, new: NewUser<'_>) -> Result<User, DbError> {
+    let now = now();
+    let record = NewUserRecord {
+        id: UserId::new().to_string(),
+        email: new.email.as_str(),
+        email_normalized: new.email.normalized(),
+        hashed_password: new.password_hash,
+        is_active: true,
+        is_superuser: new.is_superuser,
+        is_verified: false,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values(&record)
+        .returning(UserRecord::as_returning())
+        .get_result(conn)
+        .map_err(email_taken_or)?
+        .try_into()
+}
+
+pub fn find_by_id(conn: &mut Conn, id: UserId) -> Result<Option<User>, DbError> {
+    users::table
+        .find(id.to_string())
+        .select(UserRecord::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Finds a user by address, in any letter case.
+pub fn find_by_email(conn: &mut Conn, normalized_email: &str) -> Result<Option<User>, DbError> {
+    users::table
+        .filter(users::email_normalized.eq(normalized_email))
+        .select(UserRecord::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Applies `changes` atomically. Enforces that an active superuser remains, resets
+/// `is_verified` when the address changes (unless the change sets it), and ends every session
+/// of the user when the password changes or the account is deactivated.
+pub fn update(conn: &mut Conn, id: UserId, mut changes: UserChanges) -> Result<User, DbError> {
+    write_transaction(conn, |conn| {
+        let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
+        let loses_power = changes.is_superuser == Some(false) || changes.is_active == Some(false);
+        if current.is_superuser && current.is_active && loses_power {
+            ensure_another_superuser(conn, id)?;
+        }
+        let email_changes = changes
+            .email
+            .as_ref()
+            .is_some_and(|email| email.as_str() != current.email);
+        if email_changes && changes.is_verified.is_none() {
+            changes.is_verified = Some(false);
+        }
+        let ends_sessions = changes.password_hash.is_some()
+            || (changes.is_active == Some(false) && current.is_active);
+        let changeset = UserChangeset {
+            email_normalized: changes.email.as_ref().map(Email::normalized),
+            email: changes.email.map(|email| email.as_str().to_owned()),
+            hashed_password: changes.password_hash,
+            is_active: changes.is_active,
+            is_superuser: changes.is_superuser,
+            is_verified: changes.is_verified,
+            updated_at: now(),
+        };
+        let user: User = diesel::update(users::table.find(id.to_string()))
+            .set(&changeset)
+            .returning(UserRecord::as_returning())
+            .get_result(conn)
+            .map_err(email_taken_or)?
+            .try_into()?;
+        if ends_sessions {
+            sessions::revoke_all_for_user(conn, id)?;
+        }
+        Ok(user)
+    })
+}
+
+/// Deletes a user (their sessions go with them), keeping at least one active superuser.
+pub fn delete(conn: &mut Conn, id: UserId) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
+        if current.is_superuser && current.is_active {
+            ensure_another_superuser(conn, id)?;
+        }
+        diesel::delete(users::table.find(id.to_string())).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Replaces a password hash with a re-hash of the same password (new parameters), unless the
+/// password changed in the meantime.
+pub fn upgrade_password_hash(
+    conn: &mut Conn,
+    id: UserId,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<(), DbError> {
+    diesel::update(
+        users::table
+            .find(id.to_string())
+            .filter(users::hashed_password.eq(old_hash)),
+    )
+    .set(users::hashed_password.eq(new_hash))
+    .execute(conn)?;
+    Ok(())
+}
+
+fn ensure_another_superuser(conn: &mut Conn, id: UserId) -> Result<(), DbError> {
+    let others: i64 = users::table
+        .filter(users::is_superuser.eq(true))
+        .filter(users::is_active.eq(true))
+        .filter(users::id.ne(id.to_string()))
+        .count()
+        .get_result(conn)?;
+    if others == 0 {
+        return Err(DbError::LastSuperuser);
+    }
+    Ok(())
+}
+
+fn email_taken_or(error: diesel::result::Error) -> DbError {
+    if is_unique_violation(&error) {
+        DbError::EmailTaken
+    } else {
+        DbError::Query(error)
+    }
+}

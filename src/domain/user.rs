@@ -1,0 +1,76 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A user's identifier: a random (v4) UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    pub fn new() -> UserId {
+        UserId(Uuid::new_v4())
+    }
+}
+
+impl Default for UserId {
+    fn default() -> Self {
+        UserId::new()
+    }
+}
+
+impl FromStr for UserId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(UserId)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A stored user, as the rest of the service sees it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    /// The argon2id PHC string; never serialized.
+    pub password_hash: String,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub is_verified: bool,
+}
+
+/// The public view of a user (fastapi-users' `UserRead`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserRead {
+    pub id: UserId,
+    pub email: String,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub is_verified: bool,
+}
+
+impl From<&User> for UserRead {
+    fn from(user: &User) -> Self {
+        UserRead {
+            id: user.id,
+            email: user.email.clone(),
+            is_active: user.is_active,
+            is_superuser: user.is_superuser,
+            is_verified: user.is_verified,
+        }
+    }
+}
+
+impl From<User> for UserRead {
+    fn from(user: User) -> Self {
+        UserRead::from(&user)
+    }
+}

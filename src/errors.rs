@@ -1,0 +1,179 @@
+//! The HTTP boundary's error type: every failure becomes one of the contract's bodies here.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::PolicyViolation;
+use crate::services::ServiceError;
+
+/// One entry of a 422 body, as FastAPI writes them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub loc: Vec<String>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn body(path: &[&str], msg: impl Into<String>, kind: &str) -> FieldError {
+        let mut loc = vec!["body".to_owned()];
+        loc.extend(path.iter().map(|p| (*p).to_owned()));
+        FieldError {
+            loc,
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+}
+
+/// An error answer of the JSON API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `{"detail": "CODE"}` with the given status.
+    #[error("{code}")]
+    Detail { status: StatusCode, code: &'static str },
+    /// `{"detail": {"code": ..., "reason": ...}}` with 400.
+    #[error("{code}: {reason}")]
+    InvalidPassword { code: &'static str, reason: String },
+    /// 422 with FastAPI's list of field errors.
+    #[error("request body is not valid")]
+    Validation(Vec<FieldError>),
+    /// 401; `invalid_token` when a token was presented and refused (RFC 6750).
+    #[error("unauthorized")]
+    Unauthorized { invalid_token: bool },
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// Details go to the log where this is built, never into the response.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn validation(error: FieldError) -> ApiError {
+        ApiError::Validation(vec![error])
+    }
+
+    fn detail(status: StatusCode, code: &'static str) -> ApiError {
+        ApiError::Detail { status, code }
+    }
+
+    /// Maps a failed registration to its codes (`REGISTER_*`), the rest as usual.
+    pub fn from_registration(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::EmailTaken => {
+                ApiError::detail(StatusCode::BAD_REQUEST, "REGISTER_USER_ALREADY_EXISTS")
+            }
+            ServiceError::WeakPassword(violation) => {
+                invalid_password("REGISTER_INVALID_PASSWORD", &violation)
+            }
+            other => ApiError::from(other),
+        }
+    }
+}
+
+fn invalid_password(code: &'static str, violation: &PolicyViolation) -> ApiError {
+    ApiError::InvalidPassword {
+        code,
+        reason: violation.to_string(),
+    }
+}
+
+/// The mapping for every route but registration (see [`ApiError::from_registration`]).
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        use StatusCode as S;
+        match error {
+            ServiceError::EmailTaken => {
+                ApiError::detail(S::BAD_REQUEST, "UPDATE_USER_EMAIL_ALREADY_EXISTS")
+            }
+            ServiceError::WeakPassword(violation) => {
+                invalid_password("UPDATE_USER_INVALID_PASSWORD", &violation)
+            }
+            ServiceError::BadCredentials => {
+                ApiError::detail(S::BAD_REQUEST, "LOGIN_BAD_CREDENTIALS")
+            }
+            ServiceError::BadCurrentPassword => {
+                ApiError::detail(S::BAD_REQUEST, "UPDATE_USER_BAD_CURRENT_PASSWORD")
+            }
+            ServiceError::RefreshTokenInvalid => {
+                ApiError::detail(S::UNAUTHORIZED, "REFRESH_TOKEN_INVALID")
+            }
+            ServiceError::LastSuperuser => ApiError::detail(S::CONFLICT, "LAST_SUPERUSER"),
+            ServiceError::Unauthenticated { token_presented } => ApiError::Unauthorized {
+                invalid_token: token_presented,
+            },
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Internal(cause) => {
+                log::error!("internal error: {cause}");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Detail<T: Serialize> {
+    detail: T,
+}
+
+#[derive(Serialize)]
+struct CodeReason<'a> {
+    code: &'a str,
+    reason: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Detail { status, .. } => *status,
+            ApiError::InvalidPassword { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Detail { code, .. } => response.json(Detail { detail: code }),
+            ApiError::InvalidPassword { code, reason } => response.json(Detail {
+                detail: CodeReason { code, reason },
+            }),
+            ApiError::Validation(errors) => response.json(Detail { detail: errors }),
+            ApiError::Unauthorized { invalid_token } => {
+                let challenge = if *invalid_token {
+                    r#"Bearer error="invalid_token""#
+                } else {
+                    "Bearer"
+                };
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, challenge))
+                    .json(Detail {
+                        detail: "Unauthorized",
+                    })
+            }
+            ApiError::Forbidden => response.json(Detail {
+                detail: "Forbidden",
+            }),
+            ApiError::NotFound => response.json(Detail {
+                detail: "Not Found",
+            }),
+            ApiError::PayloadTooLarge => response.json(Detail {
+                detail: "Request body too large",
+            }),
+            ApiError::Internal => response.json(Detail {
+                detail: "Internal Server Error",
+            }),
+        }
+    }
+}

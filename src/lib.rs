@@ -1,0 +1,11 @@
+//! Gatehouse: an authentication service speaking the fastapi-users HTTP dialect.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod errors;
+pub mod routes;
+pub mod services;
+pub mod startup;

@@ -1,0 +1,17 @@
+use clap::Parser;
+use gatehouse::cli::{run, Cli};
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let _ = dotenvy::dotenv();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("{error}");
+            eprintln!("gatehouse: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

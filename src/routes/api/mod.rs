@@ -1,0 +1,29 @@
+//! The JSON API: the fastapi-users dialect and its extensions.
+
+mod auth;
+pub mod body;
+mod meta;
+mod users;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/auth/register").post(auth::register))
+        .service(web::resource("/auth/jwt/login").post(auth::login))
+        .service(web::resource("/auth/jwt/logout").post(auth::logout))
+        .service(web::resource("/auth/jwt/refresh").post(auth::refresh))
+        .service(
+            web::resource("/users/me")
+                .get(users::me)
+                .patch(users::update_me),
+        )
+        .service(
+            web::resource("/users/{id}")
+                .get(users::get_user)
+                .patch(users::update_user)
+                .delete(users::delete_user),
+        )
+        .service(web::resource("/.well-known/jwks.json").get(meta::jwks))
+        .service(web::resource("/secret").get(meta::secret))
+        .service(web::resource("/health").get(meta::health));
+}

@@ -1,0 +1,3 @@
+//! HTTP handlers: thin functions that extract, call a service, and answer.
+
+pub mod api;

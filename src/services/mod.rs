@@ -1,0 +1,66 @@
+//! What the service does, independent of HTTP: handlers call these and map the result.
+
+pub mod sessions;
+pub mod users;
+
+use crate::auth::password::HashError;
+use crate::auth::tokens::TokenError;
+use crate::db::DbError;
+use crate::domain::PolicyViolation;
+
+/// Why an operation failed, in domain terms.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the email address is already in use")]
+    EmailTaken,
+    #[error("the password does not meet the policy: {0}")]
+    WeakPassword(PolicyViolation),
+    #[error("unknown email, wrong password or inactive account")]
+    BadCredentials,
+    #[error("the current password does not match")]
+    BadCurrentPassword,
+    #[error("the refresh token is not valid")]
+    RefreshTokenInvalid,
+    #[error("not authenticated")]
+    Unauthenticated { token_presented: bool },
+    #[error("no such user")]
+    NotFound,
+    #[error("the change would leave no active superuser")]
+    LastSuperuser,
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Failures no client can cause: they are logged and answered with a 500.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error(transparent)]
+    Database(DbError),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+impl From<DbError> for ServiceError {
+    fn from(error: DbError) -> ServiceError {
+        match error {
+            DbError::EmailTaken => ServiceError::EmailTaken,
+            DbError::NotFound => ServiceError::NotFound,
+            DbError::LastSuperuser => ServiceError::LastSuperuser,
+            other => ServiceError::Internal(InternalError::Database(other)),
+        }
+    }
+}
+
+impl From<HashError> for ServiceError {
+    fn from(error: HashError) -> ServiceError {
+        ServiceError::Internal(error.into())
+    }
+}
+
+impl From<TokenError> for ServiceError {
+    fn from(error: TokenError) -> ServiceError {
+        ServiceError::Internal(error.into())
+    }
+}

@@ -1,0 +1,192 @@
+//! Logging in, refreshing, logging out, and authenticating a request.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+
+use super::ServiceError;
+use crate::auth::password::Verified;
+use crate::auth::refresh;
+use crate::auth::tokens::{AccessGrant, TokenError};
+use crate::db::{self, sessions, users};
+use crate::domain::{normalize_email, User, PASSWORD_MAX_LEN};
+use crate::startup::AppState;
+
+/// What a successful login or refresh returns (the fastapi-users bearer response, plus the
+/// refresh token).
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+/// Checks an email and password and starts a session. Unknown email, wrong password and
+/// inactive account are one error, at one cost.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+    user_agent: Option<String>,
+) -> Result<TokenPair, ServiceError> {
+    let email = normalize_email(username);
+    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?;
+    // Longer than any password the policy lets in: cannot match, and is not worth hashing.
+    let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = if plausible {
+        state.hasher.verify(password, stored).await?
+    } else {
+        state.hasher.verify("".into(), None).await?
+    };
+    let user = match (user, verified) {
+        (Some(user), Verified::Yes) if user.is_active => user,
+        (Some(user), Verified::YesRehashed(new_hash)) if user.is_active => {
+            let (id, old_hash) = (user.id, user.password_hash.clone());
+            db::run(&state.pool, move |conn| {
+                users::upgrade_password_hash(conn, id, &old_hash, &new_hash)
+            })
+            .await?;
+            user
+        }
+        _ => return Err(ServiceError::BadCredentials),
+    };
+    log::info!("login succeeded for {}", user.email);
+    start_session(state, &user, user_agent).await
+}
+
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    user_agent: Option<String>,
+) -> Result<TokenPair, ServiceError> {
+    let refresh_token = state.refresh_tokens.generate();
+    let new = (
+        user.id,
+        refresh::hash(&refresh_token),
+        state.refresh.ttl.as_secs() as i64,
+    );
+    let session_id = db::run(&state.pool, move |conn| {
+        sessions::create(
+            conn,
+            sessions::NewSession {
+                user_id: new.0,
+                refresh_token_hash: &new.1,
+                ttl_secs: new.2,
+                user_agent: user_agent.as_deref(),
+            },
+        )
+    })
+    .await?;
+    token_pair(
+        state,
+        AccessGrant {
+            user_id: user.id,
+            session_id,
+        },
+        refresh_token,
+    )
+}
+
+/// Exchanges a refresh token for a new access token and the token's successor.
+pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, ServiceError> {
+    if !refresh::is_well_formed(presented) {
+        return Err(ServiceError::RefreshTokenInvalid);
+    }
+    let successor = state.refresh_tokens.successor(presented);
+    let request = (
+        refresh::hash(presented),
+        refresh::hash(&successor),
+        state.refresh.ttl.as_secs() as i64,
+        state.refresh.reuse_grace.as_secs() as i64,
+    );
+    let outcome = db::run(&state.pool, move |conn| {
+        sessions::rotate(
+            conn,
+            sessions::RotationRequest {
+                presented_hash: &request.0,
+                child_hash: &request.1,
+                ttl_secs: request.2,
+                grace_secs: request.3,
+            },
+        )
+    })
+    .await?;
+    let (session_id, user_id) = match outcome {
+        sessions::Rotation::Rotated {
+            session_id,
+            user_id,
+        }
+        | sessions::Rotation::Replayed {
+            session_id,
+            user_id,
+        } => (session_id, user_id),
+        sessions::Rotation::ReuseDetected => {
+            log::warn!("refresh token reuse detected; its session has been revoked");
+            return Err(ServiceError::RefreshTokenInvalid);
+        }
+        sessions::Rotation::Invalid => return Err(ServiceError::RefreshTokenInvalid),
+    };
+    let grant = AccessGrant {
+        user_id,
+        session_id,
+    };
+    let user = db::run(&state.pool, move |conn| {
+        sessions::find_user_in_session(conn, user_id, session_id)
+    })
+    .await?;
+    match user {
+        Some(user) if user.is_active => token_pair(state, grant, successor),
+        _ => Err(ServiceError::RefreshTokenInvalid),
+    }
+}
+
+/// Ends the session an access token belongs to.
+pub async fn logout(state: &AppState, grant: AccessGrant) -> Result<(), ServiceError> {
+    db::run(&state.pool, move |conn| {
+        sessions::revoke(conn, grant.session_id)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Verifies an access token and loads its user, who must still exist, be active, and be in a
+/// session that has not ended.
+pub async fn authenticate(
+    state: &AppState,
+    token: &str,
+) -> Result<(User, AccessGrant), ServiceError> {
+    let refused = ServiceError::Unauthenticated {
+        token_presented: true,
+    };
+    let grant = match state.access_tokens.verify(token) {
+        Ok(grant) => grant,
+        Err(TokenError::Invalid(why)) => {
+            log::debug!("access token refused: {why}");
+            return Err(refused);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let user = db::run(&state.pool, move |conn| {
+        sessions::find_user_in_session(conn, grant.user_id, grant.session_id)
+    })
+    .await?;
+    match user {
+        Some(user) if user.is_active => Ok((user, grant)),
+        _ => Err(refused),
+    }
+}
+
+fn token_pair(
+    state: &AppState,
+    grant: AccessGrant,
+    refresh_token: String,
+) -> Result<TokenPair, ServiceError> {
+    let access = state.access_tokens.issue(grant)?;
+    Ok(TokenPair {
+        access_token: access.token,
+        token_type: "bearer",
+        expires_in: access.expires_in,
+        refresh_token,
+    })
+}

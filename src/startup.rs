@@ -1,0 +1,130 @@
+//! Builds the application from settings: database, keys, hasher, routes, server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::{web, App, HttpServer, ResponseError};
+
+use crate::auth::keys::{KeyError, SigningKeys};
+use crate::auth::password::{HashError, PasswordHasher};
+use crate::auth::refresh::RefreshTokens;
+use crate::auth::tokens::AccessTokens;
+use crate::config::{RefreshSettings, Settings};
+use crate::db::{self, DbError, Pool};
+use crate::domain::PasswordPolicy;
+use crate::errors::ApiError;
+use crate::routes;
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub pool: Pool,
+    pub hasher: PasswordHasher,
+    pub access_tokens: Arc<AccessTokens>,
+    pub refresh_tokens: RefreshTokens,
+    pub refresh: RefreshSettings,
+    pub password_policy: PasswordPolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("password hashing: {0}")]
+    Hashing(#[from] HashError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Opens and migrates the database, loads the keys and prepares the hasher.
+    pub fn build(settings: &Settings) -> Result<AppState, StartupError> {
+        let pool = db::connect(&settings.database_url, settings.database_pool_size)?;
+        for migration in db::migrate(&pool)? {
+            log::info!("applied migration {migration}");
+        }
+        let keys = SigningKeys::load(&settings.jwt)?;
+        if let Some(path) = &keys.generated_at {
+            log::warn!(
+                "no signing key configured: generated a development ES256 key in {path} \
+                 (set JWT_JWKS for production; see `gatehouse keys generate`)"
+            );
+        }
+        let refresh_tokens = RefreshTokens::new(*keys.refresh_chain_key());
+        Ok(AppState {
+            pool,
+            hasher: PasswordHasher::new(settings.hashing)?,
+            access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
+            refresh_tokens,
+            refresh: settings.refresh.clone(),
+            password_policy: settings.password_policy.into(),
+        })
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let state = web::Data::new(AppState::build(&settings)?);
+        let bind_error = |source| StartupError::Bind {
+            addr: settings.bind_addr.clone(),
+            source,
+        };
+        let listener = TcpListener::bind(&settings.bind_addr).map_err(bind_error)?;
+        let port = listener.local_addr().map_err(bind_error)?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
+                .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
+                .wrap(request_logger())
+                .configure(routes::api::configure)
+                .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+        })
+        .listen(listener)
+        .map_err(bind_error)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// One line per request: client, method, path (never the query string, which could carry a
+/// token), status, size, duration.
+fn request_logger() -> Logger {
+    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("method", |req| req.method().to_string())
+}
+
+/// Gives actix's bare 405 the contract's JSON body.
+fn json_405<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (request, _) = response.into_parts();
+    let body = actix_web::HttpResponse::MethodNotAllowed()
+        .json(serde_json::json!({"detail": "Method Not Allowed"}));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, body).map_into_right_body(),
+    ))
+}

@@ -1,0 +1,225 @@
+//! Spawns the real application on a random port with a fresh SQLite file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+use gatehouse::config::Settings;
+use gatehouse::startup::Application;
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub settings: Settings,
+    /// Keeps the temporary directory (database, generated key) alive for the test.
+    pub dir: tempfile::TempDir,
+}
+
+/// Tokens returned by a successful login.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A user row as stored, for assertions on the database's state.
+#[derive(Debug, QueryableByName)]
+pub struct UserRow {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub email: String,
+    #[diesel(sql_type = Text)]
+    pub hashed_password: String,
+    #[diesel(sql_type = Bool)]
+    pub is_active: bool,
+    #[diesel(sql_type = Bool)]
+    pub is_superuser: bool,
+    #[diesel(sql_type = Bool)]
+    pub is_verified: bool,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Spawns the app with extra environment variables layered over the test defaults.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db_path = dir.path().join("gatehouse.db");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db_path.display().to_string()),
+        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        // Cheap hashes keep the suite fast; tests about hashing set their own.
+        ("ARGON2_MEMORY_KIB".into(), "8192".into()),
+        ("ARGON2_ITERATIONS".into(), "1".into()),
+    ]);
+    for (k, v) in vars {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let settings = Settings::from_map(&env).expect("test settings");
+    spawn_with_settings(settings, dir).await
+}
+
+pub async fn spawn_with_settings(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let db_path = PathBuf::from(&settings.database_url);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        db_path,
+        settings,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/register"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/jwt/login"))
+            .form(&[("username", email), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers `email` with [`PASSWORD`], logs in, and returns the tokens.
+    pub async fn user(&self, email: &str) -> Tokens {
+        let response = self.register(email, PASSWORD).await;
+        assert_eq!(response.status(), 201, "register {email}");
+        self.tokens(email, PASSWORD).await
+    }
+
+    /// Logs in and returns the tokens, failing the test on any error.
+    pub async fn tokens(&self, email: &str, password: &str) -> Tokens {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), 200, "login {email}");
+        let body: Value = response.json().await.unwrap();
+        Tokens {
+            access: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Registers a user, makes it a superuser in the database, and logs in.
+    pub async fn superuser(&self, email: &str) -> Tokens {
+        let response = self.register(email, PASSWORD).await;
+        assert_eq!(response.status(), 201, "register {email}");
+        self.execute(&format!(
+            "UPDATE users SET is_superuser = TRUE WHERE email = '{email}'"
+        ));
+        self.tokens(email, PASSWORD).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/jwt/refresh"))
+            .json(&serde_json::json!({"refresh_token": refresh_token}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A direct connection to the test database, for assertions on stored state.
+    pub fn db(&self) -> SqliteConnection {
+        let mut conn = SqliteConnection::establish(self.db_path.to_str().unwrap()).unwrap();
+        conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+        conn
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.db().batch_execute(sql).unwrap();
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM ({sql})"))
+            .get_result::<Count>(&mut self.db())
+            .unwrap()
+            .n
+    }
+
+    pub fn user_count(&self) -> i64 {
+        self.count("SELECT id FROM users")
+    }
+
+    pub fn user_row(&self, email: &str) -> Option<UserRow> {
+        diesel::sql_query(
+            "SELECT id, email, hashed_password, is_active, is_superuser, is_verified \
+             FROM users WHERE email = ?",
+        )
+        .bind::<Text, _>(email)
+        .get_result(&mut self.db())
+        .optional()
+        .unwrap()
+    }
+}
+
+/// Asserts a `{"detail": "CODE"}` error body and status.
+pub async fn assert_detail(response: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"detail": code}));
+}

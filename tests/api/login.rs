@@ -1,0 +1,328 @@
+//! `POST /auth/jwt/login`: both form encodings, one answer for every failure, sessions, re-hashing.
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const LOGIN: &str = "/auth/jwt/login";
+
+async fn login_multipart(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, value) in fields {
+        form = form.text(name.to_string(), value.to_string());
+    }
+    app.client
+        .post(app.url(LOGIN))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login_form(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url(LOGIN))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts a successful token response and returns its body.
+async fn assert_token_response(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "token_type"],
+        "{body}"
+    );
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(access.split('.').count(), 3, "a JWT: {access}");
+    assert!(!body["refresh_token"].as_str().unwrap().is_empty());
+    body
+}
+
+/// Asserts the single bad-credentials answer and returns the raw body.
+async fn assert_bad_credentials(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body, json!({"detail": "LOGIN_BAD_CREDENTIALS"}));
+    text
+}
+
+/// Asserts a 422 whose entries are `{loc, msg, type}`; returns the entries.
+async fn assert_validation_error(response: reqwest::Response) -> Vec<Value> {
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let entries = body["detail"]
+        .as_array()
+        .expect("detail is an array")
+        .clone();
+    assert!(!entries.is_empty(), "{body}");
+    for entry in &entries {
+        let loc = entry["loc"].as_array().expect("loc is an array");
+        assert_eq!(loc.first(), Some(&json!("body")), "{body}");
+        assert!(entry["msg"].is_string(), "{body}");
+        assert!(entry["type"].is_string(), "{body}");
+    }
+    entries
+}
+
+fn session_count(app: &TestApp) -> i64 {
+    app.count("SELECT id FROM sessions")
+}
+
+/// A PHC string of `password` made with explicit (older) Argon2id parameters.
+fn hash_with(password: &str, memory_kib: u32, iterations: u32) -> String {
+    let params = Params::new(memory_kib, iterations, 1, None).unwrap();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_with_salt(password.as_bytes(), b"a-fixed-test-salt")
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn login_with_a_urlencoded_form_returns_working_tokens() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+
+    let body = assert_token_response(app.login("alice@example.com", PASSWORD).await).await;
+
+    let me = app
+        .get("/users/me", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn login_with_a_multipart_form_returns_working_tokens() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+
+    let response = login_multipart(
+        &app,
+        &[("username", "alice@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+
+    let body = assert_token_response(response).await;
+    let me = app
+        .get("/users/me", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 200);
+}
+
+#[tokio::test]
+async fn login_accepts_the_optional_oauth2_fields() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+    let fields = [
+        ("grant_type", "password"),
+        ("username", "alice@example.com"),
+        ("password", PASSWORD),
+        ("scope", ""),
+        ("client_id", "some-client"),
+        ("client_secret", "some-secret"),
+    ];
+
+    assert_token_response(login_form(&app, &fields).await).await;
+    assert_token_response(login_multipart(&app, &fields).await).await;
+}
+
+#[tokio::test]
+async fn login_gives_one_answer_for_every_bad_credential() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+    app.register("bob@example.com", "bobs own passphrase").await;
+    app.register("carol@example.com", PASSWORD).await;
+    app.execute("UPDATE users SET is_active = FALSE WHERE email = 'carol@example.com'");
+
+    let unknown = assert_bad_credentials(app.login("nobody@example.com", PASSWORD).await).await;
+    let wrong =
+        assert_bad_credentials(app.login("alice@example.com", "not the password").await).await;
+    let others =
+        assert_bad_credentials(app.login("alice@example.com", "bobs own passphrase").await).await;
+    let inactive = assert_bad_credentials(app.login("carol@example.com", PASSWORD).await).await;
+    let empty = assert_bad_credentials(app.login("alice@example.com", "").await).await;
+    let multipart = assert_bad_credentials(
+        login_multipart(
+            &app,
+            &[("username", "alice@example.com"), ("password", "nope")],
+        )
+        .await,
+    )
+    .await;
+
+    for body in [&wrong, &others, &inactive, &empty, &multipart] {
+        assert_eq!(body, &unknown);
+    }
+    assert_eq!(session_count(&app), 0);
+    assert_eq!(app.count("SELECT token_hash FROM refresh_tokens"), 0);
+}
+
+#[tokio::test]
+async fn login_refuses_an_inactive_user_with_the_right_password() {
+    let app = spawn_app().await;
+    app.user("alice@example.com").await;
+    app.execute("UPDATE users SET is_active = FALSE WHERE email = 'alice@example.com'");
+    let sessions_before = session_count(&app);
+
+    assert_bad_credentials(app.login("alice@example.com", PASSWORD).await).await;
+
+    assert_eq!(session_count(&app), sessions_before);
+}
+
+#[tokio::test]
+async fn login_rejects_missing_fields_with_422() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+
+    let entries = assert_validation_error(login_form(&app, &[("password", PASSWORD)]).await).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["loc"] == json!(["body", "username"])),
+        "{entries:?}"
+    );
+
+    let entries =
+        assert_validation_error(login_form(&app, &[("username", "alice@example.com")]).await).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["loc"] == json!(["body", "password"])),
+        "{entries:?}"
+    );
+
+    let entries =
+        assert_validation_error(login_multipart(&app, &[("username", "alice@example.com")]).await)
+            .await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["loc"] == json!(["body", "password"])),
+        "{entries:?}"
+    );
+
+    assert_validation_error(login_form(&app, &[]).await).await;
+    assert_eq!(session_count(&app), 0);
+}
+
+#[tokio::test]
+async fn login_rejects_a_json_body_with_422() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+
+    let response = app
+        .client
+        .post(app.url(LOGIN))
+        .json(&json!({"username": "alice@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_validation_error(response).await;
+    assert_eq!(session_count(&app), 0);
+}
+
+#[tokio::test]
+async fn login_records_a_session_and_a_hashed_refresh_token() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+    let user_id = app.user_row("alice@example.com").unwrap().id;
+
+    let response = app
+        .client
+        .post(app.url(LOGIN))
+        .header("user-agent", "GatehouseTest/1.0 (login)")
+        .form(&[("username", "alice@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let body = assert_token_response(response).await;
+
+    assert_eq!(session_count(&app), 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM sessions WHERE user_id = '{user_id}' \
+             AND user_agent = 'GatehouseTest/1.0 (login)' AND revoked_at IS NULL \
+             AND expires_at > created_at"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count(
+            "SELECT r.token_hash FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+             WHERE r.rotated_at IS NULL"
+        ),
+        1
+    );
+    let refresh = body["refresh_token"].as_str().unwrap().replace('\'', "''");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens WHERE token_hash = '{refresh}'"
+        )),
+        0,
+        "the refresh token is stored only as a hash"
+    );
+
+    app.tokens("alice@example.com", PASSWORD).await;
+    assert_eq!(session_count(&app), 2);
+    assert_eq!(app.count("SELECT token_hash FROM refresh_tokens"), 2);
+}
+
+#[tokio::test]
+async fn login_rehashes_a_password_stored_with_old_parameters() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+    let old_hash = hash_with(PASSWORD, 4096, 1);
+    assert!(old_hash.starts_with("$argon2id$v=19$m=4096,t=1,p=1$"));
+    app.execute(&format!(
+        "UPDATE users SET hashed_password = '{old_hash}' WHERE email = 'alice@example.com'"
+    ));
+
+    // A failed login must not touch the stored hash.
+    assert_bad_credentials(app.login("alice@example.com", "not the password").await).await;
+    assert_eq!(
+        app.user_row("alice@example.com").unwrap().hashed_password,
+        old_hash
+    );
+
+    assert_token_response(app.login("alice@example.com", PASSWORD).await).await;
+
+    let new_hash = app.user_row("alice@example.com").unwrap().hashed_password;
+    assert!(
+        new_hash.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+        "{new_hash}"
+    );
+    assert_ne!(new_hash, old_hash);
+    assert_token_response(app.login("alice@example.com", PASSWORD).await).await;
+}
+
+#[tokio::test]
+async fn login_keeps_a_hash_whose_parameters_are_current() {
+    let app = spawn_app().await;
+    app.register("alice@example.com", PASSWORD).await;
+    let before = app.user_row("alice@example.com").unwrap().hashed_password;
+
+    assert_token_response(app.login("alice@example.com", PASSWORD).await).await;
+
+    assert_eq!(
+        app.user_row("alice@example.com").unwrap().hashed_password,
+        before
+    );
+}

@@ -1,0 +1,338 @@
+//! Refresh tokens: rotation, the reuse grace window, family revocation, logout and password changes.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::tokens::{assert_invalid_token, claims_of, now, www_authenticate};
+
+/// The session (refresh-token family) an access token belongs to.
+fn session_of(access: &str) -> String {
+    claims_of(access)["sid"]
+        .as_str()
+        .expect("an access token names its session")
+        .to_owned()
+}
+
+fn live_sessions(app: &TestApp, session_id: &str) -> i64 {
+    app.count(&format!(
+        "SELECT id FROM sessions WHERE id = '{session_id}' AND revoked_at IS NULL"
+    ))
+}
+
+fn revoked_sessions(app: &TestApp, session_id: &str) -> i64 {
+    app.count(&format!(
+        "SELECT id FROM sessions WHERE id = '{session_id}' AND revoked_at IS NOT NULL"
+    ))
+}
+
+/// Refreshes and returns the 200 body, failing the test on anything else.
+async fn refreshed(app: &TestApp, refresh_token: &str) -> Value {
+    let response = app.refresh(refresh_token).await;
+    assert_eq!(response.status(), 200, "refresh succeeds");
+    response.json().await.unwrap()
+}
+
+async fn assert_refresh_refused(app: &TestApp, refresh_token: &str) {
+    assert_detail(
+        app.refresh(refresh_token).await,
+        401,
+        "REFRESH_TOKEN_INVALID",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_returns_a_working_access_token() {
+    let app = spawn_app().await;
+    let login = app.user("rotate@example.com").await;
+    let session = session_of(&login.access);
+
+    let body = refreshed(&app, &login.refresh).await;
+
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    let access = body["access_token"].as_str().unwrap();
+    let child = body["refresh_token"].as_str().unwrap();
+    assert_ne!(child, login.refresh, "a new refresh token");
+    assert_ne!(access, login.access, "a new access token");
+    assert_eq!(session_of(access), session, "the same family");
+    let me: Value = app.get("/users/me", access).await.json().await.unwrap();
+    assert_eq!(me["email"], "rotate@example.com");
+
+    // Stored as hashes: the old one is marked rotated, the child is live.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens WHERE session_id = '{session}'"
+        )),
+        2
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens \
+             WHERE session_id = '{session}' AND rotated_at IS NOT NULL"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens WHERE token_hash IN ('{}', '{}')",
+            login.refresh, child
+        )),
+        0,
+        "refresh tokens are never stored in clear"
+    );
+
+    // The child rotates in its turn.
+    let grandchild = refreshed(&app, child).await;
+    assert_ne!(grandchild["refresh_token"], child);
+}
+
+#[tokio::test]
+async fn rotated_token_within_the_grace_window_yields_the_same_child() {
+    let app = spawn_app().await;
+    let login = app.user("lost-response@example.com").await;
+    let session = session_of(&login.access);
+
+    let first = refreshed(&app, &login.refresh).await;
+    let again = refreshed(&app, &login.refresh).await;
+
+    assert_eq!(again["refresh_token"], first["refresh_token"]);
+    let access = again["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/users/me", access).await.status(), 200);
+    // Nothing was revoked: the family lives on and the child still rotates.
+    assert_eq!(live_sessions(&app, &session), 1);
+    assert_eq!(app.get("/users/me", &login.access).await.status(), 200);
+    refreshed(&app, first["refresh_token"].as_str().unwrap()).await;
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_window_revokes_the_family() {
+    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
+    let login = app.user("stolen@example.com").await;
+    let session = session_of(&login.access);
+    let first = refreshed(&app, &login.refresh).await;
+    let child = first["refresh_token"].as_str().unwrap();
+    let child_access = first["access_token"].as_str().unwrap();
+    assert_eq!(live_sessions(&app, &session), 1);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_refresh_refused(&app, &login.refresh).await;
+
+    assert_eq!(
+        revoked_sessions(&app, &session),
+        1,
+        "sessions.revoked_at is set"
+    );
+    assert_refresh_refused(&app, child).await;
+    assert_invalid_token(app.get("/users/me", child_access).await, "child access").await;
+    assert_invalid_token(app.get("/users/me", &login.access).await, "first access").await;
+    // The user can still log in again.
+    let fresh = app.tokens("stolen@example.com", PASSWORD).await;
+    assert_eq!(app.get("/users/me", &fresh.access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_share_one_child() {
+    let app = spawn_app().await;
+    let login = app.user("racer@example.com").await;
+    let session = session_of(&login.access);
+
+    let responses = join_all((0..8).map(|_| app.refresh(&login.refresh))).await;
+
+    let mut children = Vec::new();
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        children.push(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        children.iter().all(|child| *child == children[0]),
+        "one child for all: {children:?}"
+    );
+    assert_ne!(children[0], login.refresh);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens WHERE session_id = '{session}'"
+        )),
+        2
+    );
+    assert_eq!(live_sessions(&app, &session), 1);
+    refreshed(&app, &children[0]).await;
+}
+
+#[tokio::test]
+async fn garbage_refresh_tokens_are_refused() {
+    let app = spawn_app().await;
+    let login = app.user("garbage@example.com").await;
+    let mut altered = login.refresh.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+
+    for token in [
+        String::new(),
+        "garbage".to_owned(),
+        "x".repeat(10_000),
+        "' OR 1=1 --".to_owned(),
+        "żółć".to_owned(),
+        altered,
+        login.access.clone(),
+    ] {
+        assert_refresh_refused(&app, &token).await;
+    }
+    // The genuine token is untouched by the attempts above.
+    refreshed(&app, &login.refresh).await;
+}
+
+#[tokio::test]
+async fn malformed_refresh_bodies_are_422() {
+    let app = spawn_app().await;
+
+    for body in [
+        "{}",
+        r#"{"refresh_token": 123}"#,
+        r#"{"refresh_token": null}"#,
+        r#"{"refresh_token": ["a"]}"#,
+        r#"{"refresh_token": "#,
+        "[]",
+        "",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/auth/jwt/refresh"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "body {body:?}");
+        let json: Value = response.json().await.unwrap();
+        let detail = json["detail"].as_array().expect("a list of problems");
+        assert!(!detail.is_empty(), "body {body:?}");
+        assert!(detail
+            .iter()
+            .all(|d| d["msg"].is_string() && d["type"].is_string()));
+        if body == "{}" {
+            assert_eq!(detail[0]["loc"], json!(["body", "refresh_token"]));
+        }
+    }
+}
+
+#[tokio::test]
+async fn expired_refresh_token_is_refused() {
+    let app = spawn_app().await;
+    let login = app.user("expired-refresh@example.com").await;
+    let session = session_of(&login.access);
+
+    app.execute(&format!(
+        "UPDATE refresh_tokens SET expires_at = {} WHERE session_id = '{session}'",
+        now() - 60
+    ));
+
+    assert_refresh_refused(&app, &login.refresh).await;
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session() {
+    let app = spawn_app().await;
+    let login = app.user("leaving@example.com").await;
+    let other = app.tokens("leaving@example.com", PASSWORD).await;
+    let session = session_of(&login.access);
+
+    let response = app
+        .client
+        .post(app.url("/auth/jwt/logout"))
+        .bearer_auth(&login.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    assert_eq!(
+        revoked_sessions(&app, &session),
+        1,
+        "sessions.revoked_at is set"
+    );
+    assert_invalid_token(app.get("/users/me", &login.access).await, "logged-out").await;
+    assert_refresh_refused(&app, &login.refresh).await;
+    // Another device's session is not this session.
+    assert_eq!(app.get("/users/me", &other.access).await.status(), 200);
+    refreshed(&app, &other.refresh).await;
+}
+
+#[tokio::test]
+async fn logout_needs_a_valid_token() {
+    let app = spawn_app().await;
+    let login = app.user("twice@example.com").await;
+    let logout = |token: Option<&str>| {
+        let request = app.client.post(app.url("/auth/jwt/logout"));
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send()
+    };
+
+    let response = logout(None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(www_authenticate(&response).starts_with("Bearer"));
+    assert_detail(response, 401, "Unauthorized").await;
+
+    assert_eq!(logout(Some(&login.access)).await.unwrap().status(), 204);
+    let again = logout(Some(&login.access)).await.unwrap();
+    assert_invalid_token(again, "second logout").await;
+}
+
+#[tokio::test]
+async fn password_change_revokes_older_tokens() {
+    let app = spawn_app().await;
+    let email = "changer@example.com";
+    let first = app.user(email).await;
+    let second = app.tokens(email, PASSWORD).await;
+    let new_password = "an entirely different passphrase 42";
+
+    let response = app
+        .patch(
+            "/users/me",
+            &first.access,
+            json!({"password": new_password, "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    for (what, tokens) in [("first session", &first), ("second session", &second)] {
+        assert_invalid_token(app.get("/users/me", &tokens.access).await, what).await;
+        assert_refresh_refused(&app, &tokens.refresh).await;
+    }
+    let user = app.user_row(email).unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM sessions WHERE user_id = '{}' AND revoked_at IS NULL",
+            user.id
+        )),
+        0,
+        "every session is revoked"
+    );
+    assert_detail(
+        app.login(email, PASSWORD).await,
+        400,
+        "LOGIN_BAD_CREDENTIALS",
+    )
+    .await;
+    let fresh = app.tokens(email, new_password).await;
+    assert_eq!(app.get("/users/me", &fresh.access).await.status(), 200);
+    refreshed(&app, &fresh.refresh).await;
+}
+
+#[tokio::test]
+async fn deactivated_user_cannot_refresh() {
+    let app = spawn_app().await;
+    let login = app.user("benched@example.com").await;
+
+    app.execute("UPDATE users SET is_active = FALSE WHERE email = 'benched@example.com'");
+
+    assert_refresh_refused(&app, &login.refresh).await;
+}

@@ -1,0 +1,387 @@
+//! `POST /auth/register`: the created user, the stored row, uniqueness, the password policy and 422s.
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const USER_READ_KEYS: [&str; 5] = ["email", "id", "is_active", "is_superuser", "is_verified"];
+
+async fn register_json(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Asserts that `body` is exactly a `UserRead` object.
+fn assert_user_read(body: &Value) {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, USER_READ_KEYS, "UserRead keys in {body}");
+    let id = body["id"].as_str().expect("id is a string");
+    uuid::Uuid::parse_str(id).expect("id is a UUID");
+}
+
+/// Asserts a 400 password-policy error with `code` and a non-empty human reason.
+async fn assert_policy_error(response: reqwest::Response, code: &str) {
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let detail = body["detail"].as_object().expect("detail is an object");
+    assert_eq!(detail.len(), 2, "detail has code and reason only: {body}");
+    assert_eq!(detail["code"], code, "{body}");
+    let reason = detail["reason"].as_str().expect("reason is a string");
+    assert!(!reason.trim().is_empty(), "reason is empty: {body}");
+}
+
+/// Asserts a 422 validation error whose entries are `{loc, msg, type}`; returns the entries.
+async fn assert_validation_error(response: reqwest::Response) -> Vec<Value> {
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let entries = body["detail"]
+        .as_array()
+        .expect("detail is an array")
+        .clone();
+    assert!(!entries.is_empty(), "detail is empty: {body}");
+    for entry in &entries {
+        let loc = entry["loc"].as_array().expect("loc is an array");
+        assert_eq!(loc.first(), Some(&json!("body")), "{body}");
+        assert!(entry["msg"].is_string(), "{body}");
+        assert!(entry["type"].is_string(), "{body}");
+    }
+    entries
+}
+
+fn has_loc(entries: &[Value], field: &str) -> bool {
+    entries
+        .iter()
+        .any(|entry| entry["loc"] == json!(["body", field]))
+}
+
+#[tokio::test]
+async fn register_returns_201_with_the_new_user() {
+    let app = spawn_app().await;
+
+    let response = app.register("alice@example.com", PASSWORD).await;
+
+    assert_eq!(response.status(), 201);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_user_read(&body);
+    assert_eq!(body["email"], "alice@example.com");
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["is_superuser"], false);
+    assert_eq!(body["is_verified"], false);
+    assert!(!body.to_string().contains("argon2"), "{body}");
+}
+
+#[tokio::test]
+async fn register_stores_an_argon2id_hash_of_the_password() {
+    let app = spawn_app().await;
+
+    let body: Value = app
+        .register("alice@example.com", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    let row = app.user_row("alice@example.com").expect("user stored");
+    assert_eq!(body["id"], row.id.as_str());
+    assert!(
+        row.hashed_password
+            .starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+        "{}",
+        row.hashed_password
+    );
+    assert!(!row.hashed_password.contains(PASSWORD));
+    assert!(row.is_active);
+    assert!(!row.is_superuser);
+    assert!(!row.is_verified);
+    assert_eq!(app.user_count(), 1);
+}
+
+#[tokio::test]
+async fn register_keeps_the_email_case_and_normalizes_a_lowercase_copy() {
+    let app = spawn_app().await;
+
+    let response = app.register("Mixed.Case@Example.COM", PASSWORD).await;
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "Mixed.Case@Example.COM");
+    assert_eq!(
+        app.count(
+            "SELECT id FROM users WHERE email = 'Mixed.Case@Example.COM' \
+             AND email_normalized = 'mixed.case@example.com'"
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn register_trims_the_email() {
+    let app = spawn_app().await;
+
+    let response = app.register("  alice@example.com \t", PASSWORD).await;
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "alice@example.com");
+    assert!(app.user_row("alice@example.com").is_some());
+}
+
+#[tokio::test]
+async fn register_refuses_an_existing_email_in_any_case_or_padding() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.register("alice@example.com", PASSWORD).await.status(),
+        201
+    );
+    let before = app.user_row("alice@example.com").unwrap();
+
+    for email in [
+        "alice@example.com",
+        "ALICE@EXAMPLE.COM",
+        "Alice@Example.com",
+        "  alice@example.com  ",
+        " aLiCe@eXaMpLe.CoM",
+    ] {
+        let response = app.register(email, "another fine passphrase").await;
+        assert_detail(response, 400, "REGISTER_USER_ALREADY_EXISTS").await;
+    }
+
+    assert_eq!(app.user_count(), 1);
+    let after = app.user_row("alice@example.com").unwrap();
+    assert_eq!(after.hashed_password, before.hashed_password);
+}
+
+#[tokio::test]
+async fn register_ignores_privileged_fields() {
+    let app = spawn_app().await;
+    let chosen_id = uuid::Uuid::new_v4().to_string();
+
+    let response = register_json(
+        &app,
+        json!({
+            "email": "mallory@example.com",
+            "password": PASSWORD,
+            "id": chosen_id,
+            "is_active": false,
+            "is_superuser": true,
+            "is_verified": true,
+        }),
+    )
+    .await;
+
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_user_read(&body);
+    assert_ne!(body["id"], chosen_id.as_str());
+    assert_eq!(body["is_active"], true);
+    assert_eq!(body["is_superuser"], false);
+    assert_eq!(body["is_verified"], false);
+    let row = app.user_row("mallory@example.com").unwrap();
+    assert_ne!(row.id, chosen_id);
+    assert!(row.is_active);
+    assert!(!row.is_superuser);
+    assert!(!row.is_verified);
+}
+
+#[tokio::test]
+async fn register_ignores_unknown_fields() {
+    let app = spawn_app().await;
+
+    let response = register_json(
+        &app,
+        json!({
+            "email": "alice@example.com",
+            "password": PASSWORD,
+            "favourite_colour": "blue",
+            "nested": {"a": [1, 2, 3]},
+        }),
+    )
+    .await;
+
+    assert_eq!(response.status(), 201);
+    assert_user_read(&response.json().await.unwrap());
+    assert_eq!(app.user_count(), 1);
+}
+
+#[tokio::test]
+async fn register_rejects_invalid_emails_with_422() {
+    let app = spawn_app().await;
+
+    for email in [
+        "",
+        "   ",
+        "plainaddress",
+        "@example.com",
+        "alice@",
+        "alice@@example.com",
+        "alice smith@example.com",
+        "alice@exa mple.com",
+    ] {
+        let entries = assert_validation_error(app.register(email, PASSWORD).await).await;
+        assert!(has_loc(&entries, "email"), "{email:?}: {entries:?}");
+    }
+
+    assert_eq!(app.user_count(), 0);
+}
+
+#[tokio::test]
+async fn register_rejects_missing_fields_with_422() {
+    let app = spawn_app().await;
+
+    let entries =
+        assert_validation_error(register_json(&app, json!({"password": PASSWORD})).await).await;
+    assert!(has_loc(&entries, "email"), "{entries:?}");
+
+    let entries =
+        assert_validation_error(register_json(&app, json!({"email": "alice@example.com"})).await)
+            .await;
+    assert!(has_loc(&entries, "password"), "{entries:?}");
+
+    assert_validation_error(register_json(&app, json!({})).await).await;
+    assert_eq!(app.user_count(), 0);
+}
+
+#[tokio::test]
+async fn register_rejects_wrong_types_and_bad_json_with_422() {
+    let app = spawn_app().await;
+
+    let entries = assert_validation_error(
+        register_json(&app, json!({"email": 5, "password": PASSWORD})).await,
+    )
+    .await;
+    assert!(has_loc(&entries, "email"), "{entries:?}");
+
+    let entries = assert_validation_error(
+        register_json(
+            &app,
+            json!({"email": "alice@example.com", "password": 12345678}),
+        )
+        .await,
+    )
+    .await;
+    assert!(has_loc(&entries, "password"), "{entries:?}");
+
+    assert_validation_error(
+        register_json(
+            &app,
+            json!({"email": ["alice@example.com"], "password": null}),
+        )
+        .await,
+    )
+    .await;
+
+    let response = app
+        .client
+        .post(app.url("/auth/register"))
+        .header("content-type", "application/json")
+        .body(r#"{"email": "alice@example.com", "password": "#)
+        .send()
+        .await
+        .unwrap();
+    assert_validation_error(response).await;
+
+    assert_eq!(app.user_count(), 0);
+}
+
+#[tokio::test]
+async fn register_enforces_password_length_bounds() {
+    let app = spawn_app().await;
+
+    let response = app.register("short@example.com", "tz8Kq2v").await;
+    assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+
+    let response = app
+        .register("long@example.com", &"tz8Kq2vR".repeat(16))
+        .await;
+    assert_eq!(response.status(), 201, "128 characters are allowed");
+
+    let too_long = format!("{}x", "tz8Kq2vR".repeat(16));
+    let response = app.register("toolong@example.com", &too_long).await;
+    assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+
+    let response = app.register("eight@example.com", "tz8Kq2vR").await;
+    assert_eq!(response.status(), 201, "8 characters are allowed");
+
+    assert!(app.user_row("short@example.com").is_none());
+    assert!(app.user_row("toolong@example.com").is_none());
+    assert_eq!(app.user_count(), 2);
+}
+
+#[tokio::test]
+async fn register_refuses_common_passwords_in_any_case() {
+    let app = spawn_app().await;
+
+    for password in [
+        "password123",
+        "qwertyuiop",
+        "iloveyou1",
+        "PassWord123",
+        "QWERTYUIOP",
+    ] {
+        let response = app.register("alice@example.com", password).await;
+        assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+    }
+
+    assert_eq!(app.user_count(), 0);
+}
+
+#[tokio::test]
+async fn register_refuses_a_password_containing_the_email_local_part() {
+    let app = spawn_app().await;
+
+    for password in ["margaret-is-great", "xxMARGARETxx99", "my name is Margaret"] {
+        let response = app.register("margaret@example.com", password).await;
+        assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+    }
+    assert_eq!(app.user_count(), 0);
+
+    // A local part shorter than three characters is too short to be a useful signal.
+    let response = app.register("jo@example.com", "banjo kazooie rules").await;
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn register_ignores_composition_by_default() {
+    let app = spawn_app().await;
+
+    let response = app
+        .register("alice@example.com", "plainlowercasewords")
+        .await;
+
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn register_enforces_composition_when_configured() {
+    let app = spawn_app_with(&[("PASSWORD_REQUIRE_COMPOSITION", "true")]).await;
+
+    for password in [
+        "plainlowercasewords",
+        "Nodigitshere!",
+        "nouppercase9!",
+        "NOLOWERCASE9!",
+        "Nospecial9char",
+    ] {
+        let response = app.register("alice@example.com", password).await;
+        assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+    }
+    assert_eq!(app.user_count(), 0);
+
+    let response = app.register("alice@example.com", "Everything9!here").await;
+    assert_eq!(response.status(), 201);
+}
