@@ -114,14 +114,20 @@ async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool
     let email = Email::parse(email)?;
     let state = AppState::build(settings)?;
     let normalized = email.normalized();
-    let existing = db::run(&state.pool, move |conn| users::find_by_email(conn, &normalized)).await?;
+    let existing = db::run(&state.pool, move |conn| {
+        users::find_by_email(conn, &normalized)
+    })
+    .await?;
     if let Some(user) = existing {
         let changes = users::UserChanges {
             is_superuser: Some(true),
             is_active: Some(true),
             ..Default::default()
         };
-        db::run(&state.pool, move |conn| users::update(conn, user.id, changes)).await?;
+        db::run(&state.pool, move |conn| {
+            users::update(conn, user.id, changes)
+        })
+        .await?;
         println!("{} is now a superuser", user.email);
         return Ok(());
     }
@@ -154,7 +160,9 @@ fn keys_generate() {
     let (private, public) = generate_jwks();
     let encoded = base64::engine::general_purpose::STANDARD.encode(private.expose_secret());
     let public = serde_json::to_string(&public).expect("a JWK set serializes");
-    println!("# A new ES256 signing key. Keep this line secret; add it to the environment or .env.");
+    println!(
+        "# A new ES256 signing key. Keep this line secret; add it to the environment or .env."
+    );
     println!("# To rotate, put the new key first in the set and keep the old one until its tokens expire.");
     println!("JWT_JWKS={encoded}");
     println!("# Public JWK set (served at /.well-known/jwks.json): {public}");

@@ -302,7 +302,10 @@ impl Vars<'_> {
     {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| invalid(name, format!("{e}"))),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| invalid(name, format!("{e}"))),
         }
     }
 
@@ -315,7 +318,10 @@ impl Vars<'_> {
             None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(other) => Err(invalid(name, format!("expected true or false, got `{other}`"))),
+            Some(other) => Err(invalid(
+                name,
+                format!("expected true or false, got `{other}`"),
+            )),
         }
     }
 }
@@ -341,7 +347,9 @@ mod tests {
         assert_eq!(s.jwt.access_token_ttl, Duration::from_secs(1800));
         assert_eq!(s.refresh.ttl, Duration::from_secs(36_000));
         assert_eq!(s.refresh.reuse_grace, Duration::from_secs(10));
-        assert!(matches!(s.jwt.keys, KeySource::GeneratedFile(ref p) if p == Path::new("data/gatehouse-dev-jwks.json")));
+        assert!(
+            matches!(s.jwt.keys, KeySource::GeneratedFile(ref p) if p == Path::new("data/gatehouse-dev-jwks.json"))
+        );
     }
 
     #[test]

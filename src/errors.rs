@@ -33,7 +33,10 @@ impl FieldError {
 pub enum ApiError {
     /// `{"detail": "CODE"}` with the given status.
     #[error("{code}")]
-    Detail { status: StatusCode, code: &'static str },
+    Detail {
+        status: StatusCode,
+        code: &'static str,
+    },
     /// `{"detail": {"code": ..., "reason": ...}}` with 400.
     #[error("{code}: {reason}")]
     InvalidPassword { code: &'static str, reason: String },

@@ -68,4 +68,3 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
 }
-

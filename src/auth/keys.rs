@@ -300,9 +300,7 @@ mod tests {
         set["keys"].as_array_mut().unwrap().push(old_public_key);
         let keys = from_jwks(&set.to_string()).unwrap();
         assert_eq!(keys.public_jwks().keys.len(), 2);
-        assert!(keys
-            .verifying_key(Some(&old_public.keys[0].kid))
-            .is_some());
+        assert!(keys.verifying_key(Some(&old_public.keys[0].kid)).is_some());
 
         let public_only = serde_json::json!({"keys": [old_public.keys[0]]}).to_string();
         assert!(matches!(
@@ -318,7 +316,10 @@ mod tests {
         let mut a: serde_json::Value = serde_json::from_str(a.expose_secret()).unwrap();
         let b: serde_json::Value = serde_json::from_str(b.expose_secret()).unwrap();
         a["keys"][0]["d"] = b["keys"][0]["d"].clone();
-        assert!(matches!(from_jwks(&a.to_string()), Err(KeyError::BadKey { .. })));
+        assert!(matches!(
+            from_jwks(&a.to_string()),
+            Err(KeyError::BadKey { .. })
+        ));
         assert!(matches!(from_jwks("{\"keys\": []}"), Err(KeyError::Empty)));
         assert!(matches!(from_jwks("not json"), Err(KeyError::Json(_))));
         let rsa = r#"{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}"#;

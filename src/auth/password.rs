@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::web;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -94,7 +96,11 @@ impl PasswordHasher {
             };
             let candidate = candidate.expose_secret().as_bytes();
             // Verification uses the parameters recorded in the hash itself.
-            if Argon2::default().verify_password(candidate, &parsed).is_err() || !exists {
+            if Argon2::default()
+                .verify_password(candidate, &parsed)
+                .is_err()
+                || !exists
+            {
                 return Ok(Verified::No);
             }
             if uses_params(&parsed, &params) {
@@ -161,9 +167,7 @@ mod tests {
         let policy = PasswordPolicy::from(PasswordPolicySettings {
             require_composition: false,
         });
-        policy
-            .parse(raw, "someone@example.com")
-            .unwrap()
+        policy.parse(raw, "someone@example.com").unwrap()
     }
 
     #[actix_web::test]

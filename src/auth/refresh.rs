@@ -90,7 +90,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_recognised() {
-        for bad in ["", "short", &"a".repeat(44), &format!("{}=", "a".repeat(42)), &"é".repeat(21)] {
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}=", "a".repeat(42)),
+            &"é".repeat(21),
+        ] {
             assert!(!is_well_formed(bad), "{bad}");
         }
     }

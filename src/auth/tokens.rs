@@ -96,7 +96,8 @@ impl AccessTokens {
         let mut header = Header::new(self.keys.algorithm);
         header.kid = self.keys.signing_kid.clone();
         header.typ = Some("JWT".into());
-        let token = encode(&header, &claims, &self.keys.signing_key).map_err(TokenError::Signing)?;
+        let token =
+            encode(&header, &claims, &self.keys.signing_key).map_err(TokenError::Signing)?;
         Ok(AccessToken {
             token,
             expires_in: self.ttl.as_secs(),
@@ -138,8 +139,8 @@ impl AccessTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{JwtAlgorithm, KeySource};
     use crate::auth::keys::generate_jwks;
+    use crate::config::{JwtAlgorithm, KeySource};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
     use secrecy::ExposeSecret;
@@ -184,7 +185,10 @@ mod tests {
         let claims = claims_of(&issued.token);
         assert_eq!(claims["aud"], serde_json::json!(["fastapi-users:auth"]));
         assert_eq!(claims["token_use"], "access");
-        assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 1800);
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            1800
+        );
         let header = decode_header(&issued.token).unwrap();
         assert_eq!(header.kid, tokens.keys().signing_kid);
     }
@@ -208,7 +212,14 @@ mod tests {
     #[test]
     fn garbage_is_refused_without_panicking() {
         let tokens = es256();
-        for garbage in ["", ".", "..", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", &"x".repeat(10_000)] {
+        for garbage in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "eyJhbGciOiJub25lIn0.e30.",
+            &"x".repeat(10_000),
+        ] {
             assert!(tokens.verify(garbage).is_err(), "{garbage}");
         }
     }

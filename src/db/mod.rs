@@ -71,9 +71,8 @@ pub fn connect(database_url: &str, pool_size: u32) -> Result<Pool, DbError> {
     }
     if let Some(dir) = Path::new(database_url).parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                DbError::Migration(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
         }
     }
     let manager = ConnectionManager::<Conn>::new(database_url);

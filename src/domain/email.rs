@@ -30,14 +30,21 @@ impl Email {
             .rsplit_once('@')
             .ok_or(InvalidEmail("an email address must have an @-sign"))?;
         if local.is_empty() || local.chars().count() > MAX_LOCAL_LEN {
-            return Err(InvalidEmail("the part before the @-sign is empty or too long"));
+            return Err(InvalidEmail(
+                "the part before the @-sign is empty or too long",
+            ));
         }
-        if local.contains('@') || local.starts_with('.') || local.ends_with('.') || local.contains("..")
+        if local.contains('@')
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
         {
             return Err(InvalidEmail("the part before the @-sign is not valid"));
         }
         if local.chars().any(|c| "\"(),:;<>[\\]".contains(c)) {
-            return Err(InvalidEmail("the part before the @-sign has characters that are not allowed"));
+            return Err(InvalidEmail(
+                "the part before the @-sign has characters that are not allowed",
+            ));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2 {
@@ -92,7 +99,10 @@ mod tests {
         ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
-        assert_eq!(Email::parse("  Alice@Example.COM ").unwrap().as_str(), "Alice@Example.COM");
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "Alice@Example.COM"
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ impl PasswordPolicy {
         if COMMON_PASSWORDS.binary_search(&lowered.as_str()).is_ok() {
             return Err(PolicyViolation::TooCommon);
         }
-        let local = email.rsplit_once('@').map_or(email, |(local, _)| local).to_lowercase();
+        let local = email
+            .rsplit_once('@')
+            .map_or(email, |(local, _)| local)
+            .to_lowercase();
         if local.chars().count() >= MIN_LOCAL_PART_TO_CHECK && lowered.contains(&local) {
             return Err(PolicyViolation::ContainsEmail);
         }
@@ -81,7 +84,9 @@ fn has_every_character_class(candidate: &str) -> bool {
     candidate.chars().any(char::is_uppercase)
         && candidate.chars().any(char::is_lowercase)
         && candidate.chars().any(|c| c.is_ascii_digit())
-        && candidate.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+        && candidate
+            .chars()
+            .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
 }
 
 impl Password {
@@ -106,15 +111,25 @@ mod tests {
 
     #[test]
     fn accepts_a_long_passphrase_without_composition_rules() {
-        assert!(default_policy().parse("correct horse battery staple", email()).is_ok());
-        assert!(default_policy().parse(&"é".repeat(MAX_LEN), email()).is_ok());
+        assert!(default_policy()
+            .parse("correct horse battery staple", email())
+            .is_ok());
+        assert!(default_policy()
+            .parse(&"é".repeat(MAX_LEN), email())
+            .is_ok());
     }
 
     #[test]
     fn length_counts_characters_not_bytes() {
         let policy = default_policy();
-        assert_eq!(policy.parse("short", email()).unwrap_err(), PolicyViolation::TooShort);
-        assert!(policy.parse("ééééé", email()).is_err(), "10 bytes, 5 characters");
+        assert_eq!(
+            policy.parse("short", email()).unwrap_err(),
+            PolicyViolation::TooShort
+        );
+        assert!(
+            policy.parse("ééééé", email()).is_err(),
+            "10 bytes, 5 characters"
+        );
         assert_eq!(
             policy.parse(&"x".repeat(MAX_LEN + 1), email()).unwrap_err(),
             PolicyViolation::TooLong
@@ -123,7 +138,13 @@ mod tests {
 
     #[test]
     fn refuses_common_passwords_in_any_case() {
-        for common in ["password", "Password123", "QWERTYUIOP", "iloveyou1", "12345678"] {
+        for common in [
+            "password",
+            "Password123",
+            "QWERTYUIOP",
+            "iloveyou1",
+            "12345678",
+        ] {
             assert_eq!(
                 default_policy().parse(common, email()).unwrap_err(),
                 PolicyViolation::TooCommon,
@@ -135,10 +156,14 @@ mod tests {
     #[test]
     fn refuses_passwords_containing_the_local_part() {
         assert_eq!(
-            default_policy().parse("my-alice.smith-secret", email()).unwrap_err(),
+            default_policy()
+                .parse("my-alice.smith-secret", email())
+                .unwrap_err(),
             PolicyViolation::ContainsEmail
         );
-        assert!(default_policy().parse("enjoy the journey", "jo@example.com").is_ok());
+        assert!(default_policy()
+            .parse("enjoy the journey", "jo@example.com")
+            .is_ok());
     }
 
     #[test]
@@ -147,7 +172,9 @@ mod tests {
             require_composition: true,
         };
         assert_eq!(
-            strict.parse("correct horse battery staple", email()).unwrap_err(),
+            strict
+                .parse("correct horse battery staple", email())
+                .unwrap_err(),
             PolicyViolation::MissingCharacterClasses
         );
         assert!(strict.parse("Kingh_a1234!x", email()).is_ok());
@@ -156,6 +183,8 @@ mod tests {
     #[test]
     fn the_bundled_list_is_loaded() {
         assert!(COMMON_PASSWORDS.len() > 8000);
-        assert!(COMMON_PASSWORDS.iter().all(|p| p.chars().count() >= MIN_LEN));
+        assert!(COMMON_PASSWORDS
+            .iter()
+            .all(|p| p.chars().count() >= MIN_LEN));
     }
 }

@@ -83,7 +83,10 @@ pub async fn update_own(
         if verified == Verified::No {
             return Err(ServiceError::BadCurrentPassword);
         }
-        let email = changes.email.as_ref().map_or(user.email.as_str(), Email::as_str);
+        let email = changes
+            .email
+            .as_ref()
+            .map_or(user.email.as_str(), Email::as_str);
         update.password_hash = Some(hash_new_password(state, &password, email).await?);
     }
     update.email = changes.email;
@@ -127,7 +130,10 @@ async fn apply(
     let password_changed = update.password_hash.is_some();
     let user = db::run(&state.pool, move |conn| users::update(conn, id, update)).await?;
     if password_changed {
-        log::info!("password changed for {}; its sessions were ended", user.email);
+        log::info!(
+            "password changed for {}; its sessions were ended",
+            user.email
+        );
     }
     Ok(user)
 }

@@ -16,7 +16,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub db_path: PathBuf,
-    pub settings: Settings,
     /// Keeps the temporary directory (database, generated key) alive for the test.
     pub dir: tempfile::TempDir,
 }
@@ -33,8 +32,6 @@ pub struct Tokens {
 pub struct UserRow {
     #[diesel(sql_type = Text)]
     pub id: String,
-    #[diesel(sql_type = Text)]
-    pub email: String,
     #[diesel(sql_type = Text)]
     pub hashed_password: String,
     #[diesel(sql_type = Bool)]
@@ -76,7 +73,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_with_settings(settings: Settings, dir: tempfile::TempDir) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
     let db_path = PathBuf::from(&settings.database_url);
-    let app = Application::build(settings.clone())
+    let app = Application::build(settings)
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -90,7 +87,6 @@ pub async fn spawn_with_settings(settings: Settings, dir: tempfile::TempDir) -> 
         address,
         client,
         db_path,
-        settings,
         dir,
     }
 }
@@ -207,7 +203,7 @@ impl TestApp {
 
     pub fn user_row(&self, email: &str) -> Option<UserRow> {
         diesel::sql_query(
-            "SELECT id, email, hashed_password, is_active, is_superuser, is_verified \
+            "SELECT id, hashed_password, is_active, is_superuser, is_verified \
              FROM users WHERE email = ?",
         )
         .bind::<Text, _>(email)

@@ -5,6 +5,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 use crate::tokens::{assert_invalid_token, claims_of, now, www_authenticate};
@@ -27,6 +28,13 @@ fn revoked_sessions(app: &TestApp, session_id: &str) -> i64 {
     app.count(&format!(
         "SELECT id FROM sessions WHERE id = '{session_id}' AND revoked_at IS NOT NULL"
     ))
+}
+
+fn sha256_hex(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Refreshes and returns the 200 body, failing the test on anything else.
@@ -84,6 +92,15 @@ async fn refresh_rotates_and_returns_a_working_access_token() {
         )),
         0,
         "refresh tokens are never stored in clear"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens \
+             WHERE token_hash = '{}' AND session_id = '{session}' AND rotated_at IS NULL",
+            sha256_hex(child)
+        )),
+        1,
+        "the live child is stored as its SHA-256"
     );
 
     // The child rotates in its turn.

@@ -80,9 +80,14 @@ pub(crate) fn sign_es256(header: &Value, claims: &Value, key: &SigningKey) -> St
 /// Signs `header.claims` with HMAC-SHA256 under `secret`, as a compact JWS.
 pub(crate) fn sign_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let message = signing_input(header, claims);
+    format!("{message}.{}", hmac_sha256(secret, &message))
+}
+
+/// The base64url HMAC-SHA256 of a JWS signing input.
+fn hmac_sha256(secret: &[u8], message: &str) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(message.as_bytes());
-    format!("{message}.{}", b64(mac.finalize().into_bytes()))
+    b64(mac.finalize().into_bytes())
 }
 
 /// Signs `claims` with the server's own development key, under its real `kid`.
@@ -568,15 +573,15 @@ async fn hs256_mode_signs_with_the_shared_secret() {
 
     let header = header_of(&tokens.access);
     assert_eq!(header["alg"], "HS256");
-    let claims = claims_of(&tokens.access);
+    let (message, signature) = tokens.access.rsplit_once('.').unwrap();
     assert_eq!(
-        sign_hs256(&header, &claims, secret.as_bytes())
-            .rsplit_once('.')
-            .unwrap()
-            .1,
-        tokens.access.rsplit_once('.').unwrap().1,
+        hmac_sha256(secret.as_bytes(), message),
+        signature,
         "the token is an HMAC-SHA256 under JWT_SECRET"
     );
+    let claims = claims_of(&tokens.access);
+    assert_eq!(claims["token_use"], "access");
+    assert_eq!(claims["aud"], json!(["fastapi-users:auth"]));
     let response = app.get("/users/me", &tokens.access).await;
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();

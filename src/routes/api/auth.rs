@@ -33,8 +33,13 @@ pub async fn login(
     req: HttpRequest,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens =
-        sessions::login(&state, &form.username, form.password.into(), user_agent(&req)).await?;
+    let tokens = sessions::login(
+        &state,
+        &form.username,
+        form.password.into(),
+        user_agent(&req),
+    )
+    .await?;
     Ok(no_store().json(tokens))
 }
 

@@ -25,7 +25,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = content_type(req).is_none_or(|mime| {
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
         let body = read_body(req, payload);
         Box::pin(async move {
@@ -42,11 +43,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// Parses JSON into `T`, naming the offending field in the error like FastAPI does.
+/// Parses a JSON object into `T`, naming the offending field in the error like FastAPI does.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::validation(FieldError::body(&[], format!("JSON decode error: {e}"), "json_invalid"))
+        ApiError::validation(FieldError::body(
+            &[],
+            format!("JSON decode error: {e}"),
+            "json_invalid",
+        ))
     })?;
+    if !value.is_object() {
+        return Err(ApiError::validation(FieldError::body(
+            &[],
+            "Input should be a valid dictionary or object",
+            "model_attributes_type",
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let mut path: Vec<String> = error
             .path()
@@ -85,7 +97,10 @@ impl FromRequest for LoginForm {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mime = content_type(req).unwrap_or_default();
         if mime == "multipart/form-data" {
-            let fields = read_multipart(actix_multipart::Multipart::new(req.headers(), payload.take()));
+            let fields = read_multipart(actix_multipart::Multipart::new(
+                req.headers(),
+                payload.take(),
+            ));
             return Box::pin(async move { LoginForm::from_fields(fields.await?) });
         }
         let body = read_body(req, payload);
@@ -98,9 +113,14 @@ impl FromRequest for LoginForm {
                     "model_attributes_type",
                 )));
             }
-            let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-                ApiError::validation(FieldError::body(&[], format!("form decode error: {e}"), "value_error"))
-            })?;
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+                    ApiError::validation(FieldError::body(
+                        &[],
+                        format!("form decode error: {e}"),
+                        "value_error",
+                    ))
+                })?;
             LoginForm::from_fields(fields.into_iter().collect())
         })
     }
@@ -138,10 +158,16 @@ fn read_body(
     let bytes = web::Bytes::from_request(req, payload);
     async move {
         bytes.await.map_err(|error| {
-            if error.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+            if error.as_response_error().status_code()
+                == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            {
                 ApiError::PayloadTooLarge
             } else {
-                ApiError::validation(FieldError::body(&[], "the request body could not be read", "value_error"))
+                ApiError::validation(FieldError::body(
+                    &[],
+                    "the request body could not be read",
+                    "value_error",
+                ))
             }
         })
     }
@@ -151,7 +177,13 @@ fn read_body(
 async fn read_multipart(
     mut multipart: actix_multipart::Multipart,
 ) -> Result<HashMap<String, String>, ApiError> {
-    let malformed = || ApiError::validation(FieldError::body(&[], "malformed multipart body", "value_error"));
+    let malformed = || {
+        ApiError::validation(FieldError::body(
+            &[],
+            "malformed multipart body",
+            "value_error",
+        ))
+    };
     let mut fields = HashMap::new();
     let mut total = 0usize;
     while let Some(field) = multipart.next().await {
@@ -217,7 +249,8 @@ mod tests {
 
     #[test]
     fn ignores_unknown_fields() {
-        let body: Body = parse_json(br#"{"email": "a", "password": "b", "is_superuser": true}"#).unwrap();
+        let body: Body =
+            parse_json(br#"{"email": "a", "password": "b", "is_superuser": true}"#).unwrap();
         assert_eq!(body.email, "a");
     }
 }
