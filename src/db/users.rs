@@ -90,10 +90,10 @@ pub fn update(conn: &mut Conn, id: UserId, mut changes: UserChanges) -> Result<U
         if current.is_superuser && current.is_active && loses_power {
             ensure_another_superuser(conn, id)?;
         }
-        let email_changes = changes
-            .email
-            .as_ref()
-            .is_some_and(|email| email.as_str() != current.email);
+        // A change of letter case is the same address: it stays verified.
+        let email_changes = changes.email.as_ref().is_some_and(|email| {
+            email.normalized() != crate::domain::normalize_email(&current.email)
+        });
         if email_changes && changes.is_verified.is_none() {
             changes.is_verified = Some(false);
         }

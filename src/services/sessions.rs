@@ -49,7 +49,10 @@ pub async fn login(
             .await?;
             user
         }
-        _ => return Err(ServiceError::BadCredentials),
+        _ => {
+            log::info!("login failed for {}", username.trim());
+            return Err(ServiceError::BadCredentials);
+        }
     };
     log::info!("login succeeded for {}", user.email);
     start_session(state, &user, user_agent).await
