@@ -11,11 +11,11 @@ use super::{now, write_transaction, Conn, DbError};
 use crate::domain::{User, UserId};
 
 /// A new session and the hash of its first refresh token.
-pub struct NewSession<'a> {
+pub struct NewSession {
     pub user_id: UserId,
-    pub refresh_token_hash: &'a str,
+    pub refresh_token_hash: String,
     pub ttl_secs: i64,
-    pub user_agent: Option<&'a str>,
+    pub user_agent: Option<String>,
 }
 
 /// What presenting a refresh token led to.
@@ -33,15 +33,15 @@ pub enum Rotation {
 }
 
 /// Parameters of one rotation.
-pub struct RotationRequest<'a> {
-    pub presented_hash: &'a str,
-    pub child_hash: &'a str,
+pub struct RotationRequest {
+    pub presented_hash: String,
+    pub child_hash: String,
     pub ttl_secs: i64,
     pub grace_secs: i64,
 }
 
 /// Starts a session; returns its id.
-pub fn create(conn: &mut Conn, new: NewSession<'_>) -> Result<Uuid, DbError> {
+pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
     let id = Uuid::new_v4();
     let now = now();
     let expires_at = now + new.ttl_secs;
@@ -53,12 +53,12 @@ pub fn create(conn: &mut Conn, new: NewSession<'_>) -> Result<Uuid, DbError> {
                 created_at: now,
                 last_used_at: now,
                 expires_at,
-                user_agent: new.user_agent,
+                user_agent: new.user_agent.as_deref(),
             })
             .execute(conn)?;
         diesel::insert_into(refresh_tokens::table)
             .values(NewRefreshTokenRecord {
-                token_hash: new.refresh_token_hash,
+                token_hash: &new.refresh_token_hash,
                 session_id: &id.to_string(),
                 issued_at: now,
                 expires_at,
@@ -87,12 +87,12 @@ pub fn find_user_in_session(
 }
 
 /// Exchanges a refresh token for its child, detecting replays (see [`Rotation`]).
-pub fn rotate(conn: &mut Conn, request: RotationRequest<'_>) -> Result<Rotation, DbError> {
+pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbError> {
     write_transaction(conn, |conn| {
         let now = now();
         let found: Option<(RefreshTokenRecord, SessionRecord)> = refresh_tokens::table
             .inner_join(sessions::table)
-            .filter(refresh_tokens::token_hash.eq(request.presented_hash))
+            .filter(refresh_tokens::token_hash.eq(&request.presented_hash))
             .select((RefreshTokenRecord::as_select(), SessionRecord::as_select()))
             .first(conn)
             .optional()?;
@@ -115,7 +115,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest<'_>) -> Result<Rotation,
                     .execute(conn)?;
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshTokenRecord {
-                        token_hash: request.child_hash,
+                        token_hash: &request.child_hash,
                         session_id: &session.id,
                         issued_at: now,
                         expires_at: now + request.ttl_secs,
@@ -134,7 +134,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest<'_>) -> Result<Rotation,
             }
             Some(rotated_at) if now - rotated_at <= request.grace_secs => {
                 let child_is_current = refresh_tokens::table
-                    .find(request.child_hash)
+                    .find(&request.child_hash)
                     .filter(refresh_tokens::session_id.eq(&session.id))
                     .filter(refresh_tokens::rotated_at.is_null())
                     .count()

@@ -64,23 +64,13 @@ async fn start_session(
     user_agent: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
-    let new = (
-        user.id,
-        refresh::hash(&refresh_token),
-        state.refresh.ttl.as_secs() as i64,
-    );
-    let session_id = db::run(&state.pool, move |conn| {
-        sessions::create(
-            conn,
-            sessions::NewSession {
-                user_id: new.0,
-                refresh_token_hash: &new.1,
-                ttl_secs: new.2,
-                user_agent: user_agent.as_deref(),
-            },
-        )
-    })
-    .await?;
+    let new = sessions::NewSession {
+        user_id: user.id,
+        refresh_token_hash: refresh::hash(&refresh_token),
+        ttl_secs: state.refresh.ttl.as_secs() as i64,
+        user_agent,
+    };
+    let session_id = db::run(&state.pool, move |conn| sessions::create(conn, new)).await?;
     token_pair(
         state,
         AccessGrant {
@@ -97,24 +87,13 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, Ser
         return Err(ServiceError::RefreshTokenInvalid);
     }
     let successor = state.refresh_tokens.successor(presented);
-    let request = (
-        refresh::hash(presented),
-        refresh::hash(&successor),
-        state.refresh.ttl.as_secs() as i64,
-        state.refresh.reuse_grace.as_secs() as i64,
-    );
-    let outcome = db::run(&state.pool, move |conn| {
-        sessions::rotate(
-            conn,
-            sessions::RotationRequest {
-                presented_hash: &request.0,
-                child_hash: &request.1,
-                ttl_secs: request.2,
-                grace_secs: request.3,
-            },
-        )
-    })
-    .await?;
+    let request = sessions::RotationRequest {
+        presented_hash: refresh::hash(presented),
+        child_hash: refresh::hash(&successor),
+        ttl_secs: state.refresh.ttl.as_secs() as i64,
+        grace_secs: state.refresh.reuse_grace.as_secs() as i64,
+    };
+    let outcome = db::run(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
     let (session_id, user_id) = match outcome {
         sessions::Rotation::Rotated {
             session_id,

@@ -339,3 +339,30 @@ async fn concurrent_updates_of_different_fields_are_all_applied() {
         app.tokens(email, new_password).await;
     }
 }
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_are_405() {
+    let app = spawn_app().await;
+    let admin = app.superuser(ADMIN).await;
+    let admin_path = format!("/users/{}", app.user_row(ADMIN).unwrap().id);
+
+    for path in ["/nope", "/auth/registerx", "/users/me/extra", "/auth/jwt"] {
+        let response = app.get(path, &admin.access).await;
+        assert_detail(response, 404, "Not Found").await;
+    }
+
+    for (method, path) in [
+        ("GET", "/auth/register"),
+        ("GET", "/auth/jwt/login"),
+        ("PUT", "/auth/jwt/login"),
+        ("POST", "/users/me"),
+        ("DELETE", "/users/me"),
+        ("POST", admin_path.as_str()),
+    ] {
+        let response = send_raw(&app, method, path, Some(&admin.access), None, Vec::new()).await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+    }
+
+    assert_eq!(app.user_count(), 1);
+    assert!(app.user_row(ADMIN).unwrap().is_superuser);
+}
