@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceResponse};
@@ -14,7 +15,7 @@ use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{RefreshSettings, Settings};
-use crate::db::{self, DbError, Pool};
+use crate::db::{self, sessions, DbError, Pool};
 use crate::domain::PasswordPolicy;
 use crate::errors::ApiError;
 use crate::routes;
@@ -70,10 +71,14 @@ impl AppState {
     }
 }
 
+/// How often expired sessions and used refresh tokens are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -85,9 +90,10 @@ impl Application {
         };
         let listener = TcpListener::bind(&settings.bind_addr).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
                 .wrap(request_logger())
@@ -98,15 +104,37 @@ impl Application {
         .map_err(bind_error)?
         .shutdown_timeout(10)
         .run();
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serves until the server is stopped (SIGINT/SIGTERM), purging expired sessions meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let purge = std::pin::pin!(purge_expired_sessions(self.state));
+        // The purge loop never ends, so this returns when the server does.
+        match futures_util::future::select(self.server, purge).await {
+            futures_util::future::Either::Left((served, _)) => served,
+            futures_util::future::Either::Right((never, _)) => match never {},
+        }
+    }
+}
+
+async fn purge_expired_sessions(state: web::Data<AppState>) -> std::convert::Infallible {
+    let mut ticks = actix_web::rt::time::interval(PURGE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        match db::run(&state.pool, |conn| sessions::purge_expired(conn, db::now())).await {
+            Ok(0) => {}
+            Ok(removed) => log::info!("purged {removed} expired sessions and refresh tokens"),
+            Err(e) => log::warn!("could not purge expired sessions: {e}"),
+        }
     }
 }
 

@@ -174,6 +174,22 @@ pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, Db
     .execute(conn)?)
 }
 
+/// Deletes what can no longer be used: sessions past their expiry (with their tokens) and
+/// rotated refresh tokens past theirs. Returns how many rows went.
+pub fn purge_expired(conn: &mut Conn, now: i64) -> Result<usize, DbError> {
+    write_transaction(conn, |conn| {
+        let tokens = diesel::delete(
+            refresh_tokens::table
+                .filter(refresh_tokens::expires_at.le(now))
+                .filter(refresh_tokens::rotated_at.is_not_null()),
+        )
+        .execute(conn)?;
+        let sessions =
+            diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?;
+        Ok(tokens + sessions)
+    })
+}
+
 fn revoke_at(conn: &mut Conn, session_id: &str, now: i64) -> Result<(), DbError> {
     diesel::update(
         sessions::table
@@ -187,4 +203,65 @@ fn revoke_at(conn: &mut Conn, session_id: &str, now: i64) -> Result<(), DbError>
 
 fn parse_uuid(raw: &str) -> Result<Uuid, DbError> {
     Uuid::parse_str(raw).map_err(|_| DbError::Corrupt(format!("session id `{raw}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{connect, migrate, users};
+    use crate::domain::Email;
+
+    #[test]
+    fn purging_removes_expired_sessions_and_used_tokens_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
+        migrate(&pool).unwrap();
+        let conn = &mut pool.get().unwrap();
+        let email = Email::parse("purge@example.com").unwrap();
+        let user = users::insert(
+            conn,
+            users::NewUser {
+                email: &email,
+                password_hash: "x",
+                is_superuser: false,
+            },
+        )
+        .unwrap();
+        let session = |conn: &mut Conn, hash: &str, ttl_secs| {
+            create(
+                conn,
+                NewSession {
+                    user_id: user.id,
+                    refresh_token_hash: hash.into(),
+                    ttl_secs,
+                    user_agent: None,
+                },
+            )
+            .unwrap()
+        };
+        let live = session(conn, "live", 100);
+        session(conn, "expired", 1);
+        let rotation = rotate(
+            conn,
+            RotationRequest {
+                presented_hash: "live".into(),
+                child_hash: "live-child".into(),
+                ttl_secs: 7200,
+                grace_secs: 10,
+            },
+        )
+        .unwrap();
+        assert!(matches!(rotation, Rotation::Rotated { session_id, .. } if session_id == live));
+
+        // Later, the short session and the rotated token have expired; the successor lives on.
+        let removed = purge_expired(conn, now() + 200).unwrap();
+        assert_eq!(removed, 2, "the rotated token and the expired session");
+        let left: Vec<String> = refresh_tokens::table
+            .select(refresh_tokens::token_hash)
+            .load(conn)
+            .unwrap();
+        assert_eq!(left, ["live-child"]);
+        let sessions_left: i64 = sessions::table.count().get_result(conn).unwrap();
+        assert_eq!(sessions_left, 1);
+    }
 }
