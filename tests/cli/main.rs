@@ -1,0 +1,1 @@
+//! The `gatehouse` binary, run as an operator would run it.
