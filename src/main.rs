@@ -9,7 +9,6 @@ async fn main() -> std::process::ExitCode {
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            log::error!("{error}");
             eprintln!("gatehouse: {error}");
             std::process::ExitCode::FAILURE
         }
