@@ -12,19 +12,12 @@ const ADMIN: &str = "admin@example.com";
 const QUICK: Duration = Duration::from_secs(2);
 
 /// Every route that reads a JSON or form body, and whether it needs the superuser's token.
-const BODY_ROUTES: [(&str, &str, bool); 12] = [
+const BODY_ROUTES: [(&str, &str, bool); 5] = [
     ("POST", "/auth/register", false),
     ("POST", "/auth/jwt/login", false),
-    ("POST", "/auth/cookie/login", false),
     ("POST", "/auth/jwt/refresh", false),
-    ("POST", "/auth/token", false),
-    ("POST", "/auth/forgot-password", false),
-    ("POST", "/auth/reset-password", false),
-    ("POST", "/auth/request-verify-token", false),
-    ("POST", "/auth/verify", false),
     ("PATCH", "/users/me", true),
     ("PATCH", "/users/{admin}", true),
-    ("POST", "/clients", true),
 ];
 
 /// Content types and bodies that no route should accept, and none should answer with a 5xx.
@@ -150,7 +143,7 @@ async fn garbage_bodies_are_refused_with_4xx_on_every_body_route() {
             let response = send_raw(&app, method, &path, token, content_type, body).await;
             let status = response.status();
             assert!(
-                status.is_client_error(),
+                status.is_client_error() && status != 404 && status != 405,
                 "{method} {path} with {content_type:?} {shown:?} gave {status}"
             );
         }
