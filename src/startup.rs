@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceResponse};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers, Logger, Next};
 use actix_web::{web, App, HttpServer, ResponseError};
 
 use crate::auth::keys::{KeyError, SigningKeys};
@@ -96,6 +97,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
+                .wrap(from_fn(json_charset))
                 .wrap(request_logger())
                 .configure(routes::api::configure)
                 .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
@@ -143,6 +145,25 @@ async fn purge_expired_sessions(state: web::Data<AppState>) -> std::convert::Inf
 fn request_logger() -> Logger {
     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
+}
+
+/// Labels every JSON answer `application/json; charset=utf-8`, as the API promises.
+async fn json_charset(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    Ok(response)
 }
 
 /// Gives actix's bare 405 the contract's JSON body.

@@ -125,3 +125,21 @@ async fn unknown_route_is_a_json_404() {
         assert_detail(response, 404, "Not Found").await;
     }
 }
+
+#[tokio::test]
+async fn json_answers_declare_utf8() {
+    let app = spawn_app().await;
+    for path in [
+        "/health",
+        "/.well-known/jwks.json",
+        "/users/me",
+        "/no-such-route",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json; charset=utf-8",
+            "{path}"
+        );
+    }
+}
