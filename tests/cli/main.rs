@@ -904,51 +904,34 @@ async fn create_superuser_with_password_stdin_creates_a_superuser_who_can_log_in
 }
 
 #[test]
-fn create_superuser_refuses_a_common_password_and_creates_nobody() {
-    let sandbox = Sandbox::new();
-    let out = sandbox.run(
-        &[
-            "create-superuser",
-            "--email",
-            "admin@example.com",
-            "--password-stdin",
-        ],
-        &[],
-        Some("password\n"),
-    );
-    out.assert_failure();
-    assert!(
-        out.stderr.contains("too common"),
-        "no human reason\n{}",
-        out.describe()
-    );
-    assert!(
-        users(&sandbox.db_path()).is_empty(),
-        "a user was created: {:?}",
-        users(&sandbox.db_path())
-    );
-}
-
-#[test]
-fn create_superuser_refuses_a_short_password_and_creates_nobody() {
-    let sandbox = Sandbox::new();
-    let out = sandbox.run(
-        &[
-            "create-superuser",
-            "--email",
-            "admin@example.com",
-            "--password-stdin",
-        ],
-        &[],
-        Some("short\n"),
-    );
-    out.assert_failure();
-    assert!(
-        out.stderr.contains("at least 8 characters"),
-        "no human reason\n{}",
-        out.describe()
-    );
-    assert!(users(&sandbox.db_path()).is_empty());
+fn create_superuser_refuses_weak_passwords_with_a_reason_and_creates_nobody() {
+    for (password, reason) in [
+        ("password\n", "too common"),
+        ("short\n", "at least 8 characters"),
+    ] {
+        let sandbox = Sandbox::new();
+        let out = sandbox.run(
+            &[
+                "create-superuser",
+                "--email",
+                "admin@example.com",
+                "--password-stdin",
+            ],
+            &[],
+            Some(password),
+        );
+        out.assert_failure();
+        assert!(
+            out.stderr.contains(reason),
+            "no human reason\n{}",
+            out.describe()
+        );
+        assert!(
+            users(&sandbox.db_path()).is_empty(),
+            "a user was created: {:?}",
+            users(&sandbox.db_path())
+        );
+    }
 }
 
 #[tokio::test]
