@@ -307,32 +307,30 @@ impl Server {
         format!("{}{}", self.stdout.finish(), self.stderr.finish())
     }
 
+    /// Sends `request`, asserts the status, and returns the JSON body.
+    async fn expect_json(request: reqwest::RequestBuilder, status: u16, what: &str) -> Value {
+        let response = request.send().await.expect(what);
+        let got = response.status();
+        let body: Value = response.json().await.expect("JSON body");
+        assert_eq!(got, status, "{what}: {body}");
+        body
+    }
+
     async fn register(&self, email: &str, password: &str) -> Value {
-        let response = self
+        let request = self
             .client
             .post(self.url("/auth/register"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("POST /auth/register");
-        let status = response.status();
-        let body: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, 201, "register {email}: {body}");
-        body
+            .json(&json!({"email": email, "password": password}));
+        Self::expect_json(request, 201, &format!("register {email}")).await
     }
 
     /// Logs in; returns (access token, refresh token).
     async fn login(&self, email: &str, password: &str) -> (String, String) {
-        let response = self
+        let request = self
             .client
             .post(self.url("/auth/jwt/login"))
-            .form(&[("username", email), ("password", password)])
-            .send()
-            .await
-            .expect("POST /auth/jwt/login");
-        let status = response.status();
-        let body: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, 200, "login {email}: {body}");
+            .form(&[("username", email), ("password", password)]);
+        let body = Self::expect_json(request, 200, &format!("login {email}")).await;
         (
             string_field(&body, "access_token"),
             string_field(&body, "refresh_token"),
@@ -340,16 +338,11 @@ impl Server {
     }
 
     async fn refresh(&self, refresh_token: &str) -> (String, String) {
-        let response = self
+        let request = self
             .client
             .post(self.url("/auth/jwt/refresh"))
-            .json(&json!({"refresh_token": refresh_token}))
-            .send()
-            .await
-            .expect("POST /auth/jwt/refresh");
-        let status = response.status();
-        let body: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, 200, "refresh: {body}");
+            .json(&json!({"refresh_token": refresh_token}));
+        let body = Self::expect_json(request, 200, "refresh").await;
         (
             string_field(&body, "access_token"),
             string_field(&body, "refresh_token"),
@@ -357,17 +350,11 @@ impl Server {
     }
 
     async fn me(&self, access_token: &str) -> Value {
-        let response = self
+        let request = self
             .client
             .get(self.url("/users/me"))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .expect("GET /users/me");
-        let status = response.status();
-        let body: Value = response.json().await.expect("JSON body");
-        assert_eq!(status, 200, "GET /users/me: {body}");
-        body
+            .bearer_auth(access_token);
+        Self::expect_json(request, 200, "GET /users/me").await
     }
 
     async fn jwks(&self) -> Value {
