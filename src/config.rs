@@ -87,6 +87,8 @@ pub struct Settings {
     pub refresh: RefreshSettings,
     pub hashing: HashSettings,
     pub password_policy: PasswordPolicySettings,
+    /// Mark the browser cookies `Secure` (and give them the `__Host-` prefix).
+    pub cookie_secure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +188,7 @@ impl Settings {
             password_policy: PasswordPolicySettings {
                 require_composition: vars.flag("PASSWORD_REQUIRE_COMPOSITION", false)?,
             },
+            cookie_secure: vars.flag("COOKIE_SECURE", true)?,
         };
         settings.check()?;
         Ok(settings)
@@ -219,6 +222,11 @@ impl Settings {
                     "no signing key is configured; set JWT_JWKS (or JWT_JWKS_FILE) to the output of \
                      `gatehouse keys generate`, or JWT_ALGORITHM=HS256 with JWT_SECRET"
                         .into(),
+                ));
+            }
+            if !self.cookie_secure {
+                return Err(ConfigError::UnsafeForProduction(
+                    "COOKIE_SECURE=false would send the session cookies over plain HTTP".into(),
                 ));
             }
             let h = self.hashing;
@@ -368,6 +376,18 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("ARGON2_MEMORY_KIB"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_insecure_cookies() {
+        let err = settings(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("COOKIE_SECURE", "false"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("COOKIE_SECURE"), "{err}");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The HTTP boundary's error type: every failure becomes one of the contract's bodies here.
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::domain::PolicyViolation;
+use crate::domain::{LocalPath, PolicyViolation};
 use crate::services::ServiceError;
 
 /// One entry of a 422 body, as FastAPI writes them.
@@ -48,6 +48,9 @@ pub enum ApiError {
     Unauthorized { invalid_token: bool },
     #[error("forbidden")]
     Forbidden,
+    /// 403: a cookie-authenticated state change without a valid CSRF token.
+    #[error("CSRF check failed")]
+    CsrfFailed,
     #[error("not found")]
     NotFound,
     #[error("request body too large")]
@@ -138,7 +141,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidPassword { .. } => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::CsrfFailed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -168,6 +171,9 @@ impl ResponseError for ApiError {
             ApiError::Forbidden => response.json(Detail {
                 detail: "Forbidden",
             }),
+            ApiError::CsrfFailed => response.json(Detail {
+                detail: "CSRF_FAILED",
+            }),
             ApiError::NotFound => response.json(Detail {
                 detail: "Not Found",
             }),
@@ -177,6 +183,78 @@ impl ResponseError for ApiError {
             ApiError::Internal => response.json(Detail {
                 detail: "Internal Server Error",
             }),
+        }
+    }
+}
+
+/// An error answer of the HTML pages: a redirect to the login page or a friendly page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// 303 to the login page, which sends the browser back to `next` afterwards.
+    #[error("login required")]
+    LoginRequired { next: Option<LocalPath> },
+    #[error("forbidden")]
+    Forbidden,
+    /// 403: the form did not carry this session's CSRF token, or came from another site.
+    #[error("CSRF check failed")]
+    CsrfFailed,
+    #[error("not found")]
+    NotFound,
+    #[error("bad request")]
+    BadRequest,
+    /// Details go to the log where this is built, never into the page.
+    #[error("internal error")]
+    Internal,
+}
+
+impl PageError {
+    /// Sends the browser to log in, and back to this page afterwards when it was a GET.
+    pub fn login_required(req: &HttpRequest) -> PageError {
+        let next = (req.method() == Method::GET)
+            .then(|| LocalPath::parse(&req.uri().to_string()))
+            .flatten();
+        PageError::LoginRequired { next }
+    }
+}
+
+impl From<ServiceError> for PageError {
+    fn from(error: ServiceError) -> PageError {
+        match error {
+            ServiceError::NotFound => PageError::NotFound,
+            other => {
+                log::error!("internal error: {other}");
+                PageError::Internal
+            }
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::BadRequest => StatusCode::BAD_REQUEST,
+            PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::LoginRequired { next } => {
+                let location = match next {
+                    Some(next) => format!(
+                        "/login?{}",
+                        serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default()
+                    ),
+                    None => "/login".to_owned(),
+                };
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+            other => crate::routes::pages::error_page(other),
         }
     }
 }

@@ -4,13 +4,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers, Logger, Next};
-use actix_web::{web, App, HttpServer, ResponseError};
+use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 
+use crate::auth::cookies::CookiePolicy;
+use crate::auth::extractors::CookieUpdate;
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
@@ -18,7 +24,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::config::{RefreshSettings, Settings};
 use crate::db::{self, sessions, DbError, Pool};
 use crate::domain::PasswordPolicy;
-use crate::errors::ApiError;
+use crate::errors::{ApiError, PageError};
 use crate::routes;
 
 /// Everything a request handler may need, shared by all workers.
@@ -29,6 +35,9 @@ pub struct AppState {
     pub refresh_tokens: RefreshTokens,
     pub refresh: RefreshSettings,
     pub password_policy: PasswordPolicy,
+    pub cookies: CookiePolicy,
+    /// Encrypts the page-session cookie (CSRF token, flash messages).
+    pub session_key: Key,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +70,7 @@ impl AppState {
             );
         }
         let refresh_tokens = RefreshTokens::new(*keys.refresh_chain_key());
+        let session_key = Key::derive_from(&keys.derive_secret("gatehouse/page-session/v1"));
         Ok(AppState {
             pool,
             hasher: PasswordHasher::new(settings.hashing)?,
@@ -68,6 +78,8 @@ impl AppState {
             refresh_tokens,
             refresh: settings.refresh.clone(),
             password_policy: settings.password_policy.into(),
+            cookies: CookiePolicy::new(settings.cookie_secure, settings.refresh.ttl),
+            session_key,
         })
     }
 }
@@ -96,11 +108,15 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
+                .wrap(from_fn(apply_cookie_update))
+                .wrap(page_session(&app_state))
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
                 .wrap(from_fn(json_charset))
+                .wrap(from_fn(security_headers))
                 .wrap(request_logger())
                 .configure(routes::api::configure)
-                .default_service(web::to(|| async { ApiError::NotFound.error_response() }))
+                .configure(routes::pages::configure)
+                .default_service(web::to(not_found))
         })
         .listen(listener)
         .map_err(bind_error)?
@@ -137,6 +153,81 @@ async fn purge_expired_sessions(state: web::Data<AppState>) -> std::convert::Inf
             Ok(removed) => log::info!("purged {removed} expired sessions and refresh tokens"),
             Err(e) => log::warn!("could not purge expired sessions: {e}"),
         }
+    }
+}
+
+/// The encrypted cookie that holds a browser's CSRF token and flash messages. It lives as long
+/// as the browser session and is only written when it changes.
+fn page_session(state: &AppState) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), state.session_key.clone())
+        .cookie_name(state.cookies.session_name().to_owned())
+        .cookie_secure(state.cookies.secure())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+/// Sets the cookies that authenticating renewed or ended (see `auth::extractors`), unless the
+/// handler itself set the access cookie (login, logout).
+async fn apply_cookie_update(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let mut response = next.call(req).await?;
+    let update = response.request().extensions_mut().remove::<CookieUpdate>();
+    if let Some(CookieUpdate(cookies)) = update {
+        let handler_set_its_own = cookies.first().is_some_and(|access| {
+            response
+                .response()
+                .cookies()
+                .any(|set| set.name() == access.name())
+        });
+        if !handler_set_its_own {
+            for cookie in cookies {
+                response.response_mut().add_cookie(&cookie)?;
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// Headers that keep pages from being framed, sniffed, or leaking where the user came from.
+async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
+             object-src 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    Ok(response)
+}
+
+/// Unknown paths: the 404 page for browsers, the contract's JSON for everyone else.
+async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        routes::pages::error_page(&PageError::NotFound)
+    } else {
+        ApiError::NotFound.error_response()
     }
 }
 

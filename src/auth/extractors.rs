@@ -1,19 +1,137 @@
-//! The one way a handler learns who is asking.
+//! The one way a handler learns who is asking: a bearer token, or the browser's cookies.
+//!
+//! [`identify`] does the work for every extractor: it reads `Authorization: Bearer` first and
+//! the access cookie otherwise, verifies the token and loads the user and their session. When
+//! the access cookie has expired (or is gone) but the refresh cookie still lives, it rotates
+//! the refresh token as `/auth/jwt/refresh` does and leaves the new cookies in the request's
+//! extensions for `startup` to set on the response: a browser stays signed in without
+//! JavaScript.
+//!
+//! The JSON extractors ([`AuthUser`], [`Superuser`]) answer with the API's errors and demand
+//! the CSRF header on cookie-authenticated state changes; the page extractors ([`Visitor`],
+//! [`SignedIn`], [`PageSuperuser`]) redirect to the login page or render the 403 page (page
+//! forms prove CSRF through `routes::pages::CsrfForm`).
 
 use std::future::Future;
 use std::pin::Pin;
 
+use actix_session::SessionExt;
+use actix_web::cookie::Cookie;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
+use super::csrf;
 use super::tokens::AccessGrant;
 use crate::domain::User;
-use crate::errors::ApiError;
-use crate::services::sessions;
+use crate::errors::{ApiError, PageError};
+use crate::services::{sessions, ServiceError};
 use crate::startup::AppState;
 
-/// An authenticated, active user, loaded fresh on every request (so deactivation, deletion,
-/// demotion, password changes and logouts take effect at once).
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Bearer,
+    Cookie,
+}
+
+/// A verified caller: an active user in a live session.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub grant: AccessGrant,
+    pub transport: Transport,
+}
+
+/// Who is asking, if anyone.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    Known(Authenticated),
+    /// `token_presented`: a token or cookie came with the request but was refused.
+    Anonymous {
+        token_presented: bool,
+    },
+}
+
+/// Cookies to set on the response because authenticating renewed or ended the browser's
+/// session; `startup` applies them unless the handler set its own.
+#[derive(Debug, Clone)]
+pub struct CookieUpdate(pub Vec<Cookie<'static>>);
+
+/// Authenticates a request by bearer token or cookie (see the module documentation).
+pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, ServiceError> {
+    if let Some(token) = bearer_token(req) {
+        return known_or_refused(
+            sessions::authenticate(state, &token).await,
+            Transport::Bearer,
+        );
+    }
+    let cookies = state.cookies;
+    let access = cookies.access_token(req);
+    if let Some(token) = &access {
+        match sessions::authenticate(state, token).await {
+            Err(ServiceError::Unauthenticated { .. }) => {} // expired or revoked: try to renew
+            outcome => return known_or_refused(outcome, Transport::Cookie),
+        }
+    }
+    let Some(refresh_token) = cookies.refresh_token(req) else {
+        return Ok(Identity::Anonymous {
+            token_presented: access.is_some(),
+        });
+    };
+    match sessions::refresh(state, &refresh_token).await {
+        Ok(tokens) => {
+            req.extensions_mut()
+                .insert(CookieUpdate(cookies.signed_in(&tokens).into()));
+            let renewed = sessions::authenticate(state, &tokens.access_token).await;
+            known_or_refused(renewed, Transport::Cookie)
+        }
+        Err(ServiceError::RefreshTokenInvalid) => {
+            req.extensions_mut()
+                .insert(CookieUpdate(cookies.signed_out().into()));
+            Ok(Identity::Anonymous {
+                token_presented: true,
+            })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+fn known_or_refused(
+    outcome: Result<(User, AccessGrant), ServiceError>,
+    transport: Transport,
+) -> Result<Identity, ServiceError> {
+    match outcome {
+        Ok((user, grant)) => Ok(Identity::Known(Authenticated {
+            user,
+            grant,
+            transport,
+        })),
+        Err(ServiceError::Unauthenticated { token_presented }) => {
+            Ok(Identity::Anonymous { token_presented })
+        }
+        Err(other) => Err(other),
+    }
+}
+
+type Extracted<T, E> = Pin<Box<dyn Future<Output = Result<T, E>>>>;
+
+/// Runs [`identify`] for an extractor, with the app state the request carries.
+fn identify_request<E: From<ServiceError> + 'static>(
+    req: &HttpRequest,
+) -> Extracted<(HttpRequest, Identity), E> {
+    let req = req.clone();
+    Box::pin(async move {
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .expect("AppState is registered");
+        let identity = identify(&req, &state).await?;
+        Ok((req, identity))
+    })
+}
+
+/// An authenticated, active user, for the JSON API. A state-changing request authenticated by
+/// the cookie must carry the CSRF header (403 `CSRF_FAILED` otherwise).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
@@ -26,27 +144,35 @@ pub struct Superuser(pub AuthUser);
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<AuthUser, ApiError>>>>;
+    type Future = Extracted<AuthUser, ApiError>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
+        let identified = identify_request::<ApiError>(req);
         Box::pin(async move {
-            let state = state.ok_or(ApiError::Internal)?;
-            let token = token.ok_or(ApiError::Unauthorized {
-                invalid_token: false,
-            })?;
-            let (user, grant) = sessions::authenticate(&state, &token)
-                .await
-                .map_err(ApiError::from)?;
-            Ok(AuthUser { user, grant })
+            let (req, identity) = identified.await?;
+            let auth = match identity {
+                Identity::Known(auth) => auth,
+                Identity::Anonymous { token_presented } => {
+                    return Err(ApiError::Unauthorized {
+                        invalid_token: token_presented,
+                    })
+                }
+            };
+            let needs_csrf = auth.transport == Transport::Cookie && !req.method().is_safe();
+            if needs_csrf && !csrf::verify(&req, &req.get_session(), csrf::header_token(&req)) {
+                return Err(ApiError::CsrfFailed);
+            }
+            Ok(AuthUser {
+                user: auth.user,
+                grant: auth.grant,
+            })
         })
     }
 }
 
 impl FromRequest for Superuser {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Superuser, ApiError>>>>;
+    type Future = Extracted<Superuser, ApiError>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let authenticated = AuthUser::from_request(req, payload);
@@ -56,6 +182,64 @@ impl FromRequest for Superuser {
                 return Err(ApiError::Forbidden);
             }
             Ok(Superuser(auth))
+        })
+    }
+}
+
+/// Whoever visits a page: signed in or not. Never refuses.
+#[derive(Debug, Clone)]
+pub struct Visitor(pub Option<Authenticated>);
+
+impl FromRequest for Visitor {
+    type Error = PageError;
+    type Future = Extracted<Visitor, PageError>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let identified = identify_request::<PageError>(req);
+        Box::pin(async move {
+            match identified.await?.1 {
+                Identity::Known(auth) => Ok(Visitor(Some(auth))),
+                Identity::Anonymous { .. } => Ok(Visitor(None)),
+            }
+        })
+    }
+}
+
+/// A signed-in user on a page; anyone else is sent to `/login?next=<this page>`.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Authenticated);
+
+impl FromRequest for SignedIn {
+    type Error = PageError;
+    type Future = Extracted<SignedIn, PageError>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let identified = identify_request::<PageError>(req);
+        Box::pin(async move {
+            match identified.await? {
+                (_, Identity::Known(auth)) => Ok(SignedIn(auth)),
+                (req, Identity::Anonymous { .. }) => Err(PageError::login_required(&req)),
+            }
+        })
+    }
+}
+
+/// A signed-in superuser on a page; other signed-in users get the 403 page.
+#[derive(Debug, Clone)]
+pub struct PageSuperuser(pub Authenticated);
+
+impl FromRequest for PageSuperuser {
+    type Error = PageError;
+    type Future = Extracted<PageSuperuser, PageError>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(req, payload);
+        Box::pin(async move {
+            let SignedIn(auth) = signed_in.await?;
+            if !auth.user.is_superuser {
+                return Err(PageError::Forbidden);
+            }
+            Ok(PageSuperuser(auth))
         })
     }
 }

@@ -105,6 +105,15 @@ impl SigningKeys {
     pub fn refresh_chain_key(&self) -> &[u8; 32] {
         &self.refresh_chain_key
     }
+
+    /// A secret derived from the signing key for one purpose, named by `label`, so that no
+    /// two uses share a key.
+    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.refresh_chain_key).expect("HMAC takes any key");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// Makes a new ES256 key; returns the private JWK set document and its public half.

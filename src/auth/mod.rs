@@ -1,6 +1,8 @@
 //! Authentication machinery: password hashing, signing keys, access and refresh tokens, and
 //! the extractors handlers use.
 
+pub mod cookies;
+pub mod csrf;
 pub mod extractors;
 pub mod keys;
 pub mod password;

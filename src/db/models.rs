@@ -15,6 +15,7 @@ pub struct UserRecord {
     pub is_active: bool,
     pub is_superuser: bool,
     pub is_verified: bool,
+    pub created_at: i64,
 }
 
 impl TryFrom<UserRecord> for User {
@@ -32,6 +33,7 @@ impl TryFrom<UserRecord> for User {
             is_active: row.is_active,
             is_superuser: row.is_superuser,
             is_verified: row.is_verified,
+            created_at: row.created_at,
         })
     }
 }

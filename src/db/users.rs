@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{NewUserRecord, UserRecord};
 use super::schema::users;
-use super::{is_unique_violation, now, sessions, write_transaction, Conn, DbError};
+use super::{is_unique_violation, now, sessions, write_transaction, Conn, DbError, Listing, Page};
 use crate::domain::{Email, User, UserId};
 
 /// A new account, with its password already hashed.
@@ -78,6 +78,24 @@ pub fn find_by_email(conn: &mut Conn, normalized_email: &str) -> Result<Option<U
         .optional()?
         .map(User::try_from)
         .transpose()
+}
+
+/// One page of users, oldest first, whose address contains `search` in any letter case.
+pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, DbError> {
+    let pattern = format!("%{}%", escape_like(&crate::domain::normalize_email(search)));
+    let matching = || users::email_normalized.like(pattern.clone()).escape('\\');
+    let total: i64 = users::table.filter(matching()).count().get_result(conn)?;
+    let items = users::table
+        .filter(matching())
+        .order((users::created_at, users::id))
+        .offset(page.offset())
+        .limit(page.size)
+        .select(UserRecord::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(User::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(Listing { items, total })
 }
 
 /// Applies `changes` atomically. Enforces that an active superuser remains, resets
@@ -162,6 +180,18 @@ fn ensure_another_superuser(conn: &mut Conn, id: UserId) -> Result<(), DbError> 
         return Err(DbError::LastSuperuser);
     }
     Ok(())
+}
+
+/// Makes `%`, `_` and the escape character itself match literally in a `LIKE` pattern.
+fn escape_like(raw: &str) -> String {
+    let mut escaped = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn email_taken_or(error: diesel::result::Error) -> DbError {

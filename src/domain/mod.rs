@@ -1,9 +1,11 @@
 //! Types that can only hold valid values: parse at the edge, trust inside.
 
 mod email;
+mod local_path;
 mod password;
 mod user;
 
 pub use email::{normalize as normalize_email, Email, InvalidEmail};
+pub use local_path::LocalPath;
 pub use password::{Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN};
 pub use user::{User, UserId, UserRead};

@@ -45,6 +45,8 @@ pub struct User {
     pub is_active: bool,
     pub is_superuser: bool,
     pub is_verified: bool,
+    /// When the account was created, in seconds since the Unix epoch.
+    pub created_at: i64,
 }
 
 /// The public view of a user (fastapi-users' `UserRead`).

@@ -55,10 +55,12 @@ pub async fn login(
         }
     };
     log::info!("login succeeded for {}", user.email);
-    start_session(state, &user, user_agent).await
+    start(state, &user, user_agent).await
 }
 
-async fn start_session(
+/// Starts a session for a user whose identity is already established (just signed up, or
+/// just proved it by changing their password).
+pub async fn start(
     state: &AppState,
     user: &User,
     user_agent: Option<String>,

@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::ServiceError;
 use crate::auth::password::Verified;
-use crate::db::{self, users};
+use crate::db::{self, users, Listing, Page};
 use crate::domain::{Email, User, UserId};
 use crate::startup::AppState;
 
@@ -114,6 +114,15 @@ pub async fn update_any(
     }
     update.email = changes.email;
     apply(state, id, update).await
+}
+
+/// One page of the accounts whose address contains `search`.
+pub async fn list(
+    state: &AppState,
+    search: String,
+    page: Page,
+) -> Result<Listing<User>, ServiceError> {
+    Ok(db::run(&state.pool, move |conn| users::list(conn, &search, page)).await?)
 }
 
 pub async fn delete(state: &AppState, id: UserId) -> Result<(), ServiceError> {

@@ -1,11 +1,13 @@
 //! `/auth/*`: register, log in, refresh, log out.
 
+use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use super::super::user_agent;
 use super::body::{JsonBody, LoginForm};
-use crate::auth::AuthUser;
+use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
 use crate::errors::{ApiError, FieldError};
 use crate::services::{sessions, users};
@@ -40,7 +42,7 @@ pub async fn login(
         user_agent(&req),
     )
     .await?;
-    Ok(no_store().json(tokens))
+    Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
 #[derive(Deserialize)]
@@ -53,12 +55,67 @@ pub async fn refresh(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tokens = sessions::refresh(&state, &body.refresh_token).await?;
-    Ok(no_store().json(tokens))
+    Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
 pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     sessions::logout(&state, auth.grant).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /auth/cookie/login`: jwt/login's form, answered with HttpOnly cookies instead of a
+/// body. The page session's fresh CSRF token comes back in `X-CSRF-Token` for later changes.
+/// Refused from other sites, so no page elsewhere can sign a browser into an account.
+pub async fn cookie_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: LoginForm,
+) -> Result<HttpResponse, ApiError> {
+    if !csrf::from_this_site(&req) {
+        return Err(ApiError::CsrfFailed);
+    }
+    let tokens = sessions::login(
+        &state,
+        &form.username,
+        form.password.into(),
+        user_agent(&req),
+    )
+    .await?;
+    let csrf_token = csrf::renew(&session).map_err(internal)?;
+    let mut response = no_store(HttpResponse::NoContent());
+    response.insert_header((csrf::HEADER, csrf_token));
+    for cookie in state.cookies.signed_in(&tokens) {
+        response.cookie(cookie);
+    }
+    Ok(response.finish())
+}
+
+/// `POST /auth/cookie/logout`: ends the session and clears the cookies (CSRF header required).
+pub async fn cookie_logout(
+    state: web::Data<AppState>,
+    session: Session,
+    auth: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    sessions::logout(&state, auth.grant).await?;
+    csrf::renew(&session).map_err(internal)?;
+    let mut response = HttpResponse::NoContent();
+    for cookie in state.cookies.signed_out() {
+        response.cookie(cookie);
+    }
+    Ok(response.finish())
+}
+
+/// `GET /auth/csrf`: the page session's CSRF token, for scripts that call the API with the
+/// cookie. Other sites cannot read it (no CORS), which is what makes it a secret.
+pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
+    let token = csrf::token(&session).map_err(internal)?;
+    Ok(no_store(HttpResponse::Ok()).json(serde_json::json!({ "csrf_token": token })))
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    log::error!("internal error: {error}");
+    ApiError::Internal
 }
 
 /// Parses an email field, answering 422 as FastAPI's `EmailStr` does.
@@ -69,16 +126,9 @@ pub(super) fn parse_email(raw: &str) -> Result<Email, ApiError> {
 }
 
 /// Responses that carry tokens must never be cached (RFC 6749 §5.1).
-fn no_store() -> actix_web::HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
+fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
     response
-}
-
-/// The client's User-Agent, shortened, to tell sessions apart.
-fn user_agent(req: &HttpRequest) -> Option<String> {
-    let agent = req.headers().get(header::USER_AGENT)?.to_str().ok()?;
-    Some(agent.chars().take(256).collect())
 }

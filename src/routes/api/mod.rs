@@ -12,6 +12,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/jwt/login").post(auth::login))
         .service(web::resource("/auth/jwt/logout").post(auth::logout))
         .service(web::resource("/auth/jwt/refresh").post(auth::refresh))
+        .service(web::resource("/auth/cookie/login").post(auth::cookie_login))
+        .service(web::resource("/auth/cookie/logout").post(auth::cookie_logout))
+        .service(web::resource("/auth/csrf").get(auth::csrf_token))
         .service(
             web::resource("/users/me")
                 .get(users::me)

@@ -1,0 +1,315 @@
+//! `/admin/users`: superusers list, search and manage accounts.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{display_time, flash, next_or, render, see_other, CsrfForm, Layout};
+use crate::auth::extractors::PageSuperuser;
+use crate::db::Page;
+use crate::domain::{User, UserId};
+use crate::errors::PageError;
+use crate::services::users::AdminChanges;
+use crate::services::{users, ServiceError};
+use crate::startup::AppState;
+
+const PAGE_SIZE: i64 = 20;
+const LIST: &str = "/admin/users";
+
+/// What a superuser can do to an account from its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Promote,
+    Demote,
+    Activate,
+    Deactivate,
+    Verify,
+    Delete,
+}
+
+impl Action {
+    fn parse(slug: &str) -> Option<Action> {
+        Some(match slug {
+            "promote" => Action::Promote,
+            "demote" => Action::Demote,
+            "activate" => Action::Activate,
+            "deactivate" => Action::Deactivate,
+            "verify" => Action::Verify,
+            "delete" => Action::Delete,
+            _ => return None,
+        })
+    }
+
+    fn button(self) -> ActionButton {
+        let (slug, label) = match self {
+            Action::Promote => ("promote", "Promote"),
+            Action::Demote => ("demote", "Demote"),
+            Action::Activate => ("activate", "Activate"),
+            Action::Deactivate => ("deactivate", "Deactivate"),
+            Action::Verify => ("verify", "Verify"),
+            Action::Delete => ("delete", "Delete…"),
+        };
+        ActionButton {
+            slug,
+            label,
+            danger: matches!(self, Action::Deactivate | Action::Delete),
+        }
+    }
+
+    /// The actions that would change this account.
+    fn applicable(user: &User) -> Vec<Action> {
+        let mut actions = vec![if user.is_superuser {
+            Action::Demote
+        } else {
+            Action::Promote
+        }];
+        actions.push(if user.is_active {
+            Action::Deactivate
+        } else {
+            Action::Activate
+        });
+        if !user.is_verified {
+            actions.push(Action::Verify);
+        }
+        actions.push(Action::Delete);
+        actions
+    }
+
+    fn done(self, email: &str) -> String {
+        match self {
+            Action::Promote => format!("{email} is now a superuser."),
+            Action::Demote => format!("{email} is no longer a superuser."),
+            Action::Activate => format!("{email} has been activated."),
+            Action::Deactivate => format!("{email} has been deactivated and signed out."),
+            Action::Verify => format!("{email} is now verified."),
+            Action::Delete => format!("{email} has been deleted."),
+        }
+    }
+}
+
+struct ActionButton {
+    slug: &'static str,
+    label: &'static str,
+    danger: bool,
+}
+
+struct UserRow {
+    id: String,
+    email: String,
+    created: String,
+    is_active: bool,
+    is_verified: bool,
+    is_superuser: bool,
+    actions: Vec<ActionButton>,
+}
+
+impl From<User> for UserRow {
+    fn from(user: User) -> UserRow {
+        UserRow {
+            actions: Action::applicable(&user)
+                .into_iter()
+                .map(Action::button)
+                .collect(),
+            id: user.id.to_string(),
+            created: display_time(user.created_at),
+            email: user.email,
+            is_active: user.is_active,
+            is_verified: user.is_verified,
+            is_superuser: user.is_superuser,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage {
+    layout: Layout,
+    query: String,
+    summary: String,
+    rows: Vec<UserRow>,
+    /// This listing's own address, so actions come back to it.
+    current: String,
+    page: i64,
+    pages: i64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    page: Option<String>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<ListQuery>,
+    PageSuperuser(auth): PageSuperuser,
+) -> Result<HttpResponse, PageError> {
+    let search = query.q.as_deref().unwrap_or("").trim().to_owned();
+    let number = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let page = Page {
+        number,
+        size: PAGE_SIZE,
+    };
+    let listing = users::list(&state, search.clone(), page).await?;
+    let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |n: i64| list_url(&search, n);
+    let summary = match (listing.total, search.is_empty()) {
+        (1, true) => "1 user".to_owned(),
+        (n, true) => format!("{n} users"),
+        (1, false) => format!("1 user matches “{search}”"),
+        (n, false) => format!("{n} users match “{search}”"),
+    };
+    let view = UsersPage {
+        layout: Layout::new(&session, Some(&auth.user))?,
+        summary,
+        rows: listing.items.into_iter().map(UserRow::from).collect(),
+        current: link(number),
+        page: number,
+        pages,
+        previous: (number > 1).then(|| link((number - 1).min(pages))),
+        next: (number < pages).then(|| link(number + 1)),
+        query: search,
+    };
+    render(StatusCode::OK, &view)
+}
+
+fn list_url(search: &str, page: i64) -> String {
+    let mut params = Vec::new();
+    if !search.is_empty() {
+        params.push(("q", search.to_owned()));
+    }
+    if page > 1 {
+        params.push(("page", page.to_string()));
+    }
+    match serde_urlencoded::to_string(&params) {
+        Ok(query) if !query.is_empty() => format!("{LIST}?{query}"),
+        _ => LIST.to_owned(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_confirm_delete.html")]
+struct ConfirmDeletePage {
+    layout: Layout,
+    id: String,
+    email: String,
+    next: String,
+}
+
+/// `GET /admin/users/{id}/delete`: asks before deleting. Other actions have no page.
+pub async fn confirm(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    PageSuperuser(auth): PageSuperuser,
+) -> Result<HttpResponse, PageError> {
+    let (id, action) = path.into_inner();
+    if Action::parse(&action) != Some(Action::Delete) {
+        return Err(PageError::NotFound);
+    }
+    let target = find(&state, &id).await?;
+    confirm_delete(&session, &auth.user, &target, LIST)
+}
+
+fn confirm_delete(
+    session: &Session,
+    admin: &User,
+    target: &User,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    let page = ConfirmDeletePage {
+        layout: Layout::new(session, Some(admin))?,
+        id: target.id.to_string(),
+        email: target.email.clone(),
+        next: next.to_owned(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct ActionFields {
+    next: Option<String>,
+    confirm: Option<String>,
+}
+
+/// `POST /admin/users/{id}/{action}`; deleting needs `confirm=yes` (else it asks first).
+pub async fn act(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<ActionFields>,
+    PageSuperuser(auth): PageSuperuser,
+) -> Result<HttpResponse, PageError> {
+    let (id, action) = path.into_inner();
+    let action = Action::parse(&action).ok_or(PageError::NotFound)?;
+    let next = next_or(form.next.as_deref(), LIST);
+    let next = if next.as_str().starts_with(LIST) {
+        next.to_string()
+    } else {
+        LIST.to_owned()
+    };
+    let target = find(&state, &id).await?;
+    if action == Action::Delete && form.confirm.as_deref() != Some("yes") {
+        return confirm_delete(&session, &auth.user, &target, &next);
+    }
+    match apply(&state, action, target.id).await {
+        Ok(()) => {
+            log::info!("{} {:?}d {}", auth.user.email, action, target.email);
+            flash::success(&session, action.done(&target.email));
+        }
+        Err(ServiceError::LastSuperuser) => flash::error(
+            &session,
+            format!(
+                "{} is the last active superuser, so nothing was changed. Promote someone else \
+                 first.",
+                target.email
+            ),
+        ),
+        Err(ServiceError::NotFound) => flash::error(&session, "That user no longer exists."),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(&next))
+}
+
+async fn apply(state: &AppState, action: Action, id: UserId) -> Result<(), ServiceError> {
+    let changes = match action {
+        Action::Delete => return users::delete(state, id).await,
+        Action::Promote => AdminChanges {
+            is_superuser: Some(true),
+            ..Default::default()
+        },
+        Action::Demote => AdminChanges {
+            is_superuser: Some(false),
+            ..Default::default()
+        },
+        Action::Activate => AdminChanges {
+            is_active: Some(true),
+            ..Default::default()
+        },
+        Action::Deactivate => AdminChanges {
+            is_active: Some(false),
+            ..Default::default()
+        },
+        Action::Verify => AdminChanges {
+            is_verified: Some(true),
+            ..Default::default()
+        },
+    };
+    users::update_any(state, id, changes).await.map(drop)
+}
+
+/// The account an action names; an id that is not a UUID is as unknown as a missing one.
+async fn find(state: &AppState, id: &str) -> Result<User, PageError> {
+    let id: UserId = id.parse().map_err(|_| PageError::NotFound)?;
+    Ok(users::get(state, id).await?)
+}

@@ -1,0 +1,158 @@
+//! `/signup`, `/login`, `/logout`: the pages that start and end a browser's session.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::super::user_agent;
+use super::{
+    flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
+};
+use crate::auth::extractors::Visitor;
+use crate::domain::Email;
+use crate::errors::PageError;
+use crate::services::{sessions, users, ServiceError};
+use crate::startup::AppState;
+
+const AFTER_LOGIN: &str = "/account";
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    layout: Layout,
+    email: String,
+    errors: FieldErrors,
+}
+
+#[derive(Deserialize)]
+pub struct SignupFields {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+pub async fn signup_form(session: Session) -> Result<HttpResponse, PageError> {
+    let page = SignupPage {
+        layout: Layout::new(&session, None)?,
+        email: String::new(),
+        errors: FieldErrors::default(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn signup(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    CsrfForm(form): CsrfForm<SignupFields>,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(&form.email)
+        .map_err(|e| errors.add("email", format!("Enter a valid email address ({e}).")))
+        .ok();
+    if form.password != form.password_confirm {
+        errors.add("password_confirm", "The two passwords don’t match.");
+    }
+    if let (Some(email), true) = (email, errors.is_empty()) {
+        match users::register(&state, email, form.password.into()).await {
+            Ok(user) => {
+                let tokens = sessions::start(&state, &user, user_agent(&req)).await?;
+                flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
+                return signed_in_redirect(&state, &session, &tokens, AFTER_LOGIN);
+            }
+            Err(ServiceError::EmailTaken) => errors.add(
+                "email",
+                "An account with this email already exists. Log in instead?",
+            ),
+            Err(ServiceError::WeakPassword(why)) => errors.add("password", why.to_string()),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let page = SignupPage {
+        layout: Layout::new(&session, None)?,
+        email: form.email,
+        errors,
+    };
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    error: &'static str,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(
+    session: Session,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let next = next_or(query.next.as_deref(), AFTER_LOGIN);
+    let page = LoginPage {
+        layout: Layout::new(&session, None)?,
+        email: String::new(),
+        next: next.to_string(),
+        error: "",
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[derive(Deserialize)]
+pub struct LoginFields {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    CsrfForm(form): CsrfForm<LoginFields>,
+) -> Result<HttpResponse, PageError> {
+    let next = next_or(form.next.as_deref(), AFTER_LOGIN);
+    match sessions::login(&state, &form.email, form.password.into(), user_agent(&req)).await {
+        Ok(tokens) => signed_in_redirect(&state, &session, &tokens, next.as_str()),
+        Err(ServiceError::BadCredentials) => {
+            let page = LoginPage {
+                layout: Layout::new(&session, None)?,
+                email: form.email,
+                next: next.to_string(),
+                // One message for every failure: the page must not tell which part was wrong.
+                error: "Incorrect email or password.",
+            };
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm<NoFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    if let Some(auth) = visitor {
+        sessions::logout(&state, auth.grant).await?;
+    }
+    flash::success(&session, "You have been logged out.");
+    signed_out_redirect(&state, &session, "/")
+}
