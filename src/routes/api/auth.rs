@@ -10,6 +10,7 @@ use super::body::{JsonBody, LoginForm};
 use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
 use crate::errors::{ApiError, FieldError};
+use crate::services::sessions::TokenPair;
 use crate::services::{sessions, users};
 use crate::startup::AppState;
 
@@ -35,14 +36,18 @@ pub async fn login(
     req: HttpRequest,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = sessions::login(
-        &state,
-        &form.username,
-        form.password.into(),
-        user_agent(&req),
-    )
-    .await?;
+    let tokens = log_in(&state, &req, form).await?;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
+}
+
+/// The one login path of both transports.
+async fn log_in(
+    state: &AppState,
+    req: &HttpRequest,
+    form: LoginForm,
+) -> Result<TokenPair, ApiError> {
+    let password = form.password.into();
+    Ok(sessions::login(state, &form.username, password, user_agent(req)).await?)
 }
 
 #[derive(Deserialize)]
@@ -75,13 +80,7 @@ pub async fn cookie_login(
     if !csrf::from_this_site(&req) {
         return Err(ApiError::CsrfFailed);
     }
-    let tokens = sessions::login(
-        &state,
-        &form.username,
-        form.password.into(),
-        user_agent(&req),
-    )
-    .await?;
+    let tokens = log_in(&state, &req, form).await?;
     let csrf_token = csrf::renew(&session).map_err(internal)?;
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));

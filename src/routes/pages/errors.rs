@@ -1,7 +1,7 @@
 //! The 403, 404 and error pages, shown for any [`PageError`] that is not a redirect.
 
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use super::{render, Layout};
@@ -32,44 +32,46 @@ struct ErrorPage {
 /// The page for an error; falls back to plain text if even that cannot render.
 pub fn error_page(error: &PageError) -> HttpResponse {
     let layout = Layout::bare();
-    let rendered = match error {
-        PageError::Forbidden => render(
-            StatusCode::FORBIDDEN,
-            &ForbiddenPage {
-                layout,
-                message: "This page is for superusers. If you need access, ask one of them.",
-            },
+    let (heading, message) = match error {
+        PageError::Forbidden => {
+            let message = "This page is for superusers. If you need access, ask one of them.";
+            return fallback(render(
+                error.status_code(),
+                &ForbiddenPage { layout, message },
+            ));
+        }
+        PageError::NotFound => {
+            return fallback(render(error.status_code(), &NotFoundPage { layout }));
+        }
+        PageError::CsrfFailed => (
+            "This form has expired",
+            "The form was too old or did not come from this site, so nothing was changed. Go \
+             back, reload the page and try again.",
         ),
-        PageError::CsrfFailed => render(
-            StatusCode::FORBIDDEN,
-            &ErrorPage {
-                layout,
-                status: 403,
-                heading: "This form has expired",
-                message: "The form was too old or did not come from this site, so nothing was \
-                          changed. Go back, reload the page and try again.",
-            },
+        PageError::BadRequest => (
+            "That request didn’t make sense",
+            "The form was incomplete or malformed, so nothing was changed.",
         ),
-        PageError::NotFound => render(StatusCode::NOT_FOUND, &NotFoundPage { layout }),
-        PageError::BadRequest => render(
-            StatusCode::BAD_REQUEST,
-            &ErrorPage {
-                layout,
-                status: 400,
-                heading: "That request didn’t make sense",
-                message: "The form was incomplete or malformed, so nothing was changed.",
-            },
-        ),
-        PageError::Internal | PageError::LoginRequired { .. } => render(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &ErrorPage {
-                layout,
-                status: 500,
-                heading: "Something went wrong on our side",
-                message: "We couldn’t finish that. Please try again in a moment.",
-            },
+        PageError::Internal | PageError::LoginRequired { .. } => (
+            "Something went wrong on our side",
+            "We couldn’t finish that. Please try again in a moment.",
         ),
     };
+    // A redirect never renders; should one get here, it is a bug, shown as one.
+    let status = match error {
+        PageError::LoginRequired { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        other => other.status_code(),
+    };
+    let page = ErrorPage {
+        layout,
+        status: status.as_u16(),
+        heading,
+        message,
+    };
+    fallback(render(status, &page))
+}
+
+fn fallback(rendered: Result<HttpResponse, PageError>) -> HttpResponse {
     rendered.unwrap_or_else(|_| {
         HttpResponse::InternalServerError()
             .content_type("text/plain; charset=utf-8")
