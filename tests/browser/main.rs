@@ -1,0 +1,11 @@
+//! End-to-end tests in a real browser: headless Chromium driven through chromedriver.
+//!
+//! Each test starts the application on a random port with a fresh SQLite file,
+//! and its own chromedriver and Chromium. Screenshots of each step are saved
+//! under `target/browser-screenshots/`. Without Chromium or chromedriver the
+//! tests say so and pass, except with `CI=true`, where they fail.
+
+mod app;
+mod harness;
+
+mod smoke;
