@@ -322,13 +322,17 @@ impl Browser {
         }
     }
 
-    /// The current URL's path and query, e.g. `/admin/users?q=x`.
-    pub async fn location(&self) -> String {
-        let url = self
-            .client
+    /// The current URL.
+    pub async fn current_url(&self) -> url::Url {
+        self.client
             .current_url()
             .await
-            .unwrap_or_else(|err| panic!("reading the current URL: {err}"));
+            .unwrap_or_else(|err| panic!("reading the current URL: {err}"))
+    }
+
+    /// The current URL's path and query, e.g. `/admin/users?q=x`.
+    pub async fn location(&self) -> String {
+        let url = self.current_url().await;
         match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_owned(),
@@ -451,6 +455,20 @@ impl Browser {
         if let Err(err) = element.click().await {
             self.fail(&format!("clicking `{css}`: {err}")).await;
         }
+    }
+
+    /// Submits the form matching `form` by clicking its submit button.
+    pub async fn submit(&self, form: &str) {
+        self.click(&format!("{form} [type=submit]")).await;
+    }
+
+    /// The attribute `name` of the first element matching `css` (waiting for it).
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.find(css).await;
+        element
+            .attr(name)
+            .await
+            .unwrap_or_else(|err| panic!("reading `{name}` of `{css}`: {err}"))
     }
 
     /// Saves a PNG of the viewport as `<test>-<NN>-<step>.png` and returns its path.

@@ -8,4 +8,6 @@
 mod app;
 mod harness;
 
+mod account;
+mod admin;
 mod smoke;
