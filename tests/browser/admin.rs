@@ -64,11 +64,12 @@ async fn superuser_promotes_a_user_through_the_admin_page() {
     );
     browser.screenshot("search-results").await;
 
-    // Promote.
+    // Promote: the list again, with a success message.
+    assert!(browser.find_all(".flash").await.is_empty());
     browser
         .click(&format!("{row} form.action-promote button"))
         .await;
-    browser.find(".flash").await;
+    browser.find(".flash-success").await;
     assert_eq!(browser.current_url().await.path(), "/admin/users");
     browser.screenshot("promoted").await;
     browser.close().await;

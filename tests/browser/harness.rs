@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -262,7 +263,9 @@ impl Browser {
                 if on_ci() {
                     panic!("browser test {test} cannot run (CI=true): {message}");
                 }
-                eprintln!("skipping browser test {test}: {message}");
+                // Straight to the process's stderr: the test harness captures
+                // `eprintln!`, and a skip should be seen without `--nocapture`.
+                let _ = writeln!(std::io::stderr(), "skipping browser test {test}: {message}");
                 return None;
             }
         };
