@@ -53,6 +53,12 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.wait_for_text(".flash", "Welcome").await;
     browser.screenshot("account-after-signup").await;
 
+    // Signed in, the home page leads to the account.
+    browser.goto("/").await;
+    browser.find(r#"a[href="/account"]"#).await;
+    assert!(browser.find_all(r#"a[href="/signup"]"#).await.is_empty());
+    browser.screenshot("home-signed-in").await;
+
     // Log out: back home, anonymous again.
     log_out(&browser).await;
     browser.find(r#"a[href="/login"]"#).await;
