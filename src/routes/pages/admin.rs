@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{display_time, flash, next_or, render, see_other, CsrfForm, Layout};
+use super::{display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout};
 use crate::auth::extractors::PageSuperuser;
 use crate::db::Page;
 use crate::domain::{User, UserId};
@@ -99,6 +99,7 @@ struct UserRow {
     id: String,
     email: String,
     created: String,
+    created_date: String,
     is_active: bool,
     is_verified: bool,
     is_superuser: bool,
@@ -114,6 +115,7 @@ impl From<User> for UserRow {
                 .collect(),
             id: user.id.to_string(),
             created: display_time(user.created_at),
+            created_date: display_date(user.created_at),
             email: user.email,
             is_active: user.is_active,
             is_verified: user.is_verified,

@@ -195,10 +195,27 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
 
 /// A date and time for people: `2026-11-22 14:03 UTC`.
 pub fn display_time(unix_seconds: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    format_time(
+        unix_seconds,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
+    )
+}
+
+/// A date for people: `2026-11-22`.
+pub fn display_date(unix_seconds: i64) -> String {
+    format_time(
+        unix_seconds,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+}
+
+fn format_time(
+    unix_seconds: i64,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix_seconds)
         .ok()
-        .and_then(|t| t.format(&format).ok())
+        .and_then(|t| t.format(format).ok())
         .unwrap_or_default()
 }
 
