@@ -1,10 +1,13 @@
 //! Black-box tests: each test starts the real application on a random port with a fresh SQLite file.
 
+mod browser;
 mod helpers;
 
 mod admin;
 mod health;
 mod login;
+mod pages_auth;
+mod pages_common;
 mod refresh;
 mod register;
 mod robustness;
