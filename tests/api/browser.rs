@@ -16,6 +16,9 @@ pub const ACCESS: &str = "gatehouse_access";
 pub const REFRESH: &str = "gatehouse_refresh";
 pub const SESSION: &str = "gatehouse_session";
 
+/// What the refused-form page says.
+pub const CSRF_PAGE_HEADING: &str = "This form has expired";
+
 /// An app whose cookies a plain-HTTP client keeps and sends back.
 pub async fn spawn_browser_app() -> TestApp {
     spawn_app_with(&[("COOKIE_SECURE", "false")]).await
@@ -113,6 +116,24 @@ impl Browser {
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = response.json().await.unwrap();
         body["csrf_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Posts a form exactly as given, with extra request headers.
+    pub async fn post_form_with(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header(ACCEPT, "text/html")
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     /// Posts a form with the session's current CSRF token, as a browser submitting it would.
@@ -278,6 +299,14 @@ pub fn assert_no_token_cookies(response: &Response) {
             "unexpected Set-Cookie {name}"
         );
     }
+}
+
+/// Asserts the 403 HTML page that refuses a form without a valid token.
+pub async fn assert_csrf_page(response: Response) {
+    assert_eq!(response.status(), 403);
+    assert_html(&response);
+    let html = response.text().await.unwrap();
+    assert!(html.contains(CSRF_PAGE_HEADING), "{html}");
 }
 
 pub fn assert_html(response: &Response) {

@@ -4,6 +4,7 @@ mod browser;
 mod helpers;
 
 mod admin;
+mod csrf;
 mod health;
 mod login;
 mod pages_auth;

@@ -1,0 +1,556 @@
+//! Cross-site request forgery: every form and every cookie-authenticated API change needs the
+//! session's token and must come from this site; a refusal changes nothing.
+
+use serde_json::{json, Value};
+
+use crate::browser::*;
+use crate::helpers::*;
+
+const MEMBER: &str = "member@example.com";
+const ADMIN: &str = "admin@example.com";
+const TARGET: &str = "target@example.com";
+const NEW_PASSWORD: &str = "a different long passphrase";
+
+/// Who submits a form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Member,
+    Admin,
+}
+
+/// An app with a member, a superuser and a target account, and a browser for each kind of
+/// visitor plus a stranger whose session lends its token.
+struct World {
+    app: TestApp,
+    anonymous: Browser,
+    member: Browser,
+    admin: Browser,
+    stranger: Browser,
+}
+
+impl World {
+    async fn new() -> World {
+        let app = spawn_browser_app().await;
+        let member = Browser::user(&app, MEMBER).await;
+        let admin = Browser::superuser(&app, ADMIN).await;
+        app.register(TARGET, PASSWORD).await;
+        let anonymous = Browser::new(&app);
+        anonymous.token().await; // starts its page session
+        let stranger = Browser::new(&app);
+        stranger.token().await;
+        World {
+            app,
+            anonymous,
+            member,
+            admin,
+            stranger,
+        }
+    }
+
+    fn browser(&self, who: Who) -> &Browser {
+        match who {
+            Who::Anonymous => &self.anonymous,
+            Who::Member => &self.member,
+            Who::Admin => &self.admin,
+        }
+    }
+
+    /// Every form of the site, filled in as its user would.
+    fn forms(&self) -> Vec<Form> {
+        let target = self.app.user_row(TARGET).unwrap().id;
+        let admin_action = |action: &str, extra: &[(&'static str, &str)]| {
+            let mut fields = vec![("next", "/admin/users".to_owned())];
+            fields.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            Form {
+                who: Who::Admin,
+                path: format!("/admin/users/{target}/{action}"),
+                fields,
+            }
+        };
+        vec![
+            Form {
+                who: Who::Anonymous,
+                path: "/signup".into(),
+                fields: vec![
+                    ("email", "newcomer@example.com".into()),
+                    ("password", PASSWORD.into()),
+                    ("password_confirm", PASSWORD.into()),
+                ],
+            },
+            Form {
+                who: Who::Anonymous,
+                path: "/login".into(),
+                fields: vec![("email", MEMBER.into()), ("password", PASSWORD.into())],
+            },
+            Form {
+                who: Who::Member,
+                path: "/account/password".into(),
+                fields: vec![
+                    ("current_password", PASSWORD.into()),
+                    ("new_password", NEW_PASSWORD.into()),
+                    ("new_password_confirm", NEW_PASSWORD.into()),
+                ],
+            },
+            admin_action("promote", &[]),
+            admin_action("deactivate", &[]),
+            admin_action("verify", &[]),
+            admin_action("delete", &[("confirm", "yes")]),
+            Form {
+                who: Who::Member,
+                path: "/logout".into(),
+                fields: vec![],
+            },
+        ]
+    }
+}
+
+struct Form {
+    who: Who,
+    path: String,
+    fields: Vec<(&'static str, String)>,
+}
+
+impl Form {
+    /// The fields plus `csrf_token` when given.
+    fn fields<'a>(&'a self, token: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut fields: Vec<(&str, &str)> =
+            self.fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(token) = token {
+            fields.push(("csrf_token", token));
+        }
+        fields
+    }
+}
+
+/// Asserts the refusal: the 403 page, no new cookies, nothing stored, the browser as it was.
+async fn assert_refused(world: &World, form: &Form, response: reqwest::Response, before: &str) {
+    let what = format!("{} by {:?}", form.path, form.who);
+    assert_eq!(response.status(), 403, "{what}");
+    assert_no_token_cookies(&response);
+    assert_csrf_page(response).await;
+    assert_eq!(snapshot(&world.app), before, "{what} changed the database");
+    let signed_in = world.browser(form.who).cookie(ACCESS).is_some();
+    assert_eq!(signed_in, form.who != Who::Anonymous, "{what}");
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_token_are_refused_and_change_nothing() {
+    let world = World::new().await;
+    let foreign = world.stranger.token().await;
+
+    for form in world.forms() {
+        let browser = world.browser(form.who);
+        let own = browser.token().await;
+        let mut altered = own.clone();
+        let last = altered.pop().unwrap();
+        altered.push(if last == 'A' { 'B' } else { 'A' });
+        let bad_tokens = [
+            None,
+            Some(""),
+            Some("not-a-token"),
+            Some(altered.as_str()),
+            Some(foreign.as_str()),
+        ];
+        for token in bad_tokens {
+            let before = snapshot(&world.app);
+            let response = browser.post_form(&form.path, &form.fields(token)).await;
+            assert_refused(&world, &form, response, &before).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn forms_need_the_token_in_the_body_not_in_a_header() {
+    let world = World::new().await;
+
+    for form in world.forms() {
+        let browser = world.browser(form.who);
+        let token = browser.token().await;
+        let before = snapshot(&world.app);
+        let response = browser
+            .post_form_with(&form.path, &form.fields(None), &[("x-csrf-token", &token)])
+            .await;
+        assert_refused(&world, &form, response, &before).await;
+    }
+}
+
+/// Headers a browser sends with a request another site made it send.
+fn cross_site_headers(app: &TestApp) -> Vec<Vec<(&'static str, String)>> {
+    let port = app.address.rsplit(':').next().unwrap();
+    vec![
+        vec![("sec-fetch-site", "cross-site".into())],
+        vec![("sec-fetch-site", "same-site".into())],
+        vec![("origin", "http://evil.example".into())],
+        vec![("origin", "null".into())],
+        vec![("origin", "http://127.0.0.1:1".into())],
+        vec![("origin", format!("http://localhost:{port}"))],
+        vec![("origin", format!("http://127.0.0.1:{port}.evil.example"))],
+        vec![
+            ("sec-fetch-site", "same-origin".into()),
+            ("origin", "https://evil.example".into()),
+        ],
+        vec![
+            ("sec-fetch-site", "cross-site".into()),
+            ("origin", app.address.clone()),
+        ],
+    ]
+}
+
+#[tokio::test]
+async fn forms_from_another_site_are_refused_even_with_the_right_token() {
+    let world = World::new().await;
+
+    for form in world.forms() {
+        let browser = world.browser(form.who);
+        let token = browser.token().await;
+        for headers in cross_site_headers(&world.app) {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let before = snapshot(&world.app);
+            let response = browser
+                .post_form_with(&form.path, &form.fields(Some(&token)), &headers)
+                .await;
+            assert_refused(&world, &form, response, &before).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn forms_from_this_site_are_accepted() {
+    let same_site_headers: [&[(&str, &str)]; 3] = [
+        &[("sec-fetch-site", "same-origin")],
+        &[("sec-fetch-site", "none")],
+        &[],
+    ];
+    for headers in same_site_headers {
+        let world = World::new().await;
+        let origin = world.app.address.clone();
+        for form in world.forms() {
+            let browser = world.browser(form.who);
+            let token = browser.token().await;
+            let mut headers = headers.to_vec();
+            headers.push(("origin", &origin));
+            let response = browser
+                .post_form_with(&form.path, &form.fields(Some(&token)), &headers)
+                .await;
+            assert_eq!(response.status(), 303, "{} with {headers:?}", form.path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn login_without_a_token_is_refused_and_sets_no_cookies() {
+    let app = spawn_browser_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let before = snapshot(&app);
+
+    // A browser that never saw the site, as a login-CSRF page elsewhere would drive it.
+    let browser = Browser::new(&app);
+    let response = browser
+        .post_form("/login", &[("email", MEMBER), ("password", PASSWORD)])
+        .await;
+
+    assert_no_token_cookies(&response);
+    assert_csrf_page(response).await;
+    assert_eq!(snapshot(&app), before, "no session was started");
+    assert_eq!(browser.cookie(ACCESS), None);
+    assert_eq!(browser.cookie(REFRESH), None);
+}
+
+#[tokio::test]
+async fn the_refusal_page_is_html_with_security_headers() {
+    let app = spawn_browser_app().await;
+
+    let response = Browser::new(&app).post_form("/logout", &[]).await;
+
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert_csrf_page(response).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token's lifetime
+
+#[tokio::test]
+async fn the_token_is_stable_within_a_session_and_differs_between_sessions() {
+    let app = spawn_browser_app().await;
+    let one = Browser::new(&app);
+    let two = Browser::new(&app);
+
+    let token = one.csrf_token("/login").await;
+
+    assert_eq!(one.csrf_token("/signup").await, token);
+    assert_eq!(
+        one.token().await,
+        token,
+        "GET /auth/csrf gives the page's token"
+    );
+    assert_ne!(two.token().await, token);
+}
+
+#[tokio::test]
+async fn csrf_endpoint_is_not_cacheable() {
+    let app = spawn_browser_app().await;
+
+    let response = Browser::new(&app)
+        .client
+        .get(app.url("/auth/csrf"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["csrf_token"].as_str().is_some_and(|t| t.len() >= 32));
+}
+
+#[tokio::test]
+async fn other_sites_are_not_allowed_to_read_the_token() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::new(&app);
+
+    let response = browser
+        .client
+        .get(browser.url("/auth/csrf"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "no CORS: {:?}",
+        response.headers()
+    );
+    assert!(response
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_token_from_before_login_is_refused_after_it() {
+    let app = spawn_browser_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let browser = Browser::new(&app);
+    let before_login = browser.csrf_token("/login").await;
+
+    assert_eq!(browser.log_in(MEMBER, PASSWORD, None).await.status(), 303);
+    let after_login = browser.token().await;
+
+    assert_ne!(after_login, before_login);
+    let response = browser
+        .post_form("/logout", &[("csrf_token", &before_login)])
+        .await;
+    assert_csrf_page(response).await;
+    assert_eq!(live_sessions(&app, MEMBER), 1, "still signed in");
+    let response = browser
+        .post_form("/logout", &[("csrf_token", &after_login)])
+        .await;
+    assert_see_other(&response, "/");
+}
+
+#[tokio::test]
+async fn signup_logout_and_password_change_renew_the_token() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::new(&app);
+
+    let mut previous = browser.token().await;
+    let steps: [(&str, &[(&str, &str)]); 3] = [
+        (
+            "/signup",
+            &[
+                ("email", MEMBER),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        ),
+        (
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_confirm", NEW_PASSWORD),
+            ],
+        ),
+        ("/logout", &[]),
+    ];
+    for (path, fields) in steps {
+        let response = browser
+            .post_form(path, &with_token(fields, &previous))
+            .await;
+        assert_eq!(response.status(), 303, "{path}");
+        let current = browser.token().await;
+        assert_ne!(current, previous, "{path} renews the token");
+        previous = current;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON API with the cookie
+
+/// `PATCH /users/me` from a browser, with optional extra headers.
+async fn patch_me(browser: &Browser, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = browser.client.patch(browser.url("/users/me")).json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn cookie_api_changes_without_the_csrf_header_are_refused() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+    let stranger = Browser::new(&app);
+    let foreign = stranger.token().await;
+    let before = snapshot(&app);
+
+    for headers in [
+        vec![],
+        vec![("x-csrf-token", "")],
+        vec![("x-csrf-token", "not-a-token")],
+        vec![("x-csrf-token", foreign.as_str())],
+    ] {
+        let response = patch_me(&browser, json!({"email": "renamed@example.com"}), &headers).await;
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+
+    assert_eq!(snapshot(&app), before);
+    assert!(app.user_row("renamed@example.com").is_none());
+}
+
+#[tokio::test]
+async fn cookie_api_changes_with_the_csrf_header_succeed() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+    let token = browser.token().await;
+
+    let response = patch_me(
+        &browser,
+        json!({"email": "renamed@example.com"}),
+        &[("x-csrf-token", &token)],
+    )
+    .await;
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], "renamed@example.com");
+    assert!(app.user_row(MEMBER).is_none());
+}
+
+#[tokio::test]
+async fn cookie_api_changes_from_another_site_are_refused_even_with_the_header() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+    let token = browser.token().await;
+    let before = snapshot(&app);
+
+    for cross_site in cross_site_headers(&app) {
+        let mut headers: Vec<(&str, &str)> =
+            cross_site.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        headers.push(("x-csrf-token", &token));
+        let response = patch_me(&browser, json!({"email": "renamed@example.com"}), &headers).await;
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+
+    assert_eq!(snapshot(&app), before);
+}
+
+#[tokio::test]
+async fn cookie_reads_need_no_csrf_header() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+
+    let response = browser
+        .client
+        .get(browser.url("/users/me"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email"], MEMBER);
+}
+
+#[tokio::test]
+async fn cookie_superuser_delete_needs_the_csrf_header() {
+    let app = spawn_browser_app().await;
+    let admin = Browser::superuser(&app, ADMIN).await;
+    app.register(TARGET, PASSWORD).await;
+    let url = admin.url(&format!("/users/{}", app.user_row(TARGET).unwrap().id));
+    let before = snapshot(&app);
+
+    let refused = admin.client.delete(&url).send().await.unwrap();
+    assert_detail(refused, 403, "CSRF_FAILED").await;
+    assert_eq!(snapshot(&app), before);
+
+    let token = admin.token().await;
+    let accepted = admin
+        .client
+        .delete(&url)
+        .header("x-csrf-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 204);
+    assert!(app.user_row(TARGET).is_none());
+}
+
+#[tokio::test]
+async fn cookie_jwt_logout_needs_the_csrf_header() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+
+    let response = browser
+        .client
+        .post(browser.url("/auth/jwt/logout"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_detail(response, 403, "CSRF_FAILED").await;
+    assert_eq!(live_sessions(&app, MEMBER), 1);
+}
+
+#[tokio::test]
+async fn bearer_api_changes_need_no_csrf_token() {
+    let app = spawn_browser_app().await;
+    let tokens = app.user(MEMBER).await;
+
+    let response = app
+        .patch(
+            "/users/me",
+            &tokens.access,
+            json!({"email": "renamed@example.com"}),
+        )
+        .await;
+
+    assert_eq!(response.status(), 200);
+    assert!(app.user_row("renamed@example.com").is_some());
+}
+
+#[tokio::test]
+async fn a_bearer_token_beside_the_cookie_needs_no_csrf_token() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, MEMBER).await;
+    let tokens = app.tokens(MEMBER, PASSWORD).await;
+
+    let response = browser
+        .client
+        .patch(browser.url("/users/me"))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"email": "renamed@example.com"}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert!(app.user_row("renamed@example.com").is_some());
+}
