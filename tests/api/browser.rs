@@ -176,6 +176,12 @@ impl Browser {
         })
     }
 
+    /// Puts a cookie in the jar, as if the server had set it.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.jar
+            .add_cookie_str(&format!("{name}={value}; Path=/"), &self.base);
+    }
+
     /// The email the pages show as signed in, if any.
     pub async fn signed_in_as(&self) -> Option<String> {
         let html = self.page("/").await;

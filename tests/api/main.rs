@@ -1,6 +1,7 @@
 //! Black-box tests: each test starts the real application on a random port with a fresh SQLite file.
 
 mod browser;
+mod cookie_auth;
 mod helpers;
 
 mod admin;
