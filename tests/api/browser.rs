@@ -415,6 +415,14 @@ impl Flash {
             text: text.into(),
         }
     }
+
+    pub fn error(text: &str) -> Flash {
+        Flash {
+            level: "error".into(),
+            role: "alert".into(),
+            text: text.into(),
+        }
+    }
 }
 
 /// The flash messages of a page, in order.
@@ -447,6 +455,14 @@ pub fn attribute_values(html: &str, attribute: &str) -> Vec<String> {
             unescape(&value[..value.find('"').unwrap()])
         })
         .collect()
+}
+
+/// The `href` of the link with `rel="{rel}"`.
+pub fn rel_link(html: &str, rel: &str) -> Option<String> {
+    let at = html.find(&format!("rel=\"{rel}\""))?;
+    let tag = &html[html[..at].rfind('<')?..at];
+    let href = &tag[tag.find("href=\"")? + "href=\"".len()..];
+    Some(unescape(&href[..href.find('"')?]))
 }
 
 // ---------------------------------------------------------------------------------------------
