@@ -518,6 +518,24 @@ async fn a_garbage_access_cookie_is_renewed_from_the_refresh_cookie() {
 }
 
 #[tokio::test]
+async fn renewed_cookies_are_set_on_error_pages_too() {
+    let app = spawn_browser_app().await;
+    let (member, old_refresh) = browser_with_only_the_refresh_cookie(&app).await;
+
+    let forbidden = member.get("/admin/users").await;
+    assert_eq!(forbidden.status(), 403);
+    let (_, refresh) = assert_renewed(&forbidden, &old_refresh);
+
+    app.execute(&format!(
+        "UPDATE users SET is_superuser = TRUE WHERE email = '{EMAIL}'"
+    ));
+    member.set_cookie(ACCESS, "");
+    let not_found = member.get("/admin/users/not-a-uuid/frobnicate").await;
+    assert_eq!(not_found.status(), 404);
+    assert_renewed(&not_found, &refresh);
+}
+
+#[tokio::test]
 async fn parallel_pages_renewing_the_same_refresh_cookie_all_succeed() {
     let app = spawn_browser_app().await;
     let (browser, _) = browser_with_only_the_refresh_cookie(&app).await;
