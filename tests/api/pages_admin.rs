@@ -566,6 +566,23 @@ async fn delete_without_confirmation_asks_first_and_deletes_nothing() {
 }
 
 #[tokio::test]
+async fn the_confirmation_page_escapes_the_listing_it_returns_to() {
+    let (app, admin) = admin_app().await;
+    app.register(TARGET, PASSWORD).await;
+    let next = "/admin/users?q=\"><script>alert(1)</script>";
+
+    let response = admin
+        .submit(&action_path(&app, TARGET, "delete"), &[("next", next)])
+        .await;
+
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert_not_raw(&html, "\"><script>");
+    assert_eq!(input_value(&html, "next").unwrap(), next);
+    assert!(app.user_row(TARGET).is_some());
+}
+
+#[tokio::test]
 async fn the_confirmation_page_deletes_when_submitted() {
     let (app, admin) = admin_app().await;
     app.register(TARGET, PASSWORD).await;

@@ -259,6 +259,17 @@ async fn login_page_replaces_a_hostile_next_with_the_account_page() {
 }
 
 #[tokio::test]
+async fn login_page_escapes_a_local_next_with_markup() {
+    let app = spawn_browser_app().await;
+    let next = "/\"><script>alert(1)</script>";
+
+    let html = Browser::new(&app).page(&login_path_with_next(next)).await;
+
+    assert_not_raw(&html, "\"><script>");
+    assert_eq!(input_value(&html, "next").unwrap(), next);
+}
+
+#[tokio::test]
 async fn login_redirects_to_a_local_next() {
     let app = spawn_browser_app().await;
     app.register(EMAIL, PASSWORD).await;
