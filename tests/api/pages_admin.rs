@@ -540,6 +540,33 @@ async fn with_another_active_superuser_a_superuser_can_be_demoted() {
 }
 
 #[tokio::test]
+async fn two_superusers_demoting_each_other_at_once_leave_one() {
+    let (app, admin) = admin_app().await;
+    let other = Browser::superuser(&app, TARGET).await;
+    let (admin_path, other_path) = (
+        action_path(&app, TARGET, "demote"),
+        action_path(&app, ADMIN, "demote"),
+    );
+    let fields = [("next", LIST)];
+    let (admin_token, other_token) = (admin.token().await, other.token().await);
+    let admin_fields = with_token(&fields, &admin_token);
+    let other_fields = with_token(&fields, &other_token);
+
+    let (first, second) = tokio::join!(
+        admin.post_form(&admin_path, &admin_fields),
+        other.post_form(&other_path, &other_fields),
+    );
+
+    assert_see_other(&first, LIST);
+    assert_see_other(&second, LIST);
+    let superusers = [ADMIN, TARGET]
+        .into_iter()
+        .filter(|email| app.user_row(email).unwrap().is_superuser)
+        .count();
+    assert_eq!(superusers, 1);
+}
+
+#[tokio::test]
 async fn delete_without_confirmation_asks_first_and_deletes_nothing() {
     let (app, admin) = admin_app().await;
     app.register(TARGET, PASSWORD).await;
