@@ -158,12 +158,19 @@ pub async fn list(
         .and_then(|p| p.parse::<i64>().ok())
         .filter(|p| (1..=1_000_000).contains(p))
         .unwrap_or(1);
-    let page = Page {
+    let page = |number| Page {
         number,
         size: PAGE_SIZE,
     };
-    let listing = users::list(&state, search.clone(), page).await?;
+    let mut listing = users::list(&state, search.clone(), page(number)).await?;
     let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    // Past the end (the list shrank, or a hand-edited link): show the last page.
+    let number = if number > pages {
+        listing = users::list(&state, search.clone(), page(pages)).await?;
+        pages
+    } else {
+        number
+    };
     let link = |n: i64| list_url(&search, n);
     let summary = match (listing.total, search.is_empty()) {
         (1, true) => "1 user".to_owned(),

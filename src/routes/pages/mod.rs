@@ -18,7 +18,7 @@ use std::pin::Pin;
 use actix_session::{Session, SessionExt};
 use actix_web::cookie::Cookie;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{guard, web, FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route};
 use askama::Template;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -33,27 +33,40 @@ use crate::services::sessions::TokenPair;
 use crate::startup::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").get(home::show))
+    cfg.service(web::resource("/").route(page(home::show)))
         .service(
             web::resource("/signup")
-                .get(auth::signup_form)
+                .route(page(auth::signup_form))
                 .post(auth::signup),
         )
         .service(
             web::resource("/login")
-                .get(auth::login_form)
+                .route(page(auth::login_form))
                 .post(auth::login),
         )
         .service(web::resource("/logout").post(auth::logout))
-        .service(web::resource("/account").get(account::show))
+        .service(web::resource("/account").route(page(account::show)))
         .service(web::resource("/account/password").post(account::change_password))
-        .service(web::resource("/admin/users").get(admin::list))
+        .service(web::resource("/admin/users").route(page(admin::list)))
         .service(
             web::resource("/admin/users/{id}/{action}")
-                .get(admin::confirm)
+                .route(page(admin::confirm))
                 .post(admin::act),
         )
-        .service(web::resource("/static/{file}").get(assets::serve));
+        .service(web::resource("/static/{file}").route(page(assets::serve)));
+}
+
+/// A page answers GET, and HEAD as HTTP requires wherever GET works (the server sends the
+/// headers without the body).
+fn page<F, Args>(handler: F) -> Route
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::route()
+        .guard(guard::Any(guard::Get()).or(guard::Head()))
+        .to(handler)
 }
 
 /// What every page's frame (`base.html`) shows: who is signed in, the token for the logout
