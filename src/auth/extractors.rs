@@ -22,8 +22,9 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::csrf;
 use super::tokens::AccessGrant;
-use crate::domain::User;
+use crate::domain::{Client, Scopes, User};
 use crate::errors::{ApiError, PageError};
+use crate::services::sessions::Principal;
 use crate::services::{sessions, ServiceError};
 use crate::startup::AppState;
 
@@ -46,6 +47,8 @@ pub struct Authenticated {
 #[derive(Debug, Clone)]
 pub enum Identity {
     Known(Authenticated),
+    /// A machine client, with the scopes its token carries.
+    Client(Client, Scopes),
     /// `token_presented`: a token or cookie came with the request but was refused.
     Anonymous {
         token_presented: bool,
@@ -97,15 +100,16 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, S
 }
 
 fn known_or_refused(
-    outcome: Result<(User, AccessGrant), ServiceError>,
+    outcome: Result<Principal, ServiceError>,
     transport: Transport,
 ) -> Result<Identity, ServiceError> {
     match outcome {
-        Ok((user, grant)) => Ok(Identity::Known(Authenticated {
+        Ok(Principal::User(user, grant)) => Ok(Identity::Known(Authenticated {
             user,
             grant,
             transport,
         })),
+        Ok(Principal::Client(client, scopes)) => Ok(Identity::Client(client, scopes)),
         Err(ServiceError::Unauthenticated { token_presented }) => {
             Ok(Identity::Anonymous { token_presented })
         }
@@ -149,23 +153,55 @@ impl FromRequest for AuthUser {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let identified = identify_request::<ApiError>(req);
         Box::pin(async move {
-            let (req, identity) = identified.await?;
-            let auth = match identity {
-                Identity::Known(auth) => auth,
-                Identity::Anonymous { token_presented } => {
-                    return Err(ApiError::Unauthorized {
-                        invalid_token: token_presented,
-                    })
-                }
-            };
-            let needs_csrf = auth.transport == Transport::Cookie && !req.method().is_safe();
-            if needs_csrf && !csrf::verify(&req, &req.get_session(), csrf::header_token(&req)) {
-                return Err(ApiError::CsrfFailed);
+            match identified.await? {
+                (req, Identity::Known(auth)) => AuthUser::checked(&req, auth),
+                // A client's token is valid, but not for routes about a user.
+                (_, Identity::Client(..)) => Err(ApiError::Unauthorized {
+                    invalid_token: true,
+                }),
+                (_, Identity::Anonymous { token_presented }) => Err(ApiError::Unauthorized {
+                    invalid_token: token_presented,
+                }),
             }
-            Ok(AuthUser {
-                user: auth.user,
-                grant: auth.grant,
-            })
+        })
+    }
+}
+
+impl AuthUser {
+    /// A state change authenticated by the cookie must carry the CSRF header.
+    fn checked(req: &HttpRequest, auth: Authenticated) -> Result<AuthUser, ApiError> {
+        let needs_csrf = auth.transport == Transport::Cookie && !req.method().is_safe();
+        if needs_csrf && !csrf::verify(req, &req.get_session(), csrf::header_token(req)) {
+            return Err(ApiError::CsrfFailed);
+        }
+        Ok(AuthUser {
+            user: auth.user,
+            grant: auth.grant,
+        })
+    }
+}
+
+/// Anyone with a valid access token, user or machine client: for resources both may use.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    User(AuthUser),
+    Client { client: Client, scopes: Scopes },
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Extracted<Caller, ApiError>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let identified = identify_request::<ApiError>(req);
+        Box::pin(async move {
+            match identified.await? {
+                (req, Identity::Known(auth)) => AuthUser::checked(&req, auth).map(Caller::User),
+                (_, Identity::Client(client, scopes)) => Ok(Caller::Client { client, scopes }),
+                (_, Identity::Anonymous { token_presented }) => Err(ApiError::Unauthorized {
+                    invalid_token: token_presented,
+                }),
+            }
         })
     }
 }
@@ -199,7 +235,7 @@ impl FromRequest for Visitor {
         Box::pin(async move {
             match identified.await?.1 {
                 Identity::Known(auth) => Ok(Visitor(Some(auth))),
-                Identity::Anonymous { .. } => Ok(Visitor(None)),
+                Identity::Client(..) | Identity::Anonymous { .. } => Ok(Visitor(None)),
             }
         })
     }
@@ -218,7 +254,9 @@ impl FromRequest for SignedIn {
         Box::pin(async move {
             match identified.await? {
                 (_, Identity::Known(auth)) => Ok(SignedIn(auth)),
-                (req, Identity::Anonymous { .. }) => Err(PageError::login_required(&req)),
+                (req, Identity::Client(..) | Identity::Anonymous { .. }) => {
+                    Err(PageError::login_required(&req))
+                }
             }
         })
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::keys::SigningKeys;
 use crate::config::JwtSettings;
-use crate::domain::UserId;
+use crate::domain::{ClientId, Scopes, UserId};
 
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
@@ -25,7 +25,15 @@ struct AccessClaims {
     iss: String,
     jti: String,
     token_use: String,
-    sid: String,
+    /// The session of a user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    /// The client of a machine client's token (RFC 9068); `sub` names the client too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    /// A machine client's granted scopes, space-separated (RFC 9068).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 /// A freshly issued access token.
@@ -35,11 +43,25 @@ pub struct AccessToken {
     pub expires_in: u64,
 }
 
-/// Who a valid access token speaks for.
+/// What a user's access token grants: the user, in one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessGrant {
     pub user_id: UserId,
     pub session_id: Uuid,
+}
+
+/// What a machine client's access token grants: the client, with some of its scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    User(AccessGrant),
+    Client(ClientGrant),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,18 +103,40 @@ impl AccessTokens {
         &self.keys
     }
 
+    /// A user's access token for one session.
     pub fn issue(&self, grant: AccessGrant) -> Result<AccessToken, TokenError> {
+        self.sign(grant.user_id.to_string(), |claims| {
+            claims.sid = Some(grant.session_id.to_string());
+        })
+    }
+
+    /// A machine client's access token.
+    pub fn issue_for_client(&self, grant: &ClientGrant) -> Result<AccessToken, TokenError> {
+        self.sign(grant.client_id.to_string(), |claims| {
+            claims.client_id = Some(grant.client_id.to_string());
+            claims.scope = Some(grant.scopes.to_space_separated());
+        })
+    }
+
+    fn sign(
+        &self,
+        subject: String,
+        specific: impl FnOnce(&mut AccessClaims),
+    ) -> Result<AccessToken, TokenError> {
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = AccessClaims {
-            sub: grant.user_id.to_string(),
+        let mut claims = AccessClaims {
+            sub: subject,
             aud: self.audience.clone(),
             exp: now + self.ttl.as_secs(),
             iat: now,
             iss: self.issuer.clone(),
             jti: Uuid::new_v4().to_string(),
             token_use: ACCESS_TOKEN_USE.into(),
-            sid: grant.session_id.to_string(),
+            sid: None,
+            client_id: None,
+            scope: None,
         };
+        specific(&mut claims);
         let mut header = Header::new(self.keys.algorithm);
         header.kid = self.keys.signing_kid.clone();
         header.typ = Some("JWT".into());
@@ -106,7 +150,7 @@ impl AccessTokens {
 
     /// Checks signature (with the pinned algorithm and the key named by `kid`), audience,
     /// issuer, expiry, issue time, token type and the identifiers.
-    pub fn verify(&self, token: &str) -> Result<AccessGrant, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<Grant, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
         if header.alg != self.keys.algorithm {
             return Err(TokenError::Invalid("unexpected algorithm"));
@@ -125,14 +169,27 @@ impl AccessTokens {
             return Err(TokenError::Invalid("issued in the future"));
         }
         Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
-        Ok(AccessGrant {
-            user_id: claims
-                .sub
-                .parse()
-                .map_err(|_| TokenError::Invalid("bad subject"))?,
-            session_id: Uuid::parse_str(&claims.sid)
-                .map_err(|_| TokenError::Invalid("bad session id"))?,
-        })
+        match (claims.sid, claims.client_id) {
+            (Some(sid), None) => Ok(Grant::User(AccessGrant {
+                user_id: claims
+                    .sub
+                    .parse()
+                    .map_err(|_| TokenError::Invalid("bad subject"))?,
+                session_id: Uuid::parse_str(&sid)
+                    .map_err(|_| TokenError::Invalid("bad session id"))?,
+            })),
+            (None, Some(client_id)) => {
+                let client_id =
+                    ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
+                if claims.sub != client_id.as_str() {
+                    return Err(TokenError::Invalid("subject is not the client"));
+                }
+                let scopes = Scopes::parse_space_separated(claims.scope.as_deref().unwrap_or(""))
+                    .map_err(|_| TokenError::Invalid("bad scope"))?;
+                Ok(Grant::Client(ClientGrant { client_id, scopes }))
+            }
+            _ => Err(TokenError::Invalid("neither a user's nor a client's token")),
+        }
     }
 }
 
@@ -181,7 +238,7 @@ mod tests {
         let tokens = es256();
         let grant = grant();
         let issued = tokens.issue(grant).unwrap();
-        assert_eq!(tokens.verify(&issued.token).unwrap(), grant);
+        assert_eq!(tokens.verify(&issued.token).unwrap(), Grant::User(grant));
         let claims = claims_of(&issued.token);
         assert_eq!(claims["aud"], serde_json::json!(["fastapi-users:auth"]));
         assert_eq!(claims["token_use"], "access");
@@ -191,6 +248,25 @@ mod tests {
         );
         let header = decode_header(&issued.token).unwrap();
         assert_eq!(header.kid, tokens.keys().signing_kid);
+    }
+
+    #[test]
+    fn client_tokens_name_the_client_and_carry_its_scopes() {
+        let tokens = es256();
+        let grant = ClientGrant {
+            client_id: ClientId::generate(),
+            scopes: Scopes::parse_space_separated("read:reports write:reports").unwrap(),
+        };
+        let issued = tokens.issue_for_client(&grant).unwrap();
+        assert_eq!(
+            tokens.verify(&issued.token).unwrap(),
+            Grant::Client(grant.clone())
+        );
+        let claims = claims_of(&issued.token);
+        assert_eq!(claims["sub"], grant.client_id.as_str());
+        assert_eq!(claims["client_id"], grant.client_id.as_str());
+        assert_eq!(claims["scope"], "read:reports write:reports");
+        assert!(claims.get("sid").is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Queries are synchronous functions taking `&mut Conn`; async code reaches them only through
 //! [`run`], which moves the work onto the blocking pool.
 
+pub mod clients;
 pub mod models;
 pub mod schema;
 pub mod sessions;

@@ -174,6 +174,59 @@ pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, Db
     .execute(conn)?)
 }
 
+/// A session that has neither ended nor expired, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LiveSession {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+}
+
+/// A user's live sessions, most recently used first.
+pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, DbError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id.to_string()))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now()))
+        .order((sessions::last_used_at.desc(), sessions::id))
+        .select((
+            sessions::id,
+            sessions::created_at,
+            sessions::last_used_at,
+            sessions::user_agent,
+        ))
+        .load(conn)?)
+}
+
+/// Ends one of a user's sessions; [`DbError::NotFound`] when it is not theirs or has ended.
+pub fn revoke_own(conn: &mut Conn, user_id: UserId, session_id: Uuid) -> Result<(), DbError> {
+    let ended = diesel::update(
+        sessions::table
+            .find(session_id.to_string())
+            .filter(sessions::user_id.eq(user_id.to_string()))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now()))
+    .execute(conn)?;
+    if ended == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Ends every session of a user but `keep`.
+pub fn revoke_others(conn: &mut Conn, user_id: UserId, keep: Uuid) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id.to_string()))
+            .filter(sessions::id.ne(keep.to_string()))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now()))
+    .execute(conn)?)
+}
+
 /// Deletes what can no longer be used: sessions past their expiry (with their tokens) and
 /// rotated refresh tokens past theirs. Returns how many rows went.
 pub fn purge_expired(conn: &mut Conn, now: i64) -> Result<usize, DbError> {

@@ -1,10 +1,12 @@
 //! Types that can only hold valid values: parse at the edge, trust inside.
 
+mod client;
 mod email;
 mod local_path;
 mod password;
 mod user;
 
+pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
 pub use email::{normalize as normalize_email, Email, InvalidEmail};
 pub use local_path::LocalPath;
 pub use password::{Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN};

@@ -6,9 +6,9 @@ use serde::Serialize;
 use super::ServiceError;
 use crate::auth::password::Verified;
 use crate::auth::refresh;
-use crate::auth::tokens::{AccessGrant, TokenError};
-use crate::db::{self, sessions, users};
-use crate::domain::{normalize_email, User, PASSWORD_MAX_LEN};
+use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
+use crate::db::{self, clients, sessions, users};
+use crate::domain::{normalize_email, Client, Scopes, User, PASSWORD_MAX_LEN};
 use crate::startup::AppState;
 
 /// What a successful login or refresh returns (the fastapi-users bearer response, plus the
@@ -134,12 +134,18 @@ pub async fn logout(state: &AppState, grant: AccessGrant) -> Result<(), ServiceE
     Ok(())
 }
 
-/// Verifies an access token and loads its user, who must still exist, be active, and be in a
-/// session that has not ended.
-pub async fn authenticate(
-    state: &AppState,
-    token: &str,
-) -> Result<(User, AccessGrant), ServiceError> {
+/// Who a valid access token speaks for, loaded fresh on every request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An active user in a session that has not ended.
+    User(User, AccessGrant),
+    /// A machine client that still exists, with the scopes its token carries.
+    Client(Client, Scopes),
+}
+
+/// Verifies an access token and loads who it speaks for: a user, who must still exist, be
+/// active, and be in a session that has not ended; or a machine client that still exists.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, ServiceError> {
     let refused = ServiceError::Unauthenticated {
         token_presented: true,
     };
@@ -151,13 +157,24 @@ pub async fn authenticate(
         }
         Err(other) => return Err(other.into()),
     };
-    let user = db::run(&state.pool, move |conn| {
-        sessions::find_user_in_session(conn, grant.user_id, grant.session_id)
-    })
-    .await?;
-    match user {
-        Some(user) if user.is_active => Ok((user, grant)),
-        _ => Err(refused),
+    match grant {
+        Grant::User(grant) => {
+            let user = db::run(&state.pool, move |conn| {
+                sessions::find_user_in_session(conn, grant.user_id, grant.session_id)
+            })
+            .await?;
+            match user {
+                Some(user) if user.is_active => Ok(Principal::User(user, grant)),
+                _ => Err(refused),
+            }
+        }
+        Grant::Client(ClientGrant { client_id, scopes }) => {
+            let client = db::run(&state.pool, move |conn| clients::find(conn, &client_id)).await?;
+            match client {
+                Some((client, _)) => Ok(Principal::Client(client, scopes)),
+                None => Err(refused),
+            }
+        }
     }
 }
 

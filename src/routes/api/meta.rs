@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::extractors::Caller;
 use crate::db;
 use crate::startup::AppState;
 
@@ -27,9 +27,15 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A protected resource, as in the articles Gatehouse grew from: it names the caller.
-pub async fn secret(auth: AuthUser) -> HttpResponse {
+pub async fn secret(caller: Caller) -> HttpResponse {
+    let caller = match caller {
+        Caller::User(auth) => json!({"kind": "user", "id": auth.user.id, "email": auth.user.email}),
+        Caller::Client { client, scopes } => {
+            json!({"kind": "client", "client_id": client.id, "name": client.name, "scopes": scopes})
+        }
+    };
     HttpResponse::Ok().json(json!({
         "message": "Top secret data only authorized callers can access.",
-        "caller": {"kind": "user", "id": auth.user.id, "email": auth.user.email},
+        "caller": caller,
     }))
 }
