@@ -111,6 +111,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::detail(S::UNAUTHORIZED, "REFRESH_TOKEN_INVALID")
             }
             ServiceError::LastSuperuser => ApiError::detail(S::CONFLICT, "LAST_SUPERUSER"),
+            ServiceError::BadClientCredentials => ApiError::Unauthorized {
+                invalid_token: false,
+            },
+            ServiceError::ScopeNotAllowed => ApiError::Forbidden,
             ServiceError::Unauthenticated { token_presented } => ApiError::Unauthorized {
                 invalid_token: token_presented,
             },
@@ -256,5 +260,77 @@ impl ResponseError for PageError {
             }
             other => crate::routes::pages::error_page(other),
         }
+    }
+}
+
+/// An error of the OAuth2 token endpoint, in the shape of RFC 6749 §5.2.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// 401, with a `Basic` challenge.
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(&'static str),
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope: {0}")]
+    InvalidScope(&'static str),
+    /// Details go to the log where this is built, never into the response.
+    #[error("server_error")]
+    Internal,
+}
+
+impl From<ServiceError> for OAuthError {
+    fn from(error: ServiceError) -> OAuthError {
+        match error {
+            ServiceError::BadCredentials => {
+                OAuthError::InvalidGrant("invalid username or password")
+            }
+            ServiceError::RefreshTokenInvalid => {
+                OAuthError::InvalidGrant("the refresh token is invalid, expired or revoked")
+            }
+            ServiceError::BadClientCredentials => OAuthError::InvalidClient,
+            ServiceError::ScopeNotAllowed => {
+                OAuthError::InvalidScope("a requested scope is not granted to this client")
+            }
+            other => {
+                log::error!("internal error: {other}");
+                OAuthError::Internal
+            }
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, description) = match self {
+            OAuthError::InvalidRequest(why) => ("invalid_request", *why),
+            OAuthError::InvalidClient => ("invalid_client", "client authentication failed"),
+            OAuthError::InvalidGrant(why) => ("invalid_grant", *why),
+            OAuthError::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                "grant_type must be password, refresh_token or client_credentials",
+            ),
+            OAuthError::InvalidScope(why) => ("invalid_scope", *why),
+            OAuthError::Internal => ("server_error", "the server could not answer"),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if let OAuthError::InvalidClient = self {
+            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
+        }
+        response.json(serde_json::json!({"error": error, "error_description": description}))
     }
 }

@@ -28,9 +28,7 @@ impl RefreshTokens {
 
     /// A new random token that starts a session.
     pub fn generate(&self) -> String {
-        let mut bytes = [0u8; 32];
-        OsRng.fill_bytes(&mut bytes);
-        URL_SAFE_NO_PAD.encode(bytes)
+        random_token()
     }
 
     /// The token that replaces `parent` when it is rotated.
@@ -41,6 +39,13 @@ impl RefreshTokens {
     }
 }
 
+/// 256 random bits in unpadded base64url: refresh tokens and client secrets.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Whether `token` has the shape of a refresh token (cheap pre-check before any database work).
 pub fn is_well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN
@@ -49,7 +54,7 @@ pub fn is_well_formed(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The form in which a refresh token is stored: a hex SHA-256 digest.
+/// The form in which a refresh token or client secret is stored: a hex SHA-256 digest.
 pub fn hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()

@@ -1,5 +1,6 @@
 //! What the service does, independent of HTTP: handlers call these and map the result.
 
+pub mod clients;
 pub mod sessions;
 pub mod users;
 
@@ -27,6 +28,10 @@ pub enum ServiceError {
     NotFound,
     #[error("the change would leave no active superuser")]
     LastSuperuser,
+    #[error("unknown client or wrong client secret")]
+    BadClientCredentials,
+    #[error("a requested scope is not granted to the client")]
+    ScopeNotAllowed,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }

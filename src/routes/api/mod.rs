@@ -2,7 +2,9 @@
 
 mod auth;
 pub mod body;
+mod clients;
 mod meta;
+mod oauth;
 mod users;
 
 use actix_web::web;
@@ -12,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/jwt/login").post(auth::login))
         .service(web::resource("/auth/jwt/logout").post(auth::logout))
         .service(web::resource("/auth/jwt/refresh").post(auth::refresh))
+        .service(web::resource("/auth/token").post(oauth::token))
         .service(web::resource("/auth/cookie/login").post(auth::cookie_login))
         .service(web::resource("/auth/cookie/logout").post(auth::cookie_logout))
         .service(web::resource("/auth/csrf").get(auth::csrf_token))
@@ -26,6 +29,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .patch(users::update_user)
                 .delete(users::delete_user),
         )
+        .service(
+            web::resource("/clients")
+                .get(clients::list)
+                .post(clients::create),
+        )
+        .service(web::resource("/clients/{client_id}").delete(clients::delete))
         .service(web::resource("/.well-known/jwks.json").get(meta::jwks))
         .service(web::resource("/secret").get(meta::secret))
         .service(web::resource("/health").get(meta::health));

@@ -1,0 +1,148 @@
+//! `POST /auth/token`: the OAuth2 token endpoint (RFC 6749) for the password, refresh-token
+//! and client-credentials grants. The first two share their machinery with `/auth/jwt/login`
+//! and `/auth/jwt/refresh`.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use percent_encoding::percent_decode_str;
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::super::user_agent;
+use crate::domain::Scopes;
+use crate::errors::OAuthError;
+use crate::services::{clients, sessions};
+use crate::startup::AppState;
+
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::parse(&req, &body)?;
+    let answer = match params.get("grant_type") {
+        None => return Err(OAuthError::InvalidRequest("grant_type is required")),
+        Some("password") => {
+            let username = params.require("username")?;
+            let password = params.require("password")?.into();
+            json!(sessions::login(&state, username, password, user_agent(&req)).await?)
+        }
+        Some("refresh_token") => {
+            let refresh_token = params.require("refresh_token")?;
+            json!(sessions::refresh(&state, refresh_token).await?)
+        }
+        Some("client_credentials") => {
+            let (client_id, secret) = client_credentials(&req, &params)?;
+            let requested = params
+                .get("scope")
+                .map(Scopes::parse_space_separated)
+                .transpose()
+                .map_err(|_| OAuthError::InvalidScope("the scope parameter is malformed"))?;
+            let client = clients::authenticate(&state, &client_id, &secret).await?;
+            let token = clients::issue_token(&state, &client, requested)?;
+            json!({
+                "access_token": token.access_token,
+                "token_type": "bearer",
+                "expires_in": token.expires_in,
+                "scope": token.scopes.to_space_separated(),
+            })
+        }
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(answer))
+}
+
+/// The form parameters of a token request.
+struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses a form body; a parameter may appear once, and one sent empty counts as absent
+    /// (RFC 6749 §3.1).
+    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !form {
+            return Err(OAuthError::InvalidRequest(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| OAuthError::InvalidRequest("the body is not a valid form"))?;
+        let mut params = HashMap::new();
+        for (name, value) in pairs {
+            if params.insert(name, value).is_some() {
+                return Err(OAuthError::InvalidRequest("a parameter is repeated"));
+            }
+        }
+        params.retain(|_, value| !value.is_empty());
+        Ok(Params(params))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
+    fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or(OAuthError::InvalidRequest(match name {
+            "username" => "username is required",
+            "password" => "password is required",
+            _ => "refresh_token is required",
+        }))
+    }
+}
+
+/// The client's id and secret, from HTTP Basic (RFC 6749 §2.3.1) or the form, never both.
+fn client_credentials(
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<(String, SecretString), OAuthError> {
+    let basic = basic_credentials(req)?;
+    let form_id = params.get("client_id");
+    let form_secret = params.get("client_secret");
+    match (basic, form_id, form_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::InvalidRequest(
+            "use one way to authenticate the client, not both",
+        )),
+        (Some((id, _)), Some(form_id), None) if form_id != id => Err(OAuthError::InvalidRequest(
+            "client_id differs from the Authorization header's",
+        )),
+        (Some((id, secret)), _, None) => Ok((id, secret.into())),
+        (None, Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned().into())),
+        (None, _, _) => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// `Authorization: Basic base64(urlencode(id):urlencode(secret))`, if present.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || OAuthError::InvalidClient;
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::InvalidRequest(
+            "client credentials go in HTTP Basic or the form",
+        ));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |part: &str| {
+        percent_decode_str(&part.replace('+', " "))
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| malformed())
+    };
+    Ok(Some((unescape(id)?, unescape(secret)?)))
+}
