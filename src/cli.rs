@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `create-superuser`, `keys generate`.
+//! The command line: `serve` (the default), `migrate`, `create-superuser`, `keys generate`,
+//! `clients create`.
 
 use std::io::BufRead;
 
@@ -9,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::keys::generate_jwks;
 use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users};
-use crate::domain::Email;
+use crate::domain::{ClientName, Email, Scopes};
 use crate::services;
 use crate::startup::{AppState, Application};
 
@@ -43,6 +44,24 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage machine clients (services that get tokens with a client id and secret).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a machine client; prints its id and secret (the secret is shown only once).
+    Create {
+        /// A name that tells people what the client is, e.g. "billing service".
+        #[arg(long)]
+        name: String,
+        /// A scope the client may ask for (repeat for several).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +87,9 @@ pub async fn run(cli: Cli) -> CliResult {
             email,
             password_stdin,
         } => create_superuser(&Settings::from_env()?, &email, password_stdin).await,
+        Command::Clients {
+            command: ClientsCommand::Create { name, scopes },
+        } => create_client(&Settings::from_env()?, &name, &scopes).await,
     }
 }
 
@@ -139,6 +161,22 @@ async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool
             other => other.to_string(),
         })?;
     println!("created superuser {} ({})", user.email, user.id);
+    Ok(())
+}
+
+async fn create_client(settings: &Settings, name: &str, scopes: &[String]) -> CliResult {
+    let name = ClientName::parse(name)?;
+    let scopes = Scopes::parse_each(scopes.iter().map(String::as_str))?;
+    let state = AppState::build(settings)?;
+    let registered = services::clients::register(&state, name, scopes).await?;
+    let client = registered.client;
+    println!(
+        "# Machine client \"{}\". The secret is shown only this once.",
+        client.name
+    );
+    println!("client_id={}", client.id);
+    println!("client_secret={}", registered.secret.expose_secret());
+    println!("scopes={}", client.scopes.to_space_separated());
     Ok(())
 }
 

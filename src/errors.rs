@@ -17,6 +17,15 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An error in the query string parameter `name`.
+    pub fn query(name: &str, msg: impl Into<String>, kind: &str) -> FieldError {
+        FieldError {
+            loc: vec!["query".to_owned(), name.to_owned()],
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+
     pub fn body(path: &[&str], msg: impl Into<String>, kind: &str) -> FieldError {
         let mut loc = vec!["body".to_owned()];
         loc.extend(path.iter().map(|p| (*p).to_owned()));

@@ -2,13 +2,15 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::ServiceError;
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
+use crate::db::sessions::LiveSession;
 use crate::db::{self, clients, sessions, users};
-use crate::domain::{normalize_email, Client, Scopes, User, PASSWORD_MAX_LEN};
+use crate::domain::{normalize_email, Client, Scopes, User, UserId, PASSWORD_MAX_LEN};
 use crate::startup::AppState;
 
 /// What a successful login or refresh returns (the fastapi-users bearer response, plus the
@@ -132,6 +134,82 @@ pub async fn logout(state: &AppState, grant: AccessGrant) -> Result<(), ServiceE
     })
     .await?;
     Ok(())
+}
+
+/// Which sessions a logout ends (as Supabase Auth names them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// This session only.
+    Local,
+    /// Every session of the user, this one included.
+    Global,
+    /// Every session of the user but this one.
+    Others,
+}
+
+impl LogoutScope {
+    pub fn parse(raw: &str) -> Option<LogoutScope> {
+        match raw {
+            "local" => Some(LogoutScope::Local),
+            "global" => Some(LogoutScope::Global),
+            "others" => Some(LogoutScope::Others),
+            _ => None,
+        }
+    }
+}
+
+/// Ends this session, every session, or every other session of the grant's user.
+pub async fn logout_scoped(
+    state: &AppState,
+    grant: AccessGrant,
+    scope: LogoutScope,
+) -> Result<(), ServiceError> {
+    let AccessGrant {
+        user_id,
+        session_id,
+    } = grant;
+    let ended = db::run(&state.pool, move |conn| match scope {
+        LogoutScope::Local => sessions::revoke(conn, session_id).map(|()| 1),
+        LogoutScope::Global => sessions::revoke_all_for_user(conn, user_id),
+        LogoutScope::Others => sessions::revoke_others(conn, user_id, session_id),
+    })
+    .await?;
+    log::info!("user {user_id} ended {ended} session(s) ({scope:?})");
+    Ok(())
+}
+
+/// A user's live sessions, most recently used first.
+pub async fn list_live(
+    state: &AppState,
+    user_id: UserId,
+) -> Result<Vec<LiveSession>, ServiceError> {
+    Ok(db::run(&state.pool, move |conn| sessions::list_live(conn, user_id)).await?)
+}
+
+/// Ends one of the user's own sessions (another device, say); not found unless it is theirs
+/// and live.
+pub async fn end_own(
+    state: &AppState,
+    user_id: UserId,
+    session_id: Uuid,
+) -> Result<(), ServiceError> {
+    db::run(&state.pool, move |conn| {
+        sessions::revoke_own(conn, user_id, session_id)
+    })
+    .await?;
+    log::info!("user {user_id} ended session {session_id}");
+    Ok(())
+}
+
+/// Ends every session of a user (a superuser's action); not found if there is no such user.
+pub async fn end_all(state: &AppState, user_id: UserId) -> Result<usize, ServiceError> {
+    let ended = db::run(&state.pool, move |conn| {
+        users::find_by_id(conn, user_id)?.ok_or(db::DbError::NotFound)?;
+        sessions::revoke_all_for_user(conn, user_id)
+    })
+    .await?;
+    log::info!("ended all {ended} session(s) of user {user_id}");
+    Ok(ended)
 }
 
 /// Who a valid access token speaks for, loaded fresh on every request.

@@ -10,7 +10,7 @@ use super::body::{JsonBody, LoginForm};
 use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
 use crate::errors::{ApiError, FieldError};
-use crate::services::sessions::TokenPair;
+use crate::services::sessions::{LogoutScope, TokenPair};
 use crate::services::{sessions, users};
 use crate::startup::AppState;
 
@@ -63,8 +63,29 @@ pub async fn refresh(
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
-pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    sessions::logout(&state, auth.grant).await?;
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    scope: Option<String>,
+}
+
+/// `POST /auth/jwt/logout[?scope=local|global|others]`: ends this session (the default), every
+/// session of the user, or every other one.
+pub async fn logout(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<LogoutQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = match query.scope.as_deref() {
+        None => LogoutScope::Local,
+        Some(raw) => LogoutScope::parse(raw).ok_or_else(|| {
+            ApiError::validation(FieldError::query(
+                "scope",
+                "Input should be 'local', 'global' or 'others'",
+                "enum",
+            ))
+        })?,
+    };
+    sessions::logout_scoped(&state, auth.grant, scope).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

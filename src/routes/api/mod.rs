@@ -5,6 +5,7 @@ pub mod body;
 mod clients;
 mod meta;
 mod oauth;
+mod sessions;
 mod users;
 
 use actix_web::web;
@@ -23,6 +24,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(users::me)
                 .patch(users::update_me),
         )
+        .service(web::resource("/users/me/sessions").get(sessions::list_mine))
+        .service(web::resource("/users/me/sessions/{id}").delete(sessions::end_mine))
+        .service(web::resource("/users/{id}/sessions").delete(sessions::end_all_of_user))
         .service(
             web::resource("/users/{id}")
                 .get(users::get_user)
