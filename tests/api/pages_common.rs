@@ -80,7 +80,6 @@ async fn form_answers_and_redirects_carry_the_security_headers() {
 }
 
 #[tokio::test]
-#[ignore = "bug: pages answer HEAD with 405 (JSON), though HTTP requires HEAD wherever GET works"]
 async fn pages_answer_head_as_they_answer_get() {
     let app = spawn_browser_app().await;
     let member = Browser::user(&app, MEMBER).await;
