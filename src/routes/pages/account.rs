@@ -1,16 +1,21 @@
-//! `/account`: the signed-in user's details and the change-password form.
+//! `/account`: the signed-in user's details, the change-password form, and their sessions.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::super::user_agent;
-use super::{display_time, flash, render, signed_in_redirect, CsrfForm, FieldErrors, Layout};
-use crate::auth::extractors::SignedIn;
+use super::{
+    display_time, flash, render, see_other, signed_in_redirect, CsrfForm, FieldErrors, Layout,
+    NoFields,
+};
+use crate::auth::extractors::{Authenticated, SignedIn};
 use crate::domain::User;
 use crate::errors::PageError;
+use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
 use crate::services::{sessions, users, ServiceError};
 use crate::startup::AppState;
@@ -20,7 +25,17 @@ use crate::startup::AppState;
 struct AccountPage {
     layout: Layout,
     account: AccountView,
+    sessions: Vec<SessionView>,
     errors: FieldErrors,
+}
+
+/// One signed-in device, ready to display.
+struct SessionView {
+    id: String,
+    device: String,
+    started: String,
+    last_active: String,
+    current: bool,
 }
 
 /// The account's details, ready to display.
@@ -44,19 +59,70 @@ impl From<&User> for AccountView {
     }
 }
 
-fn page(session: &Session, user: &User, errors: FieldErrors) -> Result<AccountPage, PageError> {
+async fn page(
+    state: &AppState,
+    session: &Session,
+    auth: &Authenticated,
+    errors: FieldErrors,
+) -> Result<AccountPage, PageError> {
+    let current = auth.grant.session_id.to_string();
+    let sessions = sessions::list_live(state, auth.user.id)
+        .await?
+        .into_iter()
+        .map(|live| SessionView {
+            current: live.id == current,
+            device: live
+                .user_agent
+                .unwrap_or_else(|| "Unknown device".to_owned()),
+            started: display_time(live.created_at),
+            last_active: display_time(live.last_used_at),
+            id: live.id,
+        })
+        .collect();
     Ok(AccountPage {
-        layout: Layout::new(session, Some(user))?,
-        account: AccountView::from(user),
+        layout: Layout::new(session, Some(&auth.user))?,
+        account: AccountView::from(&auth.user),
+        sessions,
         errors,
     })
 }
 
-pub async fn show(session: Session, SignedIn(auth): SignedIn) -> Result<HttpResponse, PageError> {
-    render(
-        StatusCode::OK,
-        &page(&session, &auth.user, FieldErrors::default())?,
-    )
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let page = page(&state, &session, &auth, FieldErrors::default()).await?;
+    render(StatusCode::OK, &page)
+}
+
+/// Ends another of the user's sessions (a lost phone, a shared computer).
+pub async fn end_session(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<String>,
+    CsrfForm(_): CsrfForm<NoFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let session_id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
+    match sessions::end_own(&state, auth.user.id, session_id).await {
+        Ok(()) => flash::success(&session, "That session has been signed out."),
+        Err(ServiceError::NotFound) => flash::error(&session, "That session had already ended."),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other("/account"))
+}
+
+/// Ends every session of the user but this one.
+pub async fn end_other_sessions(
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm<NoFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    sessions::logout_scoped(&state, auth.grant, LogoutScope::Others).await?;
+    flash::success(&session, "Every other session has been signed out.");
+    Ok(see_other("/account"))
 }
 
 #[derive(Deserialize)]
@@ -103,8 +169,6 @@ pub async fn change_password(
             Err(other) => return Err(other.into()),
         }
     }
-    render(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &page(&session, &auth.user, errors)?,
-    )
+    let page = page(&state, &session, &auth, errors).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }

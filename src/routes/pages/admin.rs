@@ -12,7 +12,7 @@ use crate::db::Page;
 use crate::domain::{User, UserId};
 use crate::errors::PageError;
 use crate::services::users::AdminChanges;
-use crate::services::{users, ServiceError};
+use crate::services::{sessions, users, ServiceError};
 use crate::startup::AppState;
 
 const PAGE_SIZE: i64 = 20;
@@ -26,6 +26,7 @@ enum Action {
     Activate,
     Deactivate,
     Verify,
+    EndSessions,
     Delete,
 }
 
@@ -37,6 +38,7 @@ impl Action {
             "activate" => Action::Activate,
             "deactivate" => Action::Deactivate,
             "verify" => Action::Verify,
+            "end-sessions" => Action::EndSessions,
             "delete" => Action::Delete,
             _ => return None,
         })
@@ -49,6 +51,7 @@ impl Action {
             Action::Activate => ("activate", "Activate"),
             Action::Deactivate => ("deactivate", "Deactivate"),
             Action::Verify => ("verify", "Verify"),
+            Action::EndSessions => ("end-sessions", "Sign out"),
             Action::Delete => ("delete", "Delete…"),
         };
         ActionButton {
@@ -73,6 +76,7 @@ impl Action {
         if !user.is_verified {
             actions.push(Action::Verify);
         }
+        actions.push(Action::EndSessions);
         actions.push(Action::Delete);
         actions
     }
@@ -84,6 +88,7 @@ impl Action {
             Action::Activate => format!("{email} has been activated."),
             Action::Deactivate => format!("{email} has been deactivated and signed out."),
             Action::Verify => format!("{email} is now verified."),
+            Action::EndSessions => format!("{email} has been signed out everywhere."),
             Action::Delete => format!("{email} has been deleted."),
         }
     }
@@ -293,6 +298,7 @@ pub async fn act(
 async fn apply(state: &AppState, action: Action, id: UserId) -> Result<(), ServiceError> {
     let changes = match action {
         Action::Delete => return users::delete(state, id).await,
+        Action::EndSessions => return sessions::end_all(state, id).await.map(drop),
         Action::Promote => AdminChanges {
             is_superuser: Some(true),
             ..Default::default()

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::super::user_agent;
 use super::{
     flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
+    NoFields,
 };
 use crate::auth::extractors::Visitor;
 use crate::domain::Email;
@@ -140,9 +141,6 @@ pub async fn login(
         Err(other) => Err(other.into()),
     }
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn logout(
     state: web::Data<AppState>,

@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod admin_clients;
 mod assets;
 mod auth;
 mod errors;
@@ -47,12 +48,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/logout").post(auth::logout))
         .service(web::resource("/account").route(page(account::show)))
         .service(web::resource("/account/password").post(account::change_password))
+        .service(web::resource("/account/sessions/end-others").post(account::end_other_sessions))
+        .service(web::resource("/account/sessions/{id}/end").post(account::end_session))
         .service(web::resource("/admin/users").route(page(admin::list)))
         .service(
             web::resource("/admin/users/{id}/{action}")
                 .route(page(admin::confirm))
                 .post(admin::act),
         )
+        .service(
+            web::resource("/admin/clients")
+                .route(page(admin_clients::list))
+                .post(admin_clients::create),
+        )
+        .service(web::resource("/admin/clients/{id}/delete").post(admin_clients::delete))
         .service(web::resource("/static/{file}").route(page(assets::serve)));
 }
 
@@ -180,6 +189,10 @@ fn internal(error: impl std::fmt::Display) -> PageError {
 /// A submitted form whose CSRF token matched the session's and which came from this site;
 /// anything else is refused with the 403 page before the handler runs.
 pub struct CsrfForm<T>(pub T);
+
+/// A form with nothing but its CSRF token (a button).
+#[derive(Deserialize)]
+pub struct NoFields {}
 
 #[derive(Deserialize)]
 struct CsrfField {
