@@ -11,7 +11,7 @@ use super::{
     flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
 };
-use crate::auth::extractors::Visitor;
+use crate::auth::extractors::{Authenticated, Visitor};
 use crate::domain::Email;
 use crate::errors::PageError;
 use crate::services::{sessions, users, ServiceError};
@@ -37,9 +37,12 @@ pub struct SignupFields {
     password_confirm: String,
 }
 
-pub async fn signup_form(session: Session) -> Result<HttpResponse, PageError> {
+pub async fn signup_form(
+    session: Session,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
     let page = SignupPage {
-        layout: Layout::new(&session, None)?,
+        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
         email: String::new(),
         errors: FieldErrors::default(),
     };
@@ -51,6 +54,7 @@ pub async fn signup(
     req: HttpRequest,
     session: Session,
     CsrfForm(form): CsrfForm<SignupFields>,
+    Visitor(previous): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
     let email = Email::parse(&form.email)
@@ -63,6 +67,7 @@ pub async fn signup(
         match users::register(&state, email, form.password.into()).await {
             Ok(user) => {
                 let tokens = sessions::start(&state, &user, user_agent(&req)).await?;
+                end_previous_session(&state, previous).await?;
                 flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
                 return signed_in_redirect(&state, &session, &tokens, AFTER_LOGIN);
             }
@@ -99,10 +104,11 @@ pub struct LoginQuery {
 pub async fn login_form(
     session: Session,
     query: web::Query<LoginQuery>,
+    Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let next = next_or(query.next.as_deref(), AFTER_LOGIN);
     let page = LoginPage {
-        layout: Layout::new(&session, None)?,
+        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
         email: String::new(),
         next: next.to_string(),
         error: "",
@@ -124,10 +130,14 @@ pub async fn login(
     req: HttpRequest,
     session: Session,
     CsrfForm(form): CsrfForm<LoginFields>,
+    Visitor(previous): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let next = next_or(form.next.as_deref(), AFTER_LOGIN);
     match sessions::login(&state, &form.email, form.password.into(), user_agent(&req)).await {
-        Ok(tokens) => signed_in_redirect(&state, &session, &tokens, next.as_str()),
+        Ok(tokens) => {
+            end_previous_session(&state, previous).await?;
+            signed_in_redirect(&state, &session, &tokens, next.as_str())
+        }
         Err(ServiceError::BadCredentials) => {
             let page = LoginPage {
                 layout: Layout::new(&session, None)?,
@@ -140,6 +150,18 @@ pub async fn login(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// A browser that signs in again (as anyone) leaves its previous session: end it, rather
+/// than leave it live with no cookie pointing at it.
+async fn end_previous_session(
+    state: &AppState,
+    previous: Option<Authenticated>,
+) -> Result<(), PageError> {
+    if let Some(previous) = previous {
+        sessions::logout(state, previous.grant).await?;
+    }
+    Ok(())
 }
 
 pub async fn logout(
