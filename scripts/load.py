@@ -17,6 +17,7 @@ survives that; requests per second depend on what wrk takes for itself.
 import argparse
 import http.client
 import json
+import math
 import os
 import re
 import shutil
@@ -342,7 +343,8 @@ def write_outputs(summary):
 
 
 def chart(results):
-    """Two bar charts side by side: req/s and server CPU ms per request, per scenario."""
+    """Two bar charts side by side, on log scales (the figures span five orders of
+    magnitude): req/s and server CPU ms per request, per scenario."""
     width, bar_h, gap, label_w, panel_w = 980, 22, 10, 230, 340
     height = 60 + len(results) * (bar_h + gap)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -352,14 +354,15 @@ def chart(results):
             ("rps", "requests per second", "#1f4e79"),
             ("cpu_ms_per_request", "server CPU ms per request", "#a4262c")]):
         x0 = label_w + panel * (panel_w + 60)
-        peak = max(r[key] for r in results) or 1
-        parts.append(f'<text x="{x0}" y="24" font-weight="bold">{title}</text>')
+        values = [max(r[key], 1e-6) for r in results]
+        low, high = math.log10(min(values) / 2), math.log10(max(values))
+        parts.append(f'<text x="{x0}" y="24" font-weight="bold">{title} (log scale)</text>')
         for i, r in enumerate(results):
             y = 40 + i * (bar_h + gap)
             if panel == 0:
                 parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
                              f'{escape(r["scenario"])}</text>')
-            w = max(1, r[key] / peak * (panel_w - 70))
+            w = max(1, (math.log10(max(r[key], 1e-6)) - low) / (high - low) * (panel_w - 70))
             parts.append(f'<rect x="{x0}" y="{y}" width="{w:.1f}" height="{bar_h}" '
                          f'fill="{colour}" rx="3"/>')
             value = f"{r[key]:.1f}" if key == "rps" else f"{r[key]:.3f}"
