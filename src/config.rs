@@ -69,6 +69,8 @@ pub struct HashSettings {
     pub parallelism: u32,
     /// How many hashes may run at once (bounds memory: this × `memory_kib`).
     pub concurrency: usize,
+    /// How many hashes may wait for a turn; more are refused with 503.
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +110,9 @@ pub enum ConfigError {
 pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 19_456;
 pub const DEFAULT_ARGON2_ITERATIONS: u32 = 2;
 pub const DEFAULT_ARGON2_PARALLELISM: u32 = 1;
+/// Hashes waiting beyond the running ones; a login costs a hash, so this is how many logins
+/// may queue before the service sheds load.
+pub const DEFAULT_ARGON2_QUEUE: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
 const MIN_SHARED_SECRET_BYTES: usize = 32;
 
@@ -184,6 +189,7 @@ impl Settings {
                 iterations: vars.parse("ARGON2_ITERATIONS", DEFAULT_ARGON2_ITERATIONS)?,
                 parallelism: vars.parse("ARGON2_PARALLELISM", DEFAULT_ARGON2_PARALLELISM)?,
                 concurrency: vars.parse("ARGON2_CONCURRENCY", cores)?,
+                queue: vars.parse("ARGON2_QUEUE", DEFAULT_ARGON2_QUEUE)?,
             },
             password_policy: PasswordPolicySettings {
                 require_composition: vars.flag("PASSWORD_REQUIRE_COMPOSITION", false)?,
@@ -204,6 +210,9 @@ impl Settings {
         }
         if self.database_pool_size == 0 {
             return Err(invalid("DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        if self.hashing.queue == 0 {
+            return Err(invalid("ARGON2_QUEUE", "must be at least 1"));
         }
         if self.hashing.concurrency == 0 {
             return Err(invalid("ARGON2_CONCURRENCY", "must be at least 1"));

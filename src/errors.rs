@@ -64,10 +64,16 @@ pub enum ApiError {
     NotFound,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// 503 with `Retry-After`: shedding load rather than queueing without limit.
+    #[error("service busy")]
+    Busy,
     /// Details go to the log where this is built, never into the response.
     #[error("internal error")]
     Internal,
 }
+
+/// Seconds a client should wait before retrying when the service sheds load.
+const RETRY_AFTER_SECS: &str = "1";
 
 impl ApiError {
     pub fn validation(error: FieldError) -> ApiError {
@@ -124,6 +130,7 @@ impl From<ServiceError> for ApiError {
                 invalid_token: false,
             },
             ServiceError::ScopeNotAllowed => ApiError::Forbidden,
+            ServiceError::Busy => ApiError::Busy,
             ServiceError::Unauthenticated { token_presented } => ApiError::Unauthorized {
                 invalid_token: token_presented,
             },
@@ -157,6 +164,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::CsrfFailed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -193,6 +201,11 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => response.json(Detail {
                 detail: "Request body too large",
             }),
+            ApiError::Busy => response
+                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
+                .json(Detail {
+                    detail: "Service Unavailable",
+                }),
             ApiError::Internal => response.json(Detail {
                 detail: "Internal Server Error",
             }),
@@ -215,6 +228,9 @@ pub enum PageError {
     NotFound,
     #[error("bad request")]
     BadRequest,
+    /// 503 with `Retry-After`.
+    #[error("service busy")]
+    Busy,
     /// Details go to the log where this is built, never into the page.
     #[error("internal error")]
     Internal,
@@ -234,6 +250,7 @@ impl From<ServiceError> for PageError {
     fn from(error: ServiceError) -> PageError {
         match error {
             ServiceError::NotFound => PageError::NotFound,
+            ServiceError::Busy => PageError::Busy,
             other => {
                 log::error!("internal error: {other}");
                 PageError::Internal
@@ -249,6 +266,7 @@ impl ResponseError for PageError {
             PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
+            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -266,6 +284,14 @@ impl ResponseError for PageError {
                 HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, location))
                     .finish()
+            }
+            PageError::Busy => {
+                let mut page = crate::routes::pages::error_page(self);
+                page.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+                page
             }
             other => crate::routes::pages::error_page(other),
         }
@@ -286,6 +312,9 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope: {0}")]
     InvalidScope(&'static str),
+    /// 503 with `Retry-After`.
+    #[error("temporarily_unavailable")]
+    TemporarilyUnavailable,
     /// Details go to the log where this is built, never into the response.
     #[error("server_error")]
     Internal,
@@ -304,6 +333,7 @@ impl From<ServiceError> for OAuthError {
             ServiceError::ScopeNotAllowed => {
                 OAuthError::InvalidScope("a requested scope is not granted to this client")
             }
+            ServiceError::Busy => OAuthError::TemporarilyUnavailable,
             other => {
                 log::error!("internal error: {other}");
                 OAuthError::Internal
@@ -316,6 +346,7 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -331,14 +362,24 @@ impl ResponseError for OAuthError {
                 "grant_type must be password, refresh_token or client_credentials",
             ),
             OAuthError::InvalidScope(why) => ("invalid_scope", *why),
+            OAuthError::TemporarilyUnavailable => (
+                "temporarily_unavailable",
+                "the server is busy; retry shortly",
+            ),
             OAuthError::Internal => ("server_error", "the server could not answer"),
         };
         let mut response = HttpResponse::build(self.status_code());
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if let OAuthError::InvalidClient = self {
-            response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
+        match self {
+            OAuthError::InvalidClient => {
+                response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
+            }
+            OAuthError::TemporarilyUnavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
         response.json(serde_json::json!({"error": error, "error_description": description}))
     }

@@ -1,23 +1,33 @@
-//! Argon2id password hashing, always off the async executor and bounded in concurrency.
+//! Argon2id password hashing on a dedicated pool of threads, bounded in memory and in queue.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::web;
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
+use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
 
 use crate::config::HashSettings;
 use crate::domain::Password;
+
+/// A hashing thread gives its memory back after this long without work.
+const IDLE_RELEASE: Duration = Duration::from_secs(30);
+/// How much lower than the request workers the hashing threads run (nice value).
+const HASHING_NICENESS: libc::c_int = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
     #[error("invalid argon2 parameters: {0}")]
     Params(argon2::Error),
     #[error("hashing failed: {0}")]
-    Hashing(argon2::password_hash::Error),
+    Hashing(String),
+    #[error("could not start a hashing thread: {0}")]
+    Thread(std::io::Error),
+    /// Too many hashes are already waiting: the caller should come back shortly.
+    #[error("too many password hashes are waiting")]
+    Overloaded,
     #[error("the hashing task was cancelled")]
     Cancelled,
 }
@@ -31,14 +41,21 @@ pub enum Verified {
     YesRehashed(String),
 }
 
+type Job = Box<dyn FnOnce(&mut Workspace) + Send>;
+
 /// Hashes and verifies passwords with the configured argon2id parameters.
 ///
-/// At most `concurrency` hashes run at once, so memory stays bounded under a login flood
-/// (hashes in flight × `memory_kib`); the others wait their turn without blocking a thread.
+/// The work runs on `concurrency` dedicated threads, so memory stays bounded under any flood
+/// (threads × `memory_kib`). Each thread keeps its argon2 memory between hashes (a fresh
+/// allocation of that size is mapped and zeroed by the kernel every time, which nearly
+/// doubles the cost) and runs at a lower scheduling priority than the request workers, so a
+/// login flood cannot slow cheap requests down. At most `queue` hashes wait; beyond that a
+/// request is refused at once ([`HashError::Overloaded`], answered 503 with `Retry-After`)
+/// instead of waiting without limit.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: Sender<Job>,
     /// A hash of a random password: unknown accounts are verified against it, so an unknown
     /// email costs exactly what a wrong password costs.
     dummy_hash: Arc<str>,
@@ -53,15 +70,30 @@ impl PasswordHasher {
             None,
         )
         .map_err(HashError::Params)?;
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(settings.queue);
+        for n in 0..settings.concurrency {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    lower_priority();
+                    let mut workspace = Workspace::default();
+                    loop {
+                        match queue.recv_timeout(IDLE_RELEASE) {
+                            Ok(job) => job(&mut workspace),
+                            Err(RecvTimeoutError::Timeout) => workspace.release(),
+                            Err(RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                })
+                .map_err(HashError::Thread)?;
+        }
         let mut random = [0u8; 32];
-        getrandom(&mut random);
-        let dummy_hash = argon2(&params)
-            .hash_password(&random)
-            .map_err(HashError::Hashing)?
-            .to_string();
+        OsRng.fill_bytes(&mut random);
+        let dummy_hash = hash_phc(&params, &mut Workspace::default(), &random)?;
         Ok(PasswordHasher {
             params,
-            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            jobs,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -70,13 +102,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let password = SecretString::from(password.expose());
         let params = self.params.clone();
-        self.blocking(move || {
-            argon2(&params)
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(HashError::Hashing)
-        })
-        .await
+        self.run(move |workspace| hash_phc(&params, workspace, password.expose_secret().as_bytes()))
+            .await
     }
 
     /// Checks `candidate` against `stored`, or against the dummy hash when there is no account,
@@ -89,42 +116,111 @@ impl PasswordHasher {
         let exists = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let params = self.params.clone();
-        self.blocking(move || {
+        self.run(move |workspace| {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 log::error!("a stored password hash is not a valid PHC string");
                 return Ok(Verified::No);
             };
             let candidate = candidate.expose_secret().as_bytes();
             // Verification uses the parameters recorded in the hash itself.
-            if Argon2::default()
-                .verify_password(candidate, &parsed)
-                .is_err()
-                || !exists
-            {
+            if !verify_phc(workspace, candidate, &parsed) || !exists {
                 return Ok(Verified::No);
             }
             if uses_params(&parsed, &params) {
                 return Ok(Verified::Yes);
             }
-            let rehash = argon2(&params)
-                .hash_password(candidate)
-                .map_err(HashError::Hashing)?;
-            Ok(Verified::YesRehashed(rehash.to_string()))
+            let rehash = hash_phc(&params, workspace, candidate)?;
+            Ok(Verified::YesRehashed(rehash))
         })
         .await
     }
 
-    async fn blocking<T: Send + 'static>(
+    /// Queues `work` for a hashing thread and waits for its result without blocking.
+    async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        work: impl FnOnce(&mut Workspace) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Cancelled)?;
-        web::block(work).await.map_err(|_| HashError::Cancelled)?
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |workspace| {
+            let _ = done.send(work(workspace));
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => HashError::Overloaded,
+            TrySendError::Disconnected(_) => HashError::Cancelled,
+        })?;
+        result.await.map_err(|_| HashError::Cancelled)?
     }
+}
+
+/// A hashing thread's argon2 memory, kept between hashes.
+#[derive(Default)]
+struct Workspace {
+    blocks: Vec<Block>,
+}
+
+impl Workspace {
+    fn blocks_for(&mut self, params: &Params) -> &mut [Block] {
+        let count = params.block_count();
+        if self.blocks.len() < count {
+            self.blocks = vec![Block::default(); count];
+        }
+        &mut self.blocks[..count]
+    }
+
+    fn release(&mut self) {
+        self.blocks = Vec::new();
+    }
+}
+
+/// Hashes with a fresh random salt into the memory of `workspace`; returns the PHC string.
+fn hash_phc(
+    params: &Params,
+    workspace: &mut Workspace,
+    password: &[u8],
+) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    OsRng.fill_bytes(&mut salt);
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    argon2(params)
+        .hash_password_into_with_memory(password, &salt, &mut output, workspace.blocks_for(params))
+        .map_err(HashError::Params)?;
+    let failed = |e: &dyn std::fmt::Display| HashError::Hashing(e.to_string());
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Recomputes `stored` from `password` with the algorithm, version, parameters and salt it
+/// records, in the memory of `workspace`; compares in constant time (`Output`'s equality).
+fn verify_phc(workspace: &mut Workspace, password: &[u8], stored: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(stored.algorithm.as_str()),
+        Params::try_from(stored),
+    ) else {
+        return false;
+    };
+    let Ok(version) = stored
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let mut output = vec![0u8; expected.len()];
+    let computed = Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+        password,
+        salt.as_ref(),
+        &mut output,
+        workspace.blocks_for(&params),
+    );
+    computed.is_ok() && Output::new(&output).is_ok_and(|output| &output == expected)
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
@@ -143,9 +239,18 @@ fn uses_params(hash: &PasswordHash, params: &Params) -> bool {
         && stored.p_cost() == params.p_cost()
 }
 
-fn getrandom(buf: &mut [u8]) {
-    use rand_core::{OsRng, RngCore};
-    OsRng.fill_bytes(buf);
+/// Runs the calling thread below the request workers, so the scheduler lets them through
+/// first (on Linux a thread's nice value is its own).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority has no memory-safety preconditions; a failure only leaves the
+    // priority as it was.
+    unsafe {
+        let thread = libc::gettid() as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, thread, HASHING_NICENESS) != 0 {
+            log::warn!("could not lower the priority of a hashing thread");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +265,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             concurrency: 2,
+            queue: 8,
         }
     }
 
@@ -215,5 +321,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(garbage, Verified::No);
+    }
+
+    #[actix_web::test]
+    async fn hashes_interoperate_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        let ours = hasher.hash(&password("a long passphrase")).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon2(&hasher.params)
+            .verify_password(b"a long passphrase", &parsed)
+            .is_ok());
+        assert!(argon2(&hasher.params)
+            .verify_password(b"another passphrase", &parsed)
+            .is_err());
+
+        let theirs = argon2(&hasher.params)
+            .hash_password(b"a long passphrase")
+            .unwrap()
+            .to_string();
+        let outcome = hasher
+            .verify("a long passphrase".into(), Some(theirs.clone()))
+            .await
+            .unwrap();
+        assert_eq!(outcome, Verified::Yes);
+        let wrong = hasher
+            .verify("a long passphrase!".into(), Some(theirs))
+            .await
+            .unwrap();
+        assert_eq!(wrong, Verified::No);
+    }
+
+    #[actix_web::test]
+    async fn a_full_queue_sheds_work_instead_of_growing() {
+        let hasher = PasswordHasher::new(HashSettings {
+            memory_kib: 8192,
+            iterations: 4,
+            parallelism: 1,
+            concurrency: 1,
+            queue: 2,
+        })
+        .unwrap();
+        let flood = (0..12).map(|_| hasher.verify("a long passphrase".into(), None));
+        let outcomes = futures_util::future::join_all(flood).await;
+        let shed = outcomes
+            .iter()
+            .filter(|o| matches!(o, Err(HashError::Overloaded)))
+            .count();
+        let done = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert!(shed > 0, "a queue of 2 took 12 hashes");
+        assert!(done >= 2, "queued work still completes: {done}");
+        assert_eq!(shed + done, 12);
     }
 }

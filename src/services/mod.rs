@@ -32,6 +32,9 @@ pub enum ServiceError {
     BadClientCredentials,
     #[error("a requested scope is not granted to the client")]
     ScopeNotAllowed,
+    /// Too much work is waiting (password hashing); the client should retry shortly.
+    #[error("the service is busy")]
+    Busy,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -60,7 +63,10 @@ impl From<DbError> for ServiceError {
 
 impl From<HashError> for ServiceError {
     fn from(error: HashError) -> ServiceError {
-        ServiceError::Internal(error.into())
+        match error {
+            HashError::Overloaded => ServiceError::Busy,
+            other => ServiceError::Internal(other.into()),
+        }
     }
 }
 

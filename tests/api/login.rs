@@ -326,3 +326,37 @@ async fn login_keeps_a_hash_whose_parameters_are_current() {
         before
     );
 }
+
+#[tokio::test]
+async fn a_login_flood_beyond_the_hashing_queue_is_shed_with_503_and_retry_after() {
+    let app = spawn_app_with(&[
+        ("ARGON2_CONCURRENCY", "1"),
+        ("ARGON2_QUEUE", "1"),
+        ("ARGON2_ITERATIONS", "4"),
+    ])
+    .await;
+    app.user("flood@example.com").await;
+
+    let flood = (0..16).map(|_| app.login("flood@example.com", PASSWORD));
+    let responses = futures_util::future::join_all(flood).await;
+
+    let mut shed = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            200 => {}
+            503 => {
+                shed += 1;
+                assert_eq!(response.headers()["retry-after"], "1");
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body, json!({"detail": "Service Unavailable"}));
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        shed > 0,
+        "one hash running and one waiting cannot take 16 logins"
+    );
+    // Once the flood has passed, logins work again.
+    assert_eq!(app.login("flood@example.com", PASSWORD).await.status(), 200);
+}

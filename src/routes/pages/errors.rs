@@ -52,6 +52,10 @@ pub fn error_page(error: &PageError) -> HttpResponse {
             "That request didn’t make sense",
             "The form was incomplete or malformed, so nothing was changed.",
         ),
+        PageError::Busy => (
+            "We’re very busy right now",
+            "Too many people are signing in at once. Please try again in a few seconds.",
+        ),
         PageError::Internal | PageError::LoginRequired { .. } => (
             "Something went wrong on our side",
             "We couldn’t finish that. Please try again in a moment.",
