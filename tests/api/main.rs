@@ -8,6 +8,7 @@ mod admin;
 mod csrf;
 mod health;
 mod login;
+mod oauth;
 mod pages_admin;
 mod pages_auth;
 mod pages_common;
