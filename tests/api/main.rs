@@ -5,6 +5,7 @@ mod cookie_auth;
 mod helpers;
 
 mod admin;
+mod clients;
 mod csrf;
 mod health;
 mod login;
