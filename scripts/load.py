@@ -156,6 +156,8 @@ def run_wrk(server, path, connections, duration, threads=2, script=None, headers
     command.append(server.base + path)
     output = subprocess.run(command, check=True, capture_output=True, text=True,
                             env=dict(os.environ, **(env or {}))).stdout
+    if "Latency Distribution" not in output:
+        sys.exit(f"wrk gave no latency figures for {path}:\n{output}")
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(
