@@ -16,5 +16,6 @@ mod pages_common;
 mod refresh;
 mod register;
 mod robustness;
+mod sessions;
 mod tokens;
 mod users_me;
