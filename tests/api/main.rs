@@ -8,6 +8,7 @@ mod admin;
 mod clients;
 mod csrf;
 mod health;
+mod key_rotation;
 mod login;
 mod oauth;
 mod pages_admin;
