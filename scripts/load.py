@@ -274,6 +274,7 @@ def main():
         tokens_file.write_text("\n".join(login(server)["refresh_token"]
                                          for _ in range(refresh_chains)) + "\n")
 
+        time.sleep(1)  # let the setup's hashing memory go back before measuring RSS
         print(f"scenarios: {d} s each, {c} connections unless named", flush=True)
         results = [
             measured(server, "users_me", lambda: run_wrk(

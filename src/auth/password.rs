@@ -86,9 +86,7 @@ impl PasswordHasher {
                 })
                 .map_err(HashError::Thread)?;
         }
-        let mut random = [0u8; 32];
-        OsRng.fill_bytes(&mut random);
-        let dummy_hash = hash_phc(&params, &mut Workspace::default(), &random)?;
+        let dummy_hash = dummy_hash(&params)?;
         Ok(PasswordHasher {
             params,
             jobs,
@@ -182,13 +180,28 @@ fn hash_phc(
     argon2(params)
         .hash_password_into_with_memory(password, &salt, &mut output, workspace.blocks_for(params))
         .map_err(HashError::Params)?;
+    phc_string(params, &salt, &output)
+}
+
+/// A PHC string with the current parameters, a random salt and a random output: checking any
+/// password against it costs one full hash and never succeeds. Nothing is hashed to make it,
+/// so startup stays fast at any cost setting.
+fn dummy_hash(params: &Params) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    OsRng.fill_bytes(&mut salt);
+    OsRng.fill_bytes(&mut output);
+    phc_string(params, &salt, &output)
+}
+
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> Result<String, HashError> {
     let failed = |e: &dyn std::fmt::Display| HashError::Hashing(e.to_string());
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(|e| failed(&e))?,
-        salt: Some(Salt::new(&salt).map_err(|e| failed(&e))?),
-        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+        salt: Some(Salt::new(salt).map_err(|e| failed(&e))?),
+        hash: Some(Output::new(output).map_err(|e| failed(&e))?),
     };
     Ok(hash.to_string())
 }
