@@ -269,6 +269,7 @@ def main():
         access_cookie = next(re.match(r"gatehouse_access=([^;]+)", cookie).group(1)
                              for cookie in headers.get_all("Set-Cookie")
                              if cookie.startswith("gatehouse_access="))
+        cookie = f"Cookie: gatehouse_access={access_cookie}"
         refresh_chains = 8
         tokens_file = data_dir / "refresh-tokens.txt"
         tokens_file.write_text("\n".join(login(server)["refresh_token"]
@@ -281,8 +282,10 @@ def main():
                 server, "/users/me", c, d, headers=[bearer])),
             measured(server, "secret (client token)", lambda: run_wrk(
                 server, "/secret", c, d, headers=[client_bearer])),
+            measured(server, "cookie page (/)", lambda: run_wrk(
+                server, "/", c, d, headers=[cookie])),
             measured(server, "cookie page (/account)", lambda: run_wrk(
-                server, "/account", c, d, headers=[f"Cookie: gatehouse_access={access_cookie}"])),
+                server, "/account", c, d, headers=[cookie])),
             measured(server, "users_me, 256 connections", lambda: run_wrk(
                 server, "/users/me", 256, d, headers=[bearer])),
             measured(server, f"refresh ({refresh_chains} chains)", lambda: run_wrk(
