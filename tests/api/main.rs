@@ -18,5 +18,6 @@ mod refresh;
 mod register;
 mod robustness;
 mod sessions;
+mod token_confusion;
 mod tokens;
 mod users_me;
