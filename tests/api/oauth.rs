@@ -233,7 +233,6 @@ async fn a_form_with_a_charset_parameter_is_accepted() {
 }
 
 #[tokio::test]
-#[ignore = "bug: the token endpoint compares the form media type case-sensitively"]
 async fn the_form_media_type_is_case_insensitive() {
     let app = spawn_app().await;
     app.user(USER).await;

@@ -70,7 +70,11 @@ impl Params {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if !form {
             return Err(OAuthError::InvalidRequest(
                 "the body must be application/x-www-form-urlencoded",
