@@ -14,6 +14,7 @@ mod oauth;
 mod pages_admin;
 mod pages_auth;
 mod pages_common;
+mod pages_sessions;
 mod refresh;
 mod register;
 mod robustness;

@@ -1,0 +1,401 @@
+//! Sessions on the pages: the account page's table of signed-in devices and its forms, and a
+//! superuser's "sign out everywhere" on the admin list.
+
+use reqwest::header::USER_AGENT;
+use serde_json::Value;
+
+use crate::browser::*;
+use crate::helpers::*;
+use crate::tokens::{assert_invalid_token, claims_of};
+
+const USER: &str = "user@example.com";
+const OTHER: &str = "other@example.com";
+const ADMIN: &str = "admin@example.com";
+const PHONE: &str = "Mozilla/5.0 (iPhone) Phone";
+const TABLET: &str = "Mozilla/5.0 (iPad) Tablet";
+const ACCOUNT: &str = "/account";
+const LIST: &str = "/admin/users";
+
+/// Logs in through the API with a `User-Agent`, as another device would.
+async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
+    let response = app
+        .client
+        .post(app.url("/auth/jwt/login"))
+        .header(USER_AGENT, user_agent)
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email} from {user_agent}");
+    let body: Value = response.json().await.unwrap();
+    Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn sid(access_token: &str) -> String {
+    claims_of(access_token)["sid"].as_str().unwrap().to_owned()
+}
+
+/// The session of a signed-in browser, read from its access cookie.
+fn browser_session(browser: &Browser) -> String {
+    sid(&browser
+        .cookie(ACCESS)
+        .expect("the browser holds an access cookie"))
+}
+
+/// The rows of `#sessions-table`: each session id with the HTML of its row.
+fn session_rows(html: &str) -> Vec<(String, String)> {
+    let table = &html[html
+        .find("id=\"sessions-table\"")
+        .expect("a #sessions-table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    const MARK: &str = "<tr data-session-id=\"";
+    table
+        .match_indices(MARK)
+        .map(|(at, _)| {
+            let rest = &table[at + MARK.len()..];
+            let id = rest[..rest.find('"').unwrap()].to_owned();
+            let row = rest[..rest.find("</tr>").unwrap()].to_owned();
+            (id, row)
+        })
+        .collect()
+}
+
+fn row<'a>(rows: &'a [(String, String)], id: &str) -> &'a str {
+    &rows
+        .iter()
+        .find(|(row_id, _)| row_id == id)
+        .unwrap_or_else(|| panic!("no row for session {id} in {rows:?}"))
+        .1
+}
+
+fn end_path(session_id: &str) -> String {
+    format!("/account/sessions/{session_id}/end")
+}
+
+/// Asserts the API session behind `tokens` is over (access and refresh).
+async fn assert_ended(app: &TestApp, tokens: &Tokens, what: &str) {
+    assert_invalid_token(app.get("/users/me", &tokens.access).await, what).await;
+    assert_detail(
+        app.refresh(&tokens.refresh).await,
+        401,
+        "REFRESH_TOKEN_INVALID",
+    )
+    .await;
+}
+
+async fn assert_live(app: &TestApp, tokens: &Tokens, what: &str) {
+    assert_eq!(
+        app.get("/users/me", &tokens.access).await.status(),
+        200,
+        "{what}"
+    );
+}
+
+/// A user signed in in a browser, and on a phone through the API.
+async fn browser_and_phone(app: &TestApp) -> (Browser, Tokens) {
+    let browser = Browser::user(app, USER).await;
+    let phone = login_from(app, USER, PHONE).await;
+    (browser, phone)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The account page's table
+
+#[tokio::test]
+async fn the_account_page_lists_each_session_and_marks_this_device() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+    let here = browser_session(&browser);
+
+    let html = browser.page(ACCOUNT).await;
+
+    let rows = session_rows(&html);
+    let mut ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![here.clone(), sid(&phone.access)];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+
+    let this = row(&rows, &here);
+    assert!(this.contains("This device"), "{this}");
+    assert!(
+        this.contains("Unknown device"),
+        "no User-Agent was sent: {this}"
+    );
+    assert!(
+        !this.contains("<form"),
+        "no sign-out button for this device: {this}"
+    );
+
+    let other = row(&rows, &sid(&phone.access));
+    assert!(other.contains(PHONE), "{other}");
+    assert!(!other.contains("This device"), "{other}");
+    assert!(
+        other.contains(&format!("action=\"{}\"", end_path(&sid(&phone.access)))),
+        "{other}"
+    );
+    assert!(other.contains("name=\"csrf_token\""), "{other}");
+    assert!(
+        html.contains("action=\"/account/sessions/end-others\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_lone_session_has_no_sign_out_others_form() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, USER).await;
+
+    let html = browser.page(ACCOUNT).await;
+
+    let rows = session_rows(&html);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, browser_session(&browser));
+    assert!(!html.contains("/account/sessions/end-others"), "{html}");
+}
+
+#[tokio::test]
+async fn only_this_users_live_sessions_are_shown() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+    let other = app.user(OTHER).await;
+    let tablet = login_from(&app, USER, TABLET).await;
+    let response = app
+        .client
+        .post(app.url("/auth/jwt/logout"))
+        .bearer_auth(&tablet.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    let rows = session_rows(&browser.page(ACCOUNT).await);
+
+    let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids.contains(&sid(&phone.access).as_str()));
+    assert!(
+        !ids.contains(&sid(&other.access).as_str()),
+        "another user's session"
+    );
+    assert!(
+        !ids.contains(&sid(&tablet.access).as_str()),
+        "an ended session"
+    );
+}
+
+#[tokio::test]
+async fn a_user_agent_with_markup_is_escaped() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, USER).await;
+    let hostile = "Evil\"><script>alert(1)</script>";
+    let phone = login_from(&app, USER, hostile).await;
+
+    let html = browser.page(ACCOUNT).await;
+
+    assert_not_raw(&html, "<script>alert(1)</script>");
+    assert_not_raw(&html, "Evil\">");
+    let rows = session_rows(&html);
+    let shown = row(&rows, &sid(&phone.access));
+    assert!(unescape(shown).contains(hostile), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing out one other session
+
+#[tokio::test]
+async fn signing_out_another_session_from_the_account_page() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+    let here = browser_session(&browser);
+
+    let response = browser.submit(&end_path(&sid(&phone.access)), &[]).await;
+
+    assert_see_other(&response, ACCOUNT);
+    assert_ended(&app, &phone, "the phone").await;
+    let html = browser.page(ACCOUNT).await;
+    assert_eq!(
+        flashes_in(&html),
+        [Flash::success("That session has been signed out.")]
+    );
+    let rows = session_rows(&html);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, here, "this browser is still signed in");
+}
+
+#[tokio::test]
+async fn signing_out_a_session_needs_the_csrf_token() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+    let path = end_path(&sid(&phone.access));
+
+    assert_csrf_page(browser.post_form(&path, &[]).await).await;
+    assert_csrf_page(browser.post_form(&path, &[("csrf_token", "forged")]).await).await;
+
+    assert_live(&app, &phone, "the phone").await;
+    assert_eq!(session_rows(&browser.page(ACCOUNT).await).len(), 2);
+}
+
+#[tokio::test]
+async fn another_users_session_cannot_be_signed_out_from_the_page() {
+    let app = spawn_browser_app().await;
+    let browser = Browser::user(&app, USER).await;
+    let other = app.user(OTHER).await;
+
+    let response = browser.submit(&end_path(&sid(&other.access)), &[]).await;
+
+    assert_see_other(&response, ACCOUNT);
+    assert_eq!(
+        browser.flashes_on(ACCOUNT).await,
+        [Flash::error("That session had already ended.")]
+    );
+    assert_live(&app, &other, "the other user's session").await;
+}
+
+#[tokio::test]
+async fn signing_out_a_malformed_session_id_is_404() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+
+    let response = browser.submit(&end_path("not-a-uuid"), &[]).await;
+
+    assert_eq!(response.status(), 404);
+    assert_live(&app, &phone, "the phone").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing out every other session
+
+#[tokio::test]
+async fn signing_out_every_other_session_keeps_this_browser() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+    let tablet = login_from(&app, USER, TABLET).await;
+    let other = app.user(OTHER).await;
+    let here = browser_session(&browser);
+
+    let response = browser.submit("/account/sessions/end-others", &[]).await;
+
+    assert_see_other(&response, ACCOUNT);
+    assert_ended(&app, &phone, "the phone").await;
+    assert_ended(&app, &tablet, "the tablet").await;
+    assert_live(&app, &other, "another user").await;
+    let html = browser.page(ACCOUNT).await;
+    assert_eq!(
+        flashes_in(&html),
+        [Flash::success("Every other session has been signed out.")]
+    );
+    let rows = session_rows(&html);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, here);
+    assert!(!html.contains("/account/sessions/end-others"), "{html}");
+}
+
+#[tokio::test]
+async fn signing_out_every_other_session_needs_the_csrf_token() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+
+    let response = browser.post_form("/account/sessions/end-others", &[]).await;
+
+    assert_csrf_page(response).await;
+    assert_live(&app, &phone, "the phone").await;
+    assert_eq!(session_rows(&browser.page(ACCOUNT).await).len(), 2);
+}
+
+#[tokio::test]
+async fn a_session_signed_out_from_another_device_leaves_this_browser_signed_out() {
+    let app = spawn_browser_app().await;
+    let (browser, phone) = browser_and_phone(&app).await;
+
+    let path = format!("/users/me/sessions/{}", browser_session(&browser));
+    assert_eq!(app.delete(&path, &phone.access).await.status(), 204);
+
+    assert_see_other(&browser.get(ACCOUNT).await, "/login?next=%2Faccount");
+    assert_eq!(browser.signed_in_as().await, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A superuser signs a user out everywhere from the admin list
+
+fn end_sessions_path(app: &TestApp, email: &str) -> String {
+    format!(
+        "/admin/users/{}/end-sessions",
+        app.user_row(email).expect("user exists").id
+    )
+}
+
+#[tokio::test]
+async fn the_admin_list_offers_sign_out_everywhere_for_each_user() {
+    let app = spawn_browser_app().await;
+    let admin = Browser::superuser(&app, ADMIN).await;
+    app.user(USER).await;
+
+    let html = admin.page(LIST).await;
+
+    for email in [ADMIN, USER] {
+        let action = format!("action=\"{}\"", end_sessions_path(&app, email));
+        assert!(html.contains(&action), "{action} in {html}");
+    }
+}
+
+#[tokio::test]
+async fn a_superuser_signs_a_user_out_everywhere_from_the_admin_page() {
+    let app = spawn_browser_app().await;
+    let admin = Browser::superuser(&app, ADMIN).await;
+    let (user_browser, phone) = browser_and_phone(&app).await;
+    let other = app.user(OTHER).await;
+
+    let response = admin
+        .submit(&end_sessions_path(&app, USER), &[("next", LIST)])
+        .await;
+
+    assert_see_other(&response, LIST);
+    assert_eq!(
+        admin.flashes_on(LIST).await,
+        [Flash::success(&format!(
+            "{USER} has been signed out everywhere."
+        ))]
+    );
+    assert_ended(&app, &phone, "the user's phone").await;
+    assert_see_other(&user_browser.get(ACCOUNT).await, "/login?next=%2Faccount");
+    assert_live(&app, &other, "another user").await;
+    assert_eq!(admin.signed_in_as().await.as_deref(), Some(ADMIN));
+    // Signed out, not locked out.
+    login_from(&app, USER, PHONE).await;
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_needs_the_csrf_token() {
+    let app = spawn_browser_app().await;
+    let admin = Browser::superuser(&app, ADMIN).await;
+    let (_, phone) = browser_and_phone(&app).await;
+
+    let response = admin
+        .post_form(&end_sessions_path(&app, USER), &[("next", LIST)])
+        .await;
+
+    assert_csrf_page(response).await;
+    assert_live(&app, &phone, "the user's phone").await;
+}
+
+#[tokio::test]
+async fn a_member_cannot_sign_anyone_out_from_the_admin_page() {
+    let app = spawn_browser_app().await;
+    let admin_tokens = app.superuser(ADMIN).await;
+    let member = Browser::user(&app, USER).await;
+    let other = app.user(OTHER).await;
+
+    for email in [OTHER, ADMIN] {
+        let response = member
+            .submit(&end_sessions_path(&app, email), &[("next", LIST)])
+            .await;
+        assert_eq!(response.status(), 403, "{email}");
+        assert_html(&response);
+    }
+    assert_live(&app, &other, "the other user").await;
+    assert_live(&app, &admin_tokens, "the superuser").await;
+}
