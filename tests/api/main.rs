@@ -13,6 +13,7 @@ mod login;
 mod oauth;
 mod pages_admin;
 mod pages_auth;
+mod pages_clients;
 mod pages_common;
 mod pages_sessions;
 mod refresh;

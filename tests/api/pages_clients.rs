@@ -1,0 +1,341 @@
+//! `/admin/clients`: superusers register, list and delete machine clients from a page; the
+//! secret is shown once, on the page that answers the registration.
+
+use serde_json::Value;
+
+use crate::browser::*;
+use crate::helpers::*;
+use crate::tokens::assert_invalid_token;
+
+const ADMIN: &str = "admin@example.com";
+const MEMBER: &str = "member@example.com";
+const PAGE: &str = "/admin/clients";
+
+async fn admin_app() -> (TestApp, Browser) {
+    let app = spawn_browser_app().await;
+    let admin = Browser::superuser(&app, ADMIN).await;
+    (app, admin)
+}
+
+/// The client ids listed in `#clients-list`, in order.
+fn listed(html: &str) -> Vec<String> {
+    match html.find("id=\"clients-list\"") {
+        None => Vec::new(),
+        Some(at) => {
+            let list = &html[at..];
+            attribute_values(&list[..list.find("</ul>").unwrap()], "data-client-id")
+        }
+    }
+}
+
+/// The credentials shown on the page that answers a registration.
+fn shown_credentials(html: &str) -> ClientCredentials {
+    ClientCredentials {
+        id: text_of(html, "id=\"created-client-id\"").expect("#created-client-id"),
+        secret: text_of(html, "id=\"created-client-secret\"").expect("#created-client-secret"),
+    }
+}
+
+async fn register(browser: &Browser, name: &str, scopes: &str) -> reqwest::Response {
+    browser
+        .submit(PAGE, &[("name", name), ("scopes", scopes)])
+        .await
+}
+
+/// Registers a client through the page, failing the test on any error.
+async fn registered(browser: &Browser, name: &str, scopes: &str) -> ClientCredentials {
+    let response = register(browser, name, scopes).await;
+    assert_eq!(response.status(), 201, "register {name}");
+    shown_credentials(&response.text().await.unwrap())
+}
+
+fn delete_path(id: &str) -> String {
+    format!("{PAGE}/{id}/delete")
+}
+
+fn client_count(app: &TestApp) -> i64 {
+    app.count("SELECT id FROM clients")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may see the page
+
+#[tokio::test]
+async fn the_clients_page_sends_anonymous_visitors_to_log_in() {
+    let app = spawn_browser_app().await;
+
+    assert_see_other(
+        &Browser::new(&app).get(PAGE).await,
+        "/login?next=%2Fadmin%2Fclients",
+    );
+}
+
+#[tokio::test]
+async fn the_clients_page_is_403_for_a_member_who_changes_nothing() {
+    let (app, admin) = admin_app().await;
+    let existing = registered(&admin, "existing", "").await;
+    let member = Browser::user(&app, MEMBER).await;
+
+    let response = member.get(PAGE).await;
+    assert_eq!(response.status(), 403);
+    assert_html(&response);
+    let html = response.text().await.unwrap();
+    assert!(!html.contains(&existing.id), "no client data leaks: {html}");
+
+    let response = register(&member, "sneaky", "admin").await;
+    assert_eq!(response.status(), 403, "a member registering");
+    let response = member.submit(&delete_path(&existing.id), &[]).await;
+    assert_eq!(response.status(), 403, "a member deleting");
+
+    assert_eq!(client_count(&app), 1);
+    assert_eq!(
+        app.get("/secret", &app.client_token(&existing).await)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn an_empty_page_says_there_are_no_clients() {
+    let (_, admin) = admin_app().await;
+
+    let html = admin.page(PAGE).await;
+
+    assert!(html.contains("id=\"no-clients\""), "{html}");
+    assert!(listed(&html).is_empty());
+    assert!(html.contains("id=\"client-form\""), "{html}");
+    assert!(!html.contains("created-client-secret"), "{html}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registering
+
+#[tokio::test]
+async fn registering_shows_the_id_and_secret_on_the_answer_page() {
+    let (app, admin) = admin_app().await;
+
+    let response = admin
+        .submit(
+            PAGE,
+            &[
+                ("name", "billing"),
+                ("scopes", "write:invoices read:invoices"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status(), 201, "the page answers, no redirect");
+    assert_html(&response);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    let shown = shown_credentials(&html);
+    assert!(shown.id.starts_with("client_"), "{}", shown.id);
+    assert!(shown.secret.len() >= 32, "{}", shown.secret);
+    assert_eq!(listed(&html), [shown.id.clone()]);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT id FROM clients WHERE id = '{}' AND name = 'billing' \
+             AND secret_hash = '{}'",
+            shown.id,
+            sha256_hex(&shown.secret)
+        )),
+        1
+    );
+
+    // The credentials shown work at the token endpoint, with the scopes given.
+    let response = app
+        .token_request(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", shown.id.as_str()),
+            ("client_secret", shown.secret.as_str()),
+        ])
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "read:invoices write:invoices");
+}
+
+#[tokio::test]
+async fn the_secret_is_not_shown_again() {
+    let (app, admin) = admin_app().await;
+    let shown = registered(&admin, "once", "read").await;
+
+    let html = admin.page(PAGE).await;
+
+    assert_eq!(listed(&html), [shown.id.clone()]);
+    assert!(!html.contains(&shown.secret), "the secret is shown again");
+    assert!(
+        !html.contains(&sha256_hex(&shown.secret)),
+        "the hash is shown"
+    );
+    assert!(!html.contains("created-client-secret"), "{html}");
+    // Nor on the next admin page the browser visits (no flash carries it).
+    let users = admin.page("/admin/users").await;
+    assert!(!users.contains(&shown.secret));
+    assert_eq!(client_count(&app), 1);
+}
+
+#[tokio::test]
+async fn clients_registered_through_the_api_are_listed_without_secrets() {
+    let (app, admin) = admin_app().await;
+    let tokens = app.tokens(ADMIN, PASSWORD).await;
+    let first = app.machine_client(&tokens.access, "first", &["a"]).await;
+    let second = app.machine_client(&tokens.access, "second", &[]).await;
+
+    let html = admin.page(PAGE).await;
+
+    let ids = listed(&html);
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(
+        ids.contains(&first.id) && ids.contains(&second.id),
+        "{ids:?}"
+    );
+    for client in [&first, &second] {
+        assert!(!html.contains(&client.secret), "a secret is on the page");
+        assert!(
+            !html.contains(&sha256_hex(&client.secret)),
+            "a hash is on the page"
+        );
+    }
+    assert!(html.contains("first") && html.contains("second"));
+}
+
+#[tokio::test]
+async fn invalid_registrations_are_422_beside_the_field_and_create_nothing() {
+    let (app, admin) = admin_app().await;
+    let long_name = "n".repeat(101);
+
+    for (name, scopes, field) in [
+        ("", "read", "name"),
+        ("   ", "", "name"),
+        (long_name.as_str(), "", "name"),
+        ("quoted", "read \"write\"", "scopes"),
+        ("slashed", "back\\slash", "scopes"),
+        ("accented", "caf\u{e9}", "scopes"),
+    ] {
+        let response = register(&admin, name, scopes).await;
+        let what = format!("name {name:?}, scopes {scopes:?}");
+        assert_eq!(response.status(), 422, "{what}");
+        assert_html(&response);
+        let html = response.text().await.unwrap();
+        let error = field_error(&html, field).unwrap_or_else(|| panic!("{what}: no error"));
+        assert!(!error.is_empty(), "{what}");
+        assert!(!html.contains("created-client-secret"), "{what}");
+        // What was typed is kept for the second try.
+        assert_eq!(
+            input_value(&html, "scopes").as_deref(),
+            Some(scopes),
+            "{what}"
+        );
+    }
+    assert_eq!(client_count(&app), 0);
+}
+
+#[tokio::test]
+async fn registering_needs_the_csrf_token() {
+    let (app, admin) = admin_app().await;
+
+    let fields = [("name", "forged"), ("scopes", "admin")];
+    assert_csrf_page(admin.post_form(PAGE, &fields).await).await;
+    let with_bad_token = [("name", "forged"), ("csrf_token", "nope")];
+    assert_csrf_page(admin.post_form(PAGE, &with_bad_token).await).await;
+
+    assert_eq!(client_count(&app), 0);
+}
+
+#[tokio::test]
+async fn a_name_with_markup_is_escaped() {
+    let (_, admin) = admin_app().await;
+    let hostile = "<img src=x onerror=alert(1)>";
+
+    let response = register(&admin, hostile, "").await;
+    assert_eq!(response.status(), 201);
+    let created = response.text().await.unwrap();
+    let listed_page = admin.page(PAGE).await;
+
+    for html in [&created, &listed_page] {
+        assert_not_raw(html, hostile);
+        assert!(
+            html.contains("&lt;img") || html.contains("&#60;img"),
+            "{html}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deleting
+
+#[tokio::test]
+async fn deleting_a_client_from_the_page_ends_its_tokens() {
+    let (app, admin) = admin_app().await;
+    let doomed = registered(&admin, "doomed", "").await;
+    let kept = registered(&admin, "kept", "").await;
+    let token = app.client_token(&doomed).await;
+    let html = admin.page(PAGE).await;
+    assert!(
+        html.contains(&format!("action=\"{}\"", delete_path(&doomed.id))),
+        "a delete form in the row: {html}"
+    );
+
+    let response = admin.submit(&delete_path(&doomed.id), &[]).await;
+
+    assert_see_other(&response, PAGE);
+    let html = admin.page(PAGE).await;
+    assert_eq!(
+        flashes_in(&html),
+        [Flash::success(
+            "The client has been deleted; its tokens no longer work."
+        )]
+    );
+    assert_eq!(listed(&html), [kept.id.clone()]);
+    assert_invalid_token(app.get("/secret", &token).await, "a deleted client's token").await;
+    assert_eq!(
+        app.get("/secret", &app.client_token(&kept).await)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn deleting_needs_the_csrf_token() {
+    let (app, admin) = admin_app().await;
+    let client = registered(&admin, "kept", "").await;
+    let token = app.client_token(&client).await;
+
+    assert_csrf_page(admin.post_form(&delete_path(&client.id), &[]).await).await;
+
+    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.get("/secret", &token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn deleting_a_client_that_is_gone_says_so() {
+    let (app, admin) = admin_app().await;
+    let client = registered(&admin, "twice", "").await;
+    let response = admin.submit(&delete_path(&client.id), &[]).await;
+    assert_see_other(&response, PAGE);
+    admin.page(PAGE).await; // reads the first flash
+
+    let response = admin.submit(&delete_path(&client.id), &[]).await;
+
+    assert_see_other(&response, PAGE);
+    assert_eq!(
+        admin.flashes_on(PAGE).await,
+        [Flash::error("That client no longer exists.")]
+    );
+    assert_eq!(client_count(&app), 0);
+}
+
+#[tokio::test]
+async fn deleting_a_malformed_client_id_is_404() {
+    let (app, admin) = admin_app().await;
+    registered(&admin, "survivor", "").await;
+
+    let response = admin.submit(&delete_path("not-a-client"), &[]).await;
+
+    assert_eq!(response.status(), 404);
+    assert_html(&response);
+    assert_eq!(client_count(&app), 1);
+}
