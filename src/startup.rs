@@ -22,7 +22,7 @@ use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{RefreshSettings, Settings};
-use crate::db::{self, sessions, DbError, Pool};
+use crate::db::{self, secrets, sessions, DbError, Pool};
 use crate::domain::PasswordPolicy;
 use crate::errors::{ApiError, PageError};
 use crate::routes;
@@ -69,8 +69,13 @@ impl AppState {
                  (set JWT_JWKS for production; see `gatehouse keys generate`)"
             );
         }
-        let refresh_tokens = RefreshTokens::new(*keys.refresh_chain_key());
-        let session_key = Key::derive_from(&keys.derive_secret("gatehouse/page-session/v1"));
+        // Kept in the database rather than derived from the signing key: a key rotation must
+        // not break refresh-token chains or browsers' page sessions.
+        let mut conn = pool.get().map_err(DbError::from)?;
+        let refresh_tokens =
+            RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
+        let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
+        drop(conn);
         Ok(AppState {
             pool,
             hasher: PasswordHasher::new(settings.hashing)?,

@@ -5,7 +5,6 @@ use std::path::Path;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use p256::pkcs8::EncodePrivateKey;
 use secrecy::{ExposeSecret, SecretString};
@@ -78,7 +77,6 @@ pub struct SigningKeys {
     pub(crate) signing_key: EncodingKey,
     verifying: HashMap<Option<String>, DecodingKey>,
     public: PublicJwkSet,
-    refresh_chain_key: [u8; 32],
     /// Set when a development key was generated now, so startup can say so.
     pub generated_at: Option<String>,
 }
@@ -99,20 +97,6 @@ impl SigningKeys {
 
     pub fn public_jwks(&self) -> &PublicJwkSet {
         &self.public
-    }
-
-    /// A secret derived from the signing key that chains refresh tokens (see `auth::refresh`).
-    pub fn refresh_chain_key(&self) -> &[u8; 32] {
-        &self.refresh_chain_key
-    }
-
-    /// A secret derived from the signing key for one purpose, named by `label`, so that no
-    /// two uses share a key.
-    pub fn derive_secret(&self, label: &str) -> [u8; 32] {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.refresh_chain_key).expect("HMAC takes any key");
-        mac.update(label.as_bytes());
-        mac.finalize().into_bytes().into()
     }
 }
 
@@ -216,21 +200,16 @@ fn from_jwks(json: &str) -> Result<SigningKeys, KeyError> {
             let der = secret
                 .to_pkcs8_der()
                 .map_err(|e| KeyError::Crypto(e.to_string()))?;
-            signer = Some((
-                kid,
-                EncodingKey::from_ec_der(der.as_bytes()),
-                chain_key(&secret.to_bytes()),
-            ));
+            signer = Some((kid, EncodingKey::from_ec_der(der.as_bytes())));
         }
     }
-    let (kid, signing_key, refresh_chain_key) = signer.ok_or(KeyError::FirstKeyNotPrivate)?;
+    let (kid, signing_key) = signer.ok_or(KeyError::FirstKeyNotPrivate)?;
     Ok(SigningKeys {
         algorithm: Algorithm::ES256,
         signing_kid: Some(kid),
         signing_key,
         verifying,
         public,
-        refresh_chain_key,
         generated_at: None,
     })
 }
@@ -242,7 +221,6 @@ fn from_shared_secret(secret: &str) -> SigningKeys {
         signing_key: EncodingKey::from_secret(secret.as_bytes()),
         verifying: HashMap::from([(None, DecodingKey::from_secret(secret.as_bytes()))]),
         public: PublicJwkSet::default(),
-        refresh_chain_key: chain_key(secret.as_bytes()),
         generated_at: None,
     }
 }
@@ -263,13 +241,6 @@ fn public_jwk(x: &str, y: &str, kid: &str) -> PublicJwk {
 fn thumbprint(x: &str, y: &str) -> String {
     let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// A key for the refresh-token chain, separate from (but derived from) the signing secret.
-fn chain_key(signing_secret: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(signing_secret).expect("HMAC takes any key");
-    mac.update(b"gatehouse/refresh-token-chain/v1");
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

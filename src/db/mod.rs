@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod models;
 pub mod schema;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 

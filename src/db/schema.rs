@@ -21,6 +21,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        secret -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Text,
         user_id -> Text,
@@ -49,4 +57,10 @@ diesel::table! {
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(clients, refresh_tokens, sessions, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    clients,
+    refresh_tokens,
+    server_secrets,
+    sessions,
+    users,
+);

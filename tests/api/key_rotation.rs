@@ -262,7 +262,6 @@ async fn a_refresh_replayed_within_the_grace_window_after_a_plain_restart_keeps_
 }
 
 #[tokio::test]
-#[ignore = "bug: a refresh replayed within the grace window after a key rotation ends the session"]
 async fn a_refresh_replayed_within_the_grace_window_across_a_rotation_keeps_the_session() {
     let grace = [("REFRESH_REUSE_GRACE", "300")];
     let k1 = Key::generate();
