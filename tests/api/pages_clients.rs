@@ -132,7 +132,7 @@ async fn registering_shows_the_id_and_secret_on_the_answer_page() {
     let shown = shown_credentials(&html);
     assert!(shown.id.starts_with("client_"), "{}", shown.id);
     assert!(shown.secret.len() >= 32, "{}", shown.secret);
-    assert_eq!(listed(&html), [shown.id.clone()]);
+    assert_eq!(listed(&html), [shown.id.as_str()]);
     assert_eq!(
         app.count(&format!(
             "SELECT id FROM clients WHERE id = '{}' AND name = 'billing' \
@@ -163,7 +163,7 @@ async fn the_secret_is_not_shown_again() {
 
     let html = admin.page(PAGE).await;
 
-    assert_eq!(listed(&html), [shown.id.clone()]);
+    assert_eq!(listed(&html), [shown.id.as_str()]);
     assert!(!html.contains(&shown.secret), "the secret is shown again");
     assert!(
         !html.contains(&sha256_hex(&shown.secret)),
@@ -288,7 +288,7 @@ async fn deleting_a_client_from_the_page_ends_its_tokens() {
             "The client has been deleted; its tokens no longer work."
         )]
     );
-    assert_eq!(listed(&html), [kept.id.clone()]);
+    assert_eq!(listed(&html), [kept.id.as_str()]);
     assert_invalid_token(app.get("/secret", &token).await, "a deleted client's token").await;
     assert_eq!(
         app.get("/secret", &app.client_token(&kept).await)
