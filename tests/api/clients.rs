@@ -525,3 +525,43 @@ async fn a_client_outlives_the_superuser_who_registered_it() {
 
     assert_eq!(app.get("/secret", &token).await.status(), 200);
 }
+
+#[tokio::test]
+async fn managing_clients_with_the_cookie_needs_the_csrf_header() {
+    use crate::browser::{spawn_browser_app, Browser};
+
+    let app = spawn_browser_app().await;
+    let browser = Browser::superuser(&app, ADMIN).await;
+    let admin = app.tokens(ADMIN, PASSWORD).await;
+    let existing = app.machine_client(&admin.access, "existing", &[]).await;
+    let post = |csrf: Option<String>| {
+        let mut request = browser
+            .client
+            .post(browser.url("/clients"))
+            .json(&json!({"name": "from a browser"}));
+        if let Some(token) = csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+    let delete = |csrf: Option<String>| {
+        let mut request = browser
+            .client
+            .delete(browser.url(&format!("/clients/{}", existing.id)));
+        if let Some(token) = csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+
+    assert_detail(post(None).await.unwrap(), 403, "CSRF_FAILED").await;
+    assert_detail(delete(None).await.unwrap(), 403, "CSRF_FAILED").await;
+    assert_eq!(client_count(&app), 1);
+
+    let token = browser.token().await;
+    assert_eq!(post(Some(token.clone())).await.unwrap().status(), 201);
+    assert_eq!(delete(Some(token)).await.unwrap().status(), 204);
+    let listed = list(&app, &admin.access).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "from a browser");
+}

@@ -642,6 +642,23 @@ async fn client_credentials_by_http_basic_get_a_token() {
 }
 
 #[tokio::test]
+async fn the_basic_scheme_name_is_case_insensitive() {
+    let (app, client) = app_with_client().await;
+    let credentials = basic_authorization(&client.id, &client.secret);
+    let encoded = credentials.strip_prefix("Basic ").unwrap();
+
+    for scheme in ["basic", "BASIC"] {
+        let response = app
+            .token_request_with_authorization(
+                &format!("{scheme} {encoded}"),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        token_body(response, scheme).await;
+    }
+}
+
+#[tokio::test]
 async fn basic_credentials_are_percent_decoded() {
     let (app, client) = app_with_client().await;
     // `_` and `-` need no escaping, but an escaped form must decode to the same credentials.

@@ -550,3 +550,85 @@ async fn ending_a_users_sessions_anonymously_is_401() {
     assert_detail(response, 401, "Unauthorized").await;
     assert_live(&app, &target, "the user").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// With the browser's cookie instead of a bearer token
+
+mod with_the_cookie {
+    use super::*;
+    use crate::browser::{spawn_browser_app, Browser, ACCESS};
+
+    fn browser_session(browser: &Browser) -> String {
+        let access = browser.cookie(ACCESS).expect("an access cookie");
+        claims_of(&access)["sid"].as_str().unwrap().to_owned()
+    }
+
+    async fn send(
+        browser: &Browser,
+        method: reqwest::Method,
+        path: &str,
+        csrf: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = browser.client.request(method, browser.url(path));
+        if let Some(token) = csrf {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_browser_lists_its_sessions_with_itself_current() {
+        let app = spawn_browser_app().await;
+        let browser = Browser::user(&app, USER).await;
+        let phone = login_from(&app, USER, PHONE).await;
+
+        let response = send(&browser, reqwest::Method::GET, "/users/me/sessions", None).await;
+
+        assert_eq!(response.status(), 200);
+        let listed: Vec<Value> = response.json().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        for session in &listed {
+            let here = session["id"] == browser_session(&browser);
+            assert_eq!(session["current"], here, "{session}");
+        }
+        assert!(ids(&listed).contains(&session_of(&phone)));
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_with_the_cookie_needs_the_csrf_header() {
+        let app = spawn_browser_app().await;
+        let browser = Browser::user(&app, USER).await;
+        let phone = login_from(&app, USER, PHONE).await;
+        let path = format!("/users/me/sessions/{}", session_of(&phone));
+
+        for csrf in [None, Some("forged")] {
+            let response = send(&browser, reqwest::Method::DELETE, &path, csrf).await;
+            assert_detail(response, 403, "CSRF_FAILED").await;
+        }
+        assert_live(&app, &phone, "the phone").await;
+
+        let token = browser.token().await;
+        let response = send(&browser, reqwest::Method::DELETE, &path, Some(&token)).await;
+        assert_eq!(response.status(), 204);
+        assert_ended(&app, &phone, "the phone").await;
+    }
+
+    #[tokio::test]
+    async fn a_global_logout_with_the_cookie_needs_the_csrf_header() {
+        let app = spawn_browser_app().await;
+        let browser = Browser::user(&app, USER).await;
+        let phone = login_from(&app, USER, PHONE).await;
+        let path = "/auth/jwt/logout?scope=global";
+
+        let response = send(&browser, reqwest::Method::POST, path, None).await;
+        assert_detail(response, 403, "CSRF_FAILED").await;
+        assert_live(&app, &phone, "the phone").await;
+        assert_eq!(browser.signed_in_as().await.as_deref(), Some(USER));
+
+        let token = browser.token().await;
+        let response = send(&browser, reqwest::Method::POST, path, Some(&token)).await;
+        assert_eq!(response.status(), 204);
+        assert_ended(&app, &phone, "the phone").await;
+        assert_eq!(browser.signed_in_as().await, None);
+    }
+}
