@@ -199,13 +199,15 @@ pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, D
         .load(conn)?)
 }
 
-/// Ends one of a user's sessions; [`DbError::NotFound`] when it is not theirs or has ended.
+/// Ends one of a user's live sessions; [`DbError::NotFound`] when it is not theirs, has ended
+/// or has expired.
 pub fn revoke_own(conn: &mut Conn, user_id: UserId, session_id: Uuid) -> Result<(), DbError> {
     let ended = diesel::update(
         sessions::table
             .find(session_id.to_string())
             .filter(sessions::user_id.eq(user_id.to_string()))
-            .filter(sessions::revoked_at.is_null()),
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now())),
     )
     .set(sessions::revoked_at.eq(now()))
     .execute(conn)?;

@@ -946,6 +946,19 @@ async fn a_malformed_scope_is_invalid_scope() {
 }
 
 #[tokio::test]
+async fn bad_credentials_are_refused_before_the_scope_is_looked_at() {
+    let (app, client) = app_with_client().await;
+    let wrong = ClientCredentials {
+        id: client.id.clone(),
+        secret: "not-the-secret".into(),
+    };
+
+    let response = client_grant(&app, &wrong, &[("scope", "back\\slash")]).await;
+
+    assert_oauth_error(response, 401, "invalid_client", "bad secret, bad scope").await;
+}
+
+#[tokio::test]
 async fn the_scope_parameter_does_not_matter_to_the_password_grant() {
     let app = spawn_app().await;
     app.user(USER).await;

@@ -243,6 +243,19 @@ async fn expired_sessions_are_not_listed() {
 }
 
 #[tokio::test]
+async fn an_expired_session_cannot_be_ended_again() {
+    let app = spawn_app().await;
+    let (laptop, phone) = two_devices(&app, USER).await;
+    let phone_session = session_of(&phone);
+    app.execute(&format!(
+        "UPDATE sessions SET expires_at = 1 WHERE id = '{phone_session}'"
+    ));
+
+    let path = format!("/users/me/sessions/{phone_session}");
+    assert_detail(app.delete(&path, &laptop.access).await, 404, "Not Found").await;
+}
+
+#[tokio::test]
 async fn listing_sessions_needs_a_user() {
     let app = spawn_app().await;
     app.user(USER).await;

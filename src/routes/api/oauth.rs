@@ -37,12 +37,13 @@ pub async fn token(
         }
         Some("client_credentials") => {
             let (client_id, secret) = client_credentials(&req, &params)?;
+            // Who is asking comes first: a stranger learns nothing about scopes.
+            let client = clients::authenticate(&state, &client_id, &secret).await?;
             let requested = params
                 .get("scope")
                 .map(Scopes::parse_space_separated)
                 .transpose()
                 .map_err(|_| OAuthError::InvalidScope("the scope parameter is malformed"))?;
-            let client = clients::authenticate(&state, &client_id, &secret).await?;
             let token = clients::issue_token(&state, &client, requested)?;
             json!({
                 "access_token": token.access_token,
