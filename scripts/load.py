@@ -165,8 +165,9 @@ def run_wrk(server, path, connections, duration, threads=2, script=None, headers
     return {
         "requests": requests,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "p50_ms": millis(re.search(r"50%\s+(\S+)", output).group(1)),
-        "p99_ms": millis(re.search(r"99%\s+(\S+)", output).group(1)),
+        # Anchored: the thread statistics above also end in percentages, such as "69.50%".
+        "p50_ms": millis(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1)),
+        "p99_ms": millis(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1)),
         "errors": (int(non_2xx.group(1)) if non_2xx else 0)
         + (sum(map(int, socket_errors.groups())) if socket_errors else 0),
     }
@@ -276,6 +277,7 @@ def main():
                                          for _ in range(refresh_chains)) + "\n")
 
         time.sleep(1)  # let the setup's hashing memory go back before measuring RSS
+        run_wrk(server, "/users/me", c, 2, headers=[bearer])  # warm-up, not reported
         print(f"scenarios: {d} s each, {c} connections unless named", flush=True)
         results = [
             measured(server, "users_me", lambda: run_wrk(

@@ -12,7 +12,9 @@ use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers, Logger, Next};
+use actix_web::middleware::{
+    from_fn, Condition, ErrorHandlerResponse, ErrorHandlers, Logger, Next,
+};
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 
 use crate::auth::cookies::CookiePolicy;
@@ -109,6 +111,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind_addr).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let app_state = state.clone();
+        // The access log costs a few allocations per request; skip it when it would be dropped.
+        let log_requests =
+            log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -116,9 +121,8 @@ impl Application {
                 .wrap(from_fn(apply_cookie_update))
                 .wrap(page_session(&app_state))
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
-                .wrap(from_fn(json_charset))
-                .wrap(from_fn(security_headers))
-                .wrap(request_logger())
+                .wrap(from_fn(response_headers))
+                .wrap(Condition::new(log_requests, request_logger()))
                 .configure(routes::api::configure)
                 .configure(routes::pages::configure)
                 .default_service(web::to(not_found))
@@ -200,13 +204,23 @@ async fn apply_cookie_update(
     Ok(response)
 }
 
-/// Headers that keep pages from being framed, sniffed, or leaking where the user came from.
-async fn security_headers(
+/// Headers every answer gets: the JSON charset the API promises, and what keeps pages from
+/// being framed, sniffed, or leaking where the user came from.
+async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
@@ -241,25 +255,6 @@ async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
 fn request_logger() -> Logger {
     Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
         .custom_request_replace("method", |req| req.method().to_string())
-}
-
-/// Labels every JSON answer `application/json; charset=utf-8`, as the API promises.
-async fn json_charset(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
-    let mut response = next.call(req).await?;
-    let headers = response.headers_mut();
-    if headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v == "application/json")
-    {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
-    }
-    Ok(response)
 }
 
 /// Gives actix's bare 405 the contract's JSON body.
