@@ -213,6 +213,26 @@ fn bench_passwords(c: &mut Criterion) {
             out
         })
     });
+    // What the whole machine can hash: one reused-buffer hash on every core at once (they
+    // share memory bandwidth). An iteration is `cores` hashes; divide to get the rate.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut buffers: Vec<Vec<Block>> = (0..cores)
+        .map(|_| vec![Block::default(); params.block_count()])
+        .collect();
+    group.bench_function(format!("hash_on_all_{cores}_cores"), |b| {
+        b.iter(|| {
+            std::thread::scope(|scope| {
+                for blocks in buffers.iter_mut() {
+                    let peer = &peer;
+                    scope.spawn(move || {
+                        let mut out = [0u8; 32];
+                        peer.hash_password_into_with_memory(PASSWORD, SALT, &mut out, blocks)
+                            .expect("hash");
+                    });
+                }
+            })
+        })
+    });
     group.finish();
 }
 
