@@ -112,10 +112,16 @@ where
 
 /// Runs `work` in a transaction that takes the write lock up front, so a read followed by a
 /// write cannot interleave with another writer (and SQLite never fails the upgrade with BUSY).
+///
+/// SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing
+/// steps (up to 100 ms) before it looks again. Queueing this process's write transactions on
+/// a mutex first hands the lock over the moment it is free instead.
 pub fn write_transaction<T>(
     conn: &mut Conn,
     work: impl FnOnce(&mut Conn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
+    static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = WRITERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     conn.immediate_transaction(work)
 }
 
