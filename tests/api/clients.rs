@@ -9,17 +9,6 @@ use crate::tokens::{assert_invalid_token, now};
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "member@example.com";
 
-fn sorted_keys(body: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = body
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {body}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort_unstable();
-    keys
-}
-
 async fn admin_app() -> (TestApp, Tokens) {
     let app = spawn_app().await;
     let admin = app.superuser(ADMIN).await;
@@ -78,7 +67,7 @@ async fn creating_a_client_shows_its_secret_once() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
     assert_eq!(
-        sorted_keys(&body),
+        keys_of(&body),
         ["client_id", "client_secret", "created_at", "name", "scopes"],
         "{body}"
     );
@@ -291,7 +280,7 @@ async fn listing_shows_clients_without_secrets_or_hashes() {
     assert_eq!(clients.len(), 2, "{body}");
     for client in clients {
         assert_eq!(
-            sorted_keys(client),
+            keys_of(client),
             ["client_id", "created_at", "name", "scopes"],
             "{client}"
         );

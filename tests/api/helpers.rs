@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 use gatehouse::config::Settings;
 use gatehouse::startup::Application;
+use reqwest::header::USER_AGENT;
 use serde_json::Value;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -360,4 +361,34 @@ pub fn sha256_hex(text: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Logs in through the API with a `User-Agent`, as a device would.
+pub async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
+    let response = app
+        .client
+        .post(app.url("/auth/jwt/login"))
+        .header(USER_AGENT, user_agent)
+        .form(&[("username", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email} from {user_agent}");
+    let body: Value = response.json().await.unwrap();
+    Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The sorted member names of a JSON object.
+pub fn keys_of(body: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {body}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort_unstable();
+    keys
 }

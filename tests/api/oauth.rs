@@ -11,18 +11,6 @@ use crate::tokens::{claims_of, now};
 const ADMIN: &str = "admin@example.com";
 const USER: &str = "user@example.com";
 
-/// The sorted member names of a JSON object.
-fn keys_of(body: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = body
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {body}"))
-        .keys()
-        .cloned()
-        .collect();
-    keys.sort_unstable();
-    keys
-}
-
 /// Asserts a 200 token response with no-store headers, and returns its body.
 async fn token_body(response: reqwest::Response, what: &str) -> Value {
     let status = response.status();

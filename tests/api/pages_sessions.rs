@@ -1,9 +1,6 @@
 //! Sessions on the pages: the account page's table of signed-in devices and its forms, and a
 //! superuser's "sign out everywhere" on the admin list.
 
-use reqwest::header::USER_AGENT;
-use serde_json::Value;
-
 use crate::browser::*;
 use crate::helpers::*;
 use crate::tokens::{assert_invalid_token, claims_of};
@@ -15,24 +12,6 @@ const PHONE: &str = "Mozilla/5.0 (iPhone) Phone";
 const TABLET: &str = "Mozilla/5.0 (iPad) Tablet";
 const ACCOUNT: &str = "/account";
 const LIST: &str = "/admin/users";
-
-/// Logs in through the API with a `User-Agent`, as another device would.
-async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
-    let response = app
-        .client
-        .post(app.url("/auth/jwt/login"))
-        .header(USER_AGENT, user_agent)
-        .form(&[("username", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "login of {email} from {user_agent}");
-    let body: Value = response.json().await.unwrap();
-    Tokens {
-        access: body["access_token"].as_str().unwrap().to_owned(),
-        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
-    }
-}
 
 fn sid(access_token: &str) -> String {
     claims_of(access_token)["sid"].as_str().unwrap().to_owned()

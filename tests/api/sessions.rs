@@ -1,7 +1,6 @@
 //! Sessions: one per login. `GET /users/me/sessions`, `DELETE /users/me/sessions/{id}`,
 //! scoped logout, and a superuser's `DELETE /users/{id}/sessions`.
 
-use reqwest::header::USER_AGENT;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -12,24 +11,6 @@ const OTHER: &str = "other@example.com";
 const ADMIN: &str = "admin@example.com";
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Laptop";
 const PHONE: &str = "Mozilla/5.0 (iPhone) Phone";
-
-/// Logs in with a `User-Agent`, as a device would.
-async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens {
-    let response = app
-        .client
-        .post(app.url("/auth/jwt/login"))
-        .header(USER_AGENT, user_agent)
-        .form(&[("username", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "login of {email} from {user_agent}");
-    let body: Value = response.json().await.unwrap();
-    Tokens {
-        access: body["access_token"].as_str().unwrap().to_owned(),
-        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
-    }
-}
 
 /// Registers `email` and logs it in from a laptop and a phone.
 async fn two_devices(app: &TestApp, email: &str) -> (Tokens, Tokens) {
