@@ -121,7 +121,9 @@ pub fn write_transaction<T>(
     work: impl FnOnce(&mut Conn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = WRITERS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = WRITERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     conn.immediate_transaction(work)
 }
 
