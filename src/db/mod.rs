@@ -46,8 +46,9 @@ pub enum DbError {
     Cancelled,
 }
 
-/// Applies SQLite's settings to every new connection: write-ahead logging (readers don't block
-/// the writer), a busy timeout instead of immediate "database is locked", and foreign keys.
+/// Applies SQLite's per-connection settings to every new connection: a busy timeout instead of
+/// an immediate "database is locked", `synchronous = NORMAL` (safe with write-ahead logging)
+/// and foreign keys.
 #[derive(Debug)]
 struct SqliteSettings;
 
@@ -55,7 +56,6 @@ impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqliteSettings {
     fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
             "PRAGMA busy_timeout = 5000;
-             PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;",
         )
@@ -77,6 +77,12 @@ pub fn connect(database_url: &str, pool_size: u32) -> Result<Pool, DbError> {
                 .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
         }
     }
+    // Write-ahead logging (readers never block the writer) is a property of the file: set it
+    // once, before the pool opens connections that would race to switch it.
+    let mut first = <Conn as diesel::Connection>::establish(database_url)
+        .map_err(|e| DbError::Migration(format!("cannot open {database_url}: {e}")))?;
+    first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+    drop(first);
     let manager = ConnectionManager::<Conn>::new(database_url);
     let pool = diesel::r2d2::Pool::builder()
         .max_size(pool_size)
