@@ -392,3 +392,15 @@ pub fn keys_of(body: &Value) -> Vec<String> {
     keys.sort_unstable();
     keys
 }
+
+/// Asserts the session behind `tokens` is over: its access token is refused at once and its
+/// refresh token no longer refreshes.
+pub async fn assert_ended(app: &TestApp, tokens: &Tokens, what: &str) {
+    crate::tokens::assert_invalid_token(app.get("/users/me", &tokens.access).await, what).await;
+    assert_detail(
+        app.refresh(&tokens.refresh).await,
+        401,
+        "REFRESH_TOKEN_INVALID",
+    )
+    .await;
+}

@@ -3,7 +3,7 @@
 
 use crate::browser::*;
 use crate::helpers::*;
-use crate::tokens::{assert_invalid_token, claims_of};
+use crate::tokens::claims_of;
 
 const USER: &str = "user@example.com";
 const OTHER: &str = "other@example.com";
@@ -52,17 +52,6 @@ fn row<'a>(rows: &'a [(String, String)], id: &str) -> &'a str {
 
 fn end_path(session_id: &str) -> String {
     format!("/account/sessions/{session_id}/end")
-}
-
-/// Asserts the API session behind `tokens` is over (access and refresh).
-async fn assert_ended(app: &TestApp, tokens: &Tokens, what: &str) {
-    assert_invalid_token(app.get("/users/me", &tokens.access).await, what).await;
-    assert_detail(
-        app.refresh(&tokens.refresh).await,
-        401,
-        "REFRESH_TOKEN_INVALID",
-    )
-    .await;
 }
 
 async fn assert_live(app: &TestApp, tokens: &Tokens, what: &str) {

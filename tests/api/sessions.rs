@@ -55,18 +55,6 @@ async fn logout(app: &TestApp, access: &str, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// Asserts the session behind `tokens` is over: its access token is refused at once and its
-/// refresh token no longer refreshes.
-async fn assert_ended(app: &TestApp, tokens: &Tokens, what: &str) {
-    assert_invalid_token(app.get("/users/me", &tokens.access).await, what).await;
-    assert_detail(
-        app.refresh(&tokens.refresh).await,
-        401,
-        "REFRESH_TOKEN_INVALID",
-    )
-    .await;
-}
-
 /// Asserts the session behind `tokens` still works (without using its refresh token).
 async fn assert_live(app: &TestApp, tokens: &Tokens, what: &str) {
     assert_eq!(
