@@ -12,6 +12,7 @@ use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users};
 use crate::domain::{ClientName, Email, Scopes};
 use crate::services;
+use crate::services::audit::Context;
 use crate::startup::{AppState, Application};
 
 /// Gatehouse: sign-up, login and JWT tokens in the fastapi-users HTTP dialect.
@@ -134,27 +135,25 @@ async fn migrate(settings: &Settings) -> CliResult {
 
 async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool) -> CliResult {
     let email = Email::parse(email)?;
-    let state = AppState::build(settings)?;
+    let (state, _) = AppState::build(settings)?;
+    let ctx = Context::command_line();
     let normalized = email.normalized();
     let existing = db::run(&state.pool, move |conn| {
         users::find_by_email(conn, &normalized)
     })
     .await?;
     if let Some(user) = existing {
-        let changes = users::UserChanges {
+        let changes = services::users::AdminChanges {
             is_superuser: Some(true),
             is_active: Some(true),
             ..Default::default()
         };
-        db::run(&state.pool, move |conn| {
-            users::update(conn, user.id, changes)
-        })
-        .await?;
+        services::users::update_any(&state, &ctx, user.id, changes).await?;
         println!("{} is now a superuser", user.email);
         return Ok(());
     }
     let password = read_password(password_stdin)?;
-    let user = services::users::create(&state, email, password, true)
+    let user = services::users::create(&state, &ctx, email, password, true)
         .await
         .map_err(|e| match e {
             services::ServiceError::WeakPassword(violation) => violation.to_string(),
@@ -167,8 +166,9 @@ async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool
 async fn create_client(settings: &Settings, name: &str, scopes: &[String]) -> CliResult {
     let name = ClientName::parse(name)?;
     let scopes = Scopes::parse_each(scopes.iter().map(String::as_str))?;
-    let state = AppState::build(settings)?;
-    let registered = services::clients::register(&state, name, scopes).await?;
+    let (state, _) = AppState::build(settings)?;
+    let ctx = Context::command_line();
+    let registered = services::clients::register(&state, &ctx, name, scopes).await?;
     let client = registered.client;
     println!(
         "# Machine client \"{}\". The secret is shown only this once.",

@@ -79,6 +79,69 @@ pub struct PasswordPolicySettings {
     pub require_composition: bool,
 }
 
+/// Email delivery and the flows that depend on it.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// `smtp://` (STARTTLS with `?tls=required`) or `smtps://` with credentials in the URL;
+    /// without it, messages are written as `.eml` files into `outbox_dir`.
+    pub smtp_url: Option<SecretString>,
+    pub outbox_dir: PathBuf,
+    /// The `From` address of every message.
+    pub from: String,
+    /// Unverified users cannot log in; signup sends the verification email.
+    pub require_verification: bool,
+    pub reset_token_ttl: Duration,
+    pub verify_token_ttl: Duration,
+}
+
+/// A token bucket: `count` requests at once, refilled evenly over `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: std::num::NonZeroU32,
+    pub per: Duration,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    /// `N` (per minute) or `N/S` (per S seconds).
+    fn from_str(raw: &str) -> Result<Rate, String> {
+        let (count, seconds) = raw.split_once('/').unwrap_or((raw, "60"));
+        let count = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected N or N/SECONDS with N >= 1, got `{raw}`"))?;
+        let seconds: u64 = seconds
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| format!("expected a period of at least 1 second in `{raw}`"))?;
+        Ok(Rate {
+            count,
+            per: Duration::from_secs(seconds),
+        })
+    }
+}
+
+/// Throttling: token buckets per client address (in memory) and counters per account (in the
+/// database, so every instance sees them).
+#[derive(Debug, Clone)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub login_per_ip: Rate,
+    pub signup_per_ip: Rate,
+    pub email_per_ip: Rate,
+    pub refresh_per_ip: Rate,
+    /// Failed logins that lock an account for the rest of `account_window`.
+    pub login_failures: u32,
+    /// Recovery and verification emails one address may be sent per `account_window`.
+    pub emails_per_address: u32,
+    pub account_window: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
@@ -91,6 +154,10 @@ pub struct Settings {
     pub password_policy: PasswordPolicySettings,
     /// Mark the browser cookies `Secure` (and give them the `__Host-` prefix).
     pub cookie_secure: bool,
+    /// The address users reach the pages at: the base of links in emails.
+    pub public_url: String,
+    pub email: EmailSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +221,9 @@ impl Settings {
             }
         };
         let keys = key_source(&vars, algorithm, &database_url)?;
+        let outbox_dir = vars
+            .get("EMAIL_OUTBOX_DIR")
+            .map_or_else(|| beside_database(&database_url, "outbox"), PathBuf::from);
         let audience: Vec<String> = vars
             .get("JWT_AUDIENCE")
             .unwrap_or_else(|| "fastapi-users:auth".into())
@@ -165,12 +235,20 @@ impl Settings {
             return Err(invalid("JWT_AUDIENCE", "at least one audience is required"));
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let bind_addr = vars
+            .get("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = match vars.get("PUBLIC_URL") {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => default_public_url(&bind_addr),
+        };
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(invalid("PUBLIC_URL", "must start with http:// or https://"));
+        }
 
         let settings = Settings {
             environment,
-            bind_addr: vars
-                .get("BIND_ADDR")
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            bind_addr,
             database_pool_size: vars.parse("DATABASE_POOL_SIZE", 8)?,
             database_url,
             jwt: JwtSettings {
@@ -195,6 +273,28 @@ impl Settings {
                 require_composition: vars.flag("PASSWORD_REQUIRE_COMPOSITION", false)?,
             },
             cookie_secure: vars.flag("COOKIE_SECURE", true)?,
+            email: EmailSettings {
+                smtp_url: vars.get("SMTP_URL").map(SecretString::from),
+                outbox_dir,
+                from: vars
+                    .get("EMAIL_FROM")
+                    .unwrap_or_else(|| "Gatehouse <gatehouse@localhost>".into()),
+                require_verification: vars.flag("REQUIRE_VERIFICATION", false)?,
+                reset_token_ttl: vars.seconds("RESET_TOKEN_TTL", 60 * 60)?,
+                verify_token_ttl: vars.seconds("VERIFY_TOKEN_TTL", 24 * 60 * 60)?,
+            },
+            rate_limit: RateLimitSettings {
+                enabled: vars.flag("RATE_LIMIT", true)?,
+                login_per_ip: vars.parse("RATE_LIMIT_LOGIN_PER_IP", rate(20, 60))?,
+                signup_per_ip: vars.parse("RATE_LIMIT_SIGNUP_PER_IP", rate(5, 60))?,
+                email_per_ip: vars.parse("RATE_LIMIT_EMAIL_PER_IP", rate(5, 60))?,
+                refresh_per_ip: vars.parse("RATE_LIMIT_REFRESH_PER_IP", rate(60, 60))?,
+                login_failures: vars.parse("RATE_LIMIT_LOGIN_FAILURES", 10)?,
+                emails_per_address: vars.parse("RATE_LIMIT_EMAILS_PER_ADDRESS", 3)?,
+                account_window: vars.seconds("RATE_LIMIT_ACCOUNT_WINDOW", 15 * 60)?,
+                trusted_proxies: trusted_proxies(&vars)?,
+            },
+            public_url,
         };
         settings.check()?;
         Ok(settings)
@@ -210,6 +310,25 @@ impl Settings {
         }
         if self.database_pool_size == 0 {
             return Err(invalid("DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        let limits = &self.rate_limit;
+        if limits.login_failures == 0 || limits.emails_per_address == 0 {
+            return Err(invalid(
+                "RATE_LIMIT_LOGIN_FAILURES",
+                "RATE_LIMIT_LOGIN_FAILURES and RATE_LIMIT_EMAILS_PER_ADDRESS must be at least 1",
+            ));
+        }
+        if limits.account_window.is_zero() {
+            return Err(invalid(
+                "RATE_LIMIT_ACCOUNT_WINDOW",
+                "must be at least 1 second",
+            ));
+        }
+        if self.email.reset_token_ttl.is_zero() || self.email.verify_token_ttl.is_zero() {
+            return Err(invalid(
+                "RESET_TOKEN_TTL",
+                "RESET_TOKEN_TTL and VERIFY_TOKEN_TTL must be at least 1 second",
+            ));
         }
         if self.hashing.queue == 0 {
             return Err(invalid("ARGON2_QUEUE", "must be at least 1"));
@@ -245,6 +364,22 @@ impl Settings {
                     "argon2 parameters below the OWASP baseline; set ARGON2_MEMORY_KIB >= \
                      {DEFAULT_ARGON2_MEMORY_KIB} and ARGON2_ITERATIONS >= {DEFAULT_ARGON2_ITERATIONS}"
                 )));
+            }
+            if !self.public_url.starts_with("https://") {
+                return Err(ConfigError::UnsafeForProduction(
+                    "PUBLIC_URL must be the https:// address users reach the pages at; links in \
+                     emails are built from it"
+                        .into(),
+                ));
+            }
+            if let Some(url) = &self.email.smtp_url {
+                let url = url.expose_secret();
+                if !(url.starts_with("smtps://") || url.contains("tls=required")) {
+                    return Err(ConfigError::UnsafeForProduction(
+                        "SMTP_URL would send mail without TLS; use smtps://… or smtp://…?tls=required"
+                            .into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -287,6 +422,11 @@ fn key_source(
 
 /// The development key lives beside the SQLite database (or in `data/` otherwise).
 fn generated_key_path(database_url: &str) -> PathBuf {
+    beside_database(database_url, "gatehouse-dev-jwks.json")
+}
+
+/// A path in the SQLite database's directory (or in `data/` for a server database).
+fn beside_database(database_url: &str, name: &str) -> PathBuf {
     let dir = if database_url.contains("://") {
         Path::new("data")
     } else {
@@ -295,7 +435,42 @@ fn generated_key_path(database_url: &str) -> PathBuf {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
     };
-    dir.join("gatehouse-dev-jwks.json")
+    dir.join(name)
+}
+
+/// Where a development run is reached: the bound port on `localhost` (browsers treat it as
+/// secure, so the `__Host-` cookies work over plain HTTP).
+fn default_public_url(bind_addr: &str) -> String {
+    let port = bind_addr.rsplit(':').next().unwrap_or("8080");
+    format!("http://localhost:{port}")
+}
+
+fn rate(count: u32, seconds: u64) -> Rate {
+    Rate {
+        count: std::num::NonZeroU32::new(count).unwrap_or(std::num::NonZeroU32::MIN),
+        per: Duration::from_secs(seconds),
+    }
+}
+
+fn trusted_proxies(vars: &Vars<'_>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(raw) = vars.get("TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "TRUSTED_PROXIES",
+                        format!("`{entry}` is not an IP address or CIDR range"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -415,6 +590,74 @@ mod tests {
         ])
         .unwrap();
         assert!(!format!("{s:?}").contains("a-very-secret"));
+    }
+
+    #[test]
+    fn rates_read_as_count_per_seconds() {
+        let s = settings(&[
+            ("RATE_LIMIT_LOGIN_PER_IP", "3/2"),
+            ("RATE_LIMIT_SIGNUP_PER_IP", "7"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limit.login_per_ip.count.get(), 3);
+        assert_eq!(s.rate_limit.login_per_ip.per, Duration::from_secs(2));
+        assert_eq!(s.rate_limit.signup_per_ip.per, Duration::from_secs(60));
+        for bad in ["0", "0/5", "5/0", "x", "5/x"] {
+            let err = settings(&[("RATE_LIMIT_EMAIL_PER_IP", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("RATE_LIMIT_EMAIL_PER_IP"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ,::1")]).unwrap();
+        let nets: Vec<String> = s
+            .rate_limit
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]);
+        let err = settings(&[("TRUSTED_PROXIES", "proxy.local")]).unwrap_err();
+        assert!(err.to_string().contains("TRUSTED_PROXIES"), "{err}");
+    }
+
+    #[test]
+    fn email_defaults_sit_beside_the_database() {
+        let s = settings(&[
+            ("DATABASE_URL", "/srv/gh/gatehouse.db"),
+            ("BIND_ADDR", "0.0.0.0:9000"),
+        ])
+        .unwrap();
+        assert_eq!(s.email.outbox_dir, Path::new("/srv/gh/outbox"));
+        assert_eq!(s.public_url, "http://localhost:9000");
+        assert_eq!(s.email.reset_token_ttl, Duration::from_secs(3600));
+        assert!(!s.email.require_verification);
+        assert!(s.rate_limit.enabled);
+    }
+
+    #[test]
+    fn production_needs_an_https_public_url_and_tls_for_smtp() {
+        let base = [
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        let err = settings(&base).unwrap_err();
+        assert!(err.to_string().contains("PUBLIC_URL"), "{err}");
+        let mut vars = base.to_vec();
+        vars.push(("PUBLIC_URL", "https://auth.example.com/"));
+        assert_eq!(
+            settings(&vars).unwrap().public_url,
+            "https://auth.example.com"
+        );
+        vars.push(("SMTP_URL", "smtp://user:pw@mail.example.com:587"));
+        let err = settings(&vars).unwrap_err();
+        assert!(err.to_string().contains("SMTP_URL"), "{err}");
+        assert!(!err.to_string().contains("pw@"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub enum ApiError {
     /// 503 with `Retry-After`: shedding load rather than queueing without limit.
     #[error("service busy")]
     Busy,
+    /// 429 with `Retry-After` (seconds): throttled.
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
     /// Details go to the log where this is built, never into the response.
     #[error("internal error")]
     Internal,
@@ -96,6 +99,19 @@ impl ApiError {
             other => ApiError::from(other),
         }
     }
+
+    /// Maps a failed password reset to its codes (`RESET_PASSWORD_*`), the rest as usual.
+    pub fn from_reset(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::BadToken => {
+                ApiError::detail(StatusCode::BAD_REQUEST, "RESET_PASSWORD_BAD_TOKEN")
+            }
+            ServiceError::WeakPassword(violation) => {
+                invalid_password("RESET_PASSWORD_INVALID_PASSWORD", &violation)
+            }
+            other => ApiError::from(other),
+        }
+    }
 }
 
 fn invalid_password(code: &'static str, violation: &PolicyViolation) -> ApiError {
@@ -119,6 +135,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadCredentials => {
                 ApiError::detail(S::BAD_REQUEST, "LOGIN_BAD_CREDENTIALS")
             }
+            ServiceError::NotVerified => {
+                ApiError::detail(S::BAD_REQUEST, "LOGIN_USER_NOT_VERIFIED")
+            }
+            ServiceError::BadToken => ApiError::detail(S::BAD_REQUEST, "VERIFY_USER_BAD_TOKEN"),
+            ServiceError::AlreadyVerified => {
+                ApiError::detail(S::BAD_REQUEST, "VERIFY_USER_ALREADY_VERIFIED")
+            }
+            ServiceError::Throttled(throttled) => ApiError::TooManyRequests {
+                retry_after: throttled.retry_after_secs(),
+            },
             ServiceError::BadCurrentPassword => {
                 ApiError::detail(S::BAD_REQUEST, "UPDATE_USER_BAD_CURRENT_PASSWORD")
             }
@@ -165,6 +191,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -206,6 +233,11 @@ impl ResponseError for ApiError {
                 .json(Detail {
                     detail: "Service Unavailable",
                 }),
+            ApiError::TooManyRequests { retry_after } => response
+                .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+                .json(Detail {
+                    detail: "TOO_MANY_REQUESTS",
+                }),
             ApiError::Internal => response.json(Detail {
                 detail: "Internal Server Error",
             }),
@@ -231,6 +263,9 @@ pub enum PageError {
     /// 503 with `Retry-After`.
     #[error("service busy")]
     Busy,
+    /// 429 with `Retry-After` (seconds).
+    #[error("too many requests")]
+    TooManyRequests { retry_after: u64 },
     /// Details go to the log where this is built, never into the page.
     #[error("internal error")]
     Internal,
@@ -251,6 +286,9 @@ impl From<ServiceError> for PageError {
         match error {
             ServiceError::NotFound => PageError::NotFound,
             ServiceError::Busy => PageError::Busy,
+            ServiceError::Throttled(throttled) => PageError::TooManyRequests {
+                retry_after: throttled.retry_after_secs(),
+            },
             other => {
                 log::error!("internal error: {other}");
                 PageError::Internal
@@ -267,6 +305,7 @@ impl ResponseError for PageError {
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
             PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -293,6 +332,12 @@ impl ResponseError for PageError {
                 );
                 page
             }
+            PageError::TooManyRequests { retry_after } => {
+                let mut page = crate::routes::pages::error_page(self);
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+                page
+            }
             other => crate::routes::pages::error_page(other),
         }
     }
@@ -315,6 +360,9 @@ pub enum OAuthError {
     /// 503 with `Retry-After`.
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
+    /// 429 with `Retry-After` (seconds): throttled.
+    #[error("temporarily_unavailable (throttled)")]
+    Throttled { retry_after: u64 },
     /// Details go to the log where this is built, never into the response.
     #[error("server_error")]
     Internal,
@@ -334,6 +382,12 @@ impl From<ServiceError> for OAuthError {
                 OAuthError::InvalidScope("a requested scope is not granted to this client")
             }
             ServiceError::Busy => OAuthError::TemporarilyUnavailable,
+            ServiceError::NotVerified => {
+                OAuthError::InvalidGrant("the email address is not verified")
+            }
+            ServiceError::Throttled(throttled) => OAuthError::Throttled {
+                retry_after: throttled.retry_after_secs(),
+            },
             other => {
                 log::error!("internal error: {other}");
                 OAuthError::Internal
@@ -347,6 +401,7 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -366,6 +421,10 @@ impl ResponseError for OAuthError {
                 "temporarily_unavailable",
                 "the server is busy; retry shortly",
             ),
+            OAuthError::Throttled { .. } => (
+                "temporarily_unavailable",
+                "too many attempts; retry after the time in Retry-After",
+            ),
             OAuthError::Internal => ("server_error", "the server could not answer"),
         };
         let mut response = HttpResponse::build(self.status_code());
@@ -378,6 +437,9 @@ impl ResponseError for OAuthError {
             }
             OAuthError::TemporarilyUnavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            OAuthError::Throttled { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

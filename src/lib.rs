@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod errors;
+pub mod mail;
 pub mod routes;
 pub mod services;
 pub mod startup;

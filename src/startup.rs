@@ -22,11 +22,13 @@ use crate::auth::extractors::CookieUpdate;
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
+use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{RefreshSettings, Settings};
-use crate::db::{self, secrets, sessions, DbError, Pool};
+use crate::config::{EmailSettings, RefreshSettings, Settings};
+use crate::db::{self, email_tokens, secrets, sessions, throttle, DbError, Pool};
 use crate::domain::PasswordPolicy;
 use crate::errors::{ApiError, PageError};
+use crate::mail::{MailError, MailWorker, Mailer};
 use crate::routes;
 
 /// Everything a request handler may need, shared by all workers.
@@ -40,6 +42,11 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// Encrypts the page-session cookie (CSRF token, flash messages).
     pub session_key: Key,
+    pub throttle: Throttle,
+    pub mailer: Mailer,
+    pub email: EmailSettings,
+    /// The base of links in emails, without a trailing slash.
+    pub public_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +57,8 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("password hashing: {0}")]
     Hashing(#[from] HashError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -59,7 +68,7 @@ pub enum StartupError {
 
 impl AppState {
     /// Opens and migrates the database, loads the keys and prepares the hasher.
-    pub fn build(settings: &Settings) -> Result<AppState, StartupError> {
+    pub fn build(settings: &Settings) -> Result<(AppState, MailWorker), StartupError> {
         let pool = db::connect(&settings.database_url, settings.database_pool_size)?;
         for migration in db::migrate(&pool)? {
             log::info!("applied migration {migration}");
@@ -78,7 +87,8 @@ impl AppState {
             RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
         let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
         drop(conn);
-        Ok(AppState {
+        let (mailer, mail_worker) = Mailer::new(&settings.email)?;
+        let state = AppState {
             pool,
             hasher: PasswordHasher::new(settings.hashing)?,
             access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
@@ -87,7 +97,12 @@ impl AppState {
             password_policy: settings.password_policy.into(),
             cookies: CookiePolicy::new(settings.cookie_secure, settings.refresh.ttl),
             session_key,
-        })
+            throttle: Throttle::new(&settings.rate_limit),
+            mailer,
+            email: settings.email.clone(),
+            public_url: settings.public_url.clone(),
+        };
+        Ok((state, mail_worker))
     }
 }
 
@@ -99,11 +114,17 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    mail_worker: MailWorker,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let state = web::Data::new(AppState::build(&settings)?);
+        let (state, mail_worker) = AppState::build(&settings)?;
+        log::info!("emails go to {}", mail_worker.describe());
+        if !settings.rate_limit.enabled {
+            log::warn!("RATE_LIMIT=off: logins, signups and emails are not throttled");
+        }
+        let state = web::Data::new(state);
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind_addr.clone(),
             source,
@@ -135,6 +156,7 @@ impl Application {
             port,
             server,
             state,
+            mail_worker,
         })
     }
 
@@ -142,25 +164,47 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), purging expired sessions meanwhile.
+    /// Serves until the server is stopped (SIGINT/SIGTERM), delivering email and purging
+    /// expired rows meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let purge = std::pin::pin!(purge_expired_sessions(self.state));
+        let background =
+            futures_util::future::join(purge_expired(self.state), self.mail_worker.run());
+        let background = std::pin::pin!(background);
         // The purge loop never ends, so this returns when the server does.
-        match futures_util::future::select(self.server, purge).await {
+        match futures_util::future::select(self.server, background).await {
             futures_util::future::Either::Left((served, _)) => served,
-            futures_util::future::Either::Right((never, _)) => match never {},
+            futures_util::future::Either::Right(((never, ()), _)) => match never {},
         }
     }
 }
 
-async fn purge_expired_sessions(state: web::Data<AppState>) -> std::convert::Infallible {
+/// Deletes what has expired: sessions and refresh tokens, emailed tokens, throttle counters
+/// whose window has passed, and idle per-address buckets.
+async fn purge_expired(state: web::Data<AppState>) -> std::convert::Infallible {
     let mut ticks = actix_web::rt::time::interval(PURGE_INTERVAL);
+    let window = state
+        .throttle
+        .account_limits()
+        .map_or(0, |l| l.window.as_secs() as i64);
     loop {
         ticks.tick().await;
-        match db::run(&state.pool, |conn| sessions::purge_expired(conn, db::now())).await {
-            Ok(0) => {}
-            Ok(removed) => log::info!("purged {removed} expired sessions and refresh tokens"),
-            Err(e) => log::warn!("could not purge expired sessions: {e}"),
+        state.throttle.forget_idle();
+        let purged = db::run(&state.pool, move |conn| {
+            let now = db::now();
+            Ok((
+                sessions::purge_expired(conn, now)?,
+                email_tokens::purge(conn, now)?,
+                throttle::purge(conn, now - window)?,
+            ))
+        })
+        .await;
+        match purged {
+            Ok((0, 0, 0)) => {}
+            Ok((sessions, tokens, counters)) => log::info!(
+                "purged {sessions} expired sessions and refresh tokens, {tokens} emailed tokens, \
+                 {counters} throttle counters"
+            ),
+            Err(e) => log::warn!("could not purge expired rows: {e}"),
         }
     }
 }

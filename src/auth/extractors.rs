@@ -21,9 +21,11 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::csrf;
+use super::origin::Origin;
 use super::tokens::AccessGrant;
 use crate::domain::{Client, Scopes, User};
 use crate::errors::{ApiError, PageError};
+use crate::services::audit::Context;
 use crate::services::sessions::Principal;
 use crate::services::{sessions, ServiceError};
 use crate::startup::AppState;
@@ -81,7 +83,8 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, S
             token_presented: access.is_some(),
         });
     };
-    match sessions::refresh(state, &refresh_token).await {
+    let ctx = Context::anonymous(Origin::of(req, state.throttle.trusted_proxies()));
+    match sessions::refresh(state, &ctx, &refresh_token).await {
         Ok(tokens) => {
             req.extensions_mut()
                 .insert(CookieUpdate(cookies.signed_in(&tokens).into()));

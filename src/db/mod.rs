@@ -3,11 +3,14 @@
 //! Queries are synchronous functions taking `&mut Conn`; async code reaches them only through
 //! [`run`], which moves the work onto the blocking pool.
 
+pub mod audit;
 pub mod clients;
+pub mod email_tokens;
 pub mod models;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
 use std::path::Path;
@@ -19,6 +22,8 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub(crate) use users::escape_like;
 
 pub type Conn = SqliteConnection;
 pub type Pool = diesel::r2d2::Pool<ConnectionManager<Conn>>;

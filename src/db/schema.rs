@@ -1,12 +1,39 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        occurred_at -> BigInt,
+        event -> Text,
+        actor_id -> Nullable<Text>,
+        actor_label -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
+        subject_label -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     clients (id) {
         id -> Text,
         name -> Text,
         secret_hash -> Text,
         scopes -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    email_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        email_normalized -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -41,6 +68,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    throttle_counters (counter_key) {
+        counter_key -> Text,
+        hits -> Integer,
+        window_started_at -> BigInt,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -54,13 +89,17 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
     clients,
+    email_tokens,
     refresh_tokens,
     server_secrets,
     sessions,
+    throttle_counters,
     users,
 );

@@ -27,7 +27,7 @@ pub enum Rotation {
     /// current: the client lost the response, so it gets the same child again.
     Replayed { session_id: Uuid, user_id: UserId },
     /// The token was rotated before: someone replayed it, so its session is now revoked.
-    ReuseDetected,
+    ReuseDetected { session_id: Uuid, user_id: UserId },
     /// Unknown, expired, or its session has ended.
     Invalid,
 }
@@ -147,12 +147,18 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
                     })
                 } else {
                     revoke_at(conn, &session.id, now)?;
-                    Ok(Rotation::ReuseDetected)
+                    Ok(Rotation::ReuseDetected {
+                        session_id,
+                        user_id,
+                    })
                 }
             }
             Some(_) => {
                 revoke_at(conn, &session.id, now)?;
-                Ok(Rotation::ReuseDetected)
+                Ok(Rotation::ReuseDetected {
+                    session_id,
+                    user_id,
+                })
             }
         }
     })

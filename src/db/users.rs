@@ -98,56 +98,66 @@ pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, 
     Ok(Listing { items, total })
 }
 
-/// Applies `changes` atomically. Enforces that an active superuser remains, resets
-/// `is_verified` when the address changes (unless the change sets it), and ends every session
-/// of the user when the password changes or the account is deactivated.
-pub fn update(conn: &mut Conn, id: UserId, mut changes: UserChanges) -> Result<User, DbError> {
-    write_transaction(conn, |conn| {
-        let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
-        let loses_power = changes.is_superuser == Some(false) || changes.is_active == Some(false);
-        if current.is_superuser && current.is_active && loses_power {
-            ensure_another_superuser(conn, id)?;
-        }
-        // A change of letter case is the same address: it stays verified.
-        let email_changes = changes.email.as_ref().is_some_and(|email| {
-            email.normalized() != crate::domain::normalize_email(&current.email)
-        });
-        if email_changes && changes.is_verified.is_none() {
-            changes.is_verified = Some(false);
-        }
-        let ends_sessions = changes.password_hash.is_some()
-            || (changes.is_active == Some(false) && current.is_active);
-        let changeset = UserChangeset {
-            email_normalized: changes.email.as_ref().map(Email::normalized),
-            email: changes.email.map(|email| email.as_str().to_owned()),
-            hashed_password: changes.password_hash,
-            is_active: changes.is_active,
-            is_superuser: changes.is_superuser,
-            is_verified: changes.is_verified,
-            updated_at: now(),
-        };
-        let user: User = diesel::update(users::table.find(id.to_string()))
-            .set(&changeset)
-            .returning(UserRecord::as_returning())
-            .get_result(conn)
-            .map_err(email_taken_or)?
-            .try_into()?;
-        if ends_sessions {
-            sessions::revoke_all_for_user(conn, id)?;
-        }
-        Ok(user)
-    })
+/// Applies `changes` atomically (see [`apply_changes`]); returns the user before and after.
+pub fn update(conn: &mut Conn, id: UserId, changes: UserChanges) -> Result<(User, User), DbError> {
+    write_transaction(conn, |conn| apply_changes(conn, id, changes))
+}
+
+/// Applies `changes` inside the caller's write transaction. Enforces that an active superuser
+/// remains, resets `is_verified` when the address changes (unless the change sets it), and
+/// ends every session of the user when the password changes or the account is deactivated.
+/// Returns the user before and after.
+pub(crate) fn apply_changes(
+    conn: &mut Conn,
+    id: UserId,
+    mut changes: UserChanges,
+) -> Result<(User, User), DbError> {
+    let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
+    let loses_power = changes.is_superuser == Some(false) || changes.is_active == Some(false);
+    if current.is_superuser && current.is_active && loses_power {
+        ensure_another_superuser(conn, id)?;
+    }
+    // A change of letter case is the same address: it stays verified.
+    let email_changes = changes
+        .email
+        .as_ref()
+        .is_some_and(|email| email.normalized() != crate::domain::normalize_email(&current.email));
+    if email_changes && changes.is_verified.is_none() {
+        changes.is_verified = Some(false);
+    }
+    let ends_sessions =
+        changes.password_hash.is_some() || (changes.is_active == Some(false) && current.is_active);
+    let changeset = UserChangeset {
+        email_normalized: changes.email.as_ref().map(Email::normalized),
+        email: changes.email.map(|email| email.as_str().to_owned()),
+        hashed_password: changes.password_hash,
+        is_active: changes.is_active,
+        is_superuser: changes.is_superuser,
+        is_verified: changes.is_verified,
+        updated_at: now(),
+    };
+    let user: User = diesel::update(users::table.find(id.to_string()))
+        .set(&changeset)
+        .returning(UserRecord::as_returning())
+        .get_result(conn)
+        .map_err(email_taken_or)?
+        .try_into()?;
+    if ends_sessions {
+        sessions::revoke_all_for_user(conn, id)?;
+    }
+    Ok((current, user))
 }
 
 /// Deletes a user (their sessions go with them), keeping at least one active superuser.
-pub fn delete(conn: &mut Conn, id: UserId) -> Result<(), DbError> {
+/// Returns the deleted user.
+pub fn delete(conn: &mut Conn, id: UserId) -> Result<User, DbError> {
     write_transaction(conn, |conn| {
         let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
         if current.is_superuser && current.is_active {
             ensure_another_superuser(conn, id)?;
         }
         diesel::delete(users::table.find(id.to_string())).execute(conn)?;
-        Ok(())
+        Ok(current)
     })
 }
 
@@ -183,7 +193,7 @@ fn ensure_another_superuser(conn: &mut Conn, id: UserId) -> Result<(), DbError> 
 }
 
 /// Makes `%`, `_` and the escape character itself match literally in a `LIKE` pattern.
-fn escape_like(raw: &str) -> String {
+pub(crate) fn escape_like(raw: &str) -> String {
     let mut escaped = String::with_capacity(raw.len());
     for c in raw.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -1,11 +1,13 @@
 //! Types that can only hold valid values: parse at the edge, trust inside.
 
+mod audit;
 mod client;
 mod email;
 mod local_path;
 mod password;
 mod user;
 
+pub use audit::{AuditEvent, AuditRecord, Party};
 pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
 pub use email::{normalize as normalize_email, Email, InvalidEmail};
 pub use local_path::LocalPath;

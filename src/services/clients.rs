@@ -7,11 +7,12 @@
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use super::audit::{self, Context};
 use super::ServiceError;
 use crate::auth::refresh;
 use crate::auth::tokens::ClientGrant;
 use crate::db::{self, clients};
-use crate::domain::{Client, ClientId, ClientName, Scopes};
+use crate::domain::{AuditEvent, Client, ClientId, ClientName, Party, Scopes};
 use crate::startup::AppState;
 
 /// A client just registered, with the secret it will never be shown again.
@@ -31,6 +32,7 @@ pub struct ClientToken {
 
 pub async fn register(
     state: &AppState,
+    ctx: &Context,
     name: ClientName,
     scopes: Scopes,
 ) -> Result<Registered, ServiceError> {
@@ -47,6 +49,11 @@ pub async fn register(
     })
     .await?;
     log::info!("registered client {} ({})", client.id, client.name);
+    audit::record(
+        state,
+        ctx.event(AuditEvent::ClientCreated, Some(Party::from(&client))),
+    )
+    .await;
     Ok(Registered {
         client,
         secret: secret.into(),
@@ -58,10 +65,20 @@ pub async fn list(state: &AppState) -> Result<Vec<Client>, ServiceError> {
 }
 
 /// Deletes a client; its tokens stop working at once.
-pub async fn delete(state: &AppState, id: ClientId) -> Result<(), ServiceError> {
+pub async fn delete(state: &AppState, ctx: &Context, id: ClientId) -> Result<(), ServiceError> {
     let deleted = id.clone();
-    db::run(&state.pool, move |conn| clients::delete(conn, &deleted)).await?;
+    let client = db::run(&state.pool, move |conn| {
+        let (client, _) = clients::find(conn, &deleted)?.ok_or(db::DbError::NotFound)?;
+        clients::delete(conn, &deleted)?;
+        Ok(client)
+    })
+    .await?;
     log::info!("deleted client {id}");
+    audit::record(
+        state,
+        ctx.event(AuditEvent::ClientDeleted, Some(Party::from(&client))),
+    )
+    .await;
     Ok(())
 }
 

@@ -1,10 +1,13 @@
 //! What the service does, independent of HTTP: handlers call these and map the result.
 
+pub mod audit;
 pub mod clients;
+pub mod recovery;
 pub mod sessions;
 pub mod users;
 
 use crate::auth::password::HashError;
+use crate::auth::throttle::Throttled;
 use crate::auth::tokens::TokenError;
 use crate::db::DbError;
 use crate::domain::PolicyViolation;
@@ -18,6 +21,17 @@ pub enum ServiceError {
     WeakPassword(PolicyViolation),
     #[error("unknown email, wrong password or inactive account")]
     BadCredentials,
+    /// The password was right, but the address must be verified first.
+    #[error("the email address is not verified")]
+    NotVerified,
+    /// An emailed token that is unknown, expired, used, or no longer matches its account.
+    #[error("the token is not valid")]
+    BadToken,
+    #[error("the email address is verified already")]
+    AlreadyVerified,
+    /// Too many attempts from this client or on this account; retry later.
+    #[error("too many attempts")]
+    Throttled(Throttled),
     #[error("the current password does not match")]
     BadCurrentPassword,
     #[error("the refresh token is not valid")]
@@ -48,6 +62,8 @@ pub enum InternalError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error("email: {0}")]
+    Mail(String),
 }
 
 impl From<DbError> for ServiceError {
@@ -58,6 +74,12 @@ impl From<DbError> for ServiceError {
             DbError::LastSuperuser => ServiceError::LastSuperuser,
             other => ServiceError::Internal(InternalError::Database(other)),
         }
+    }
+}
+
+impl From<Throttled> for ServiceError {
+    fn from(throttled: Throttled) -> ServiceError {
+        ServiceError::Throttled(throttled)
     }
 }
 

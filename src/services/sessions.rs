@@ -4,13 +4,17 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::audit::{self, Context};
 use super::ServiceError;
 use crate::auth::password::Verified;
 use crate::auth::refresh;
+use crate::auth::throttle::{over_limit, AccountCounter, Bucket};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::sessions::LiveSession;
-use crate::db::{self, clients, sessions, users};
-use crate::domain::{normalize_email, Client, Scopes, User, UserId, PASSWORD_MAX_LEN};
+use crate::db::{self, clients, sessions, throttle, users};
+use crate::domain::{
+    normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
+};
 use crate::startup::AppState;
 
 /// What a successful login or refresh returns (the fastapi-users bearer response, plus the
@@ -25,13 +29,37 @@ pub struct TokenPair {
 
 /// Checks an email and password and starts a session. Unknown email, wrong password and
 /// inactive account are one error, at one cost.
+///
+/// Each attempt counts against the account's budget *before* the password is checked, so
+/// parallel guesses cannot slip past the limit; a success clears the count. A locked account
+/// answers the same whether or not the password is right.
 pub async fn login(
     state: &AppState,
+    ctx: &Context,
     username: &str,
     password: SecretString,
-    user_agent: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
+    state.throttle.check_ip(Bucket::Login, ctx.origin.ip)?;
     let email = normalize_email(username);
+    let counter = AccountCounter::FailedLogins.key(&email);
+    if let Some(limits) = state.throttle.account_limits() {
+        let (key, now) = (counter.clone(), db::now());
+        let window = limits.window.as_secs() as i64;
+        let count = db::run(&state.pool, move |conn| {
+            throttle::hit(conn, &key, now, window)
+        })
+        .await?;
+        let (hits, started) = (count.hits, count.window_started_at);
+        if let Some(throttled) =
+            over_limit(hits, started, limits.login_failures, limits.window, now)
+        {
+            log::warn!(
+                "login refused for {}: too many failed attempts",
+                username.trim()
+            );
+            return Err(throttled.into());
+        }
+    }
     let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
     let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
@@ -51,13 +79,35 @@ pub async fn login(
             .await?;
             user
         }
-        _ => {
+        (user, _) => {
             log::info!("login failed for {}", username.trim());
+            let mut event = ctx.event(AuditEvent::LoginFailed, user.as_ref().map(Party::from));
+            event.detail = Some(match user {
+                Some(_) => "wrong password or inactive account".to_owned(),
+                None => format!("unknown email {}", username.trim()),
+            });
+            audit::record(state, event).await;
             return Err(ServiceError::BadCredentials);
         }
     };
+    if state.throttle.account_limits().is_some() {
+        db::run(&state.pool, move |conn| throttle::clear(conn, &counter)).await?;
+    }
+    if state.email.require_verification && !user.is_verified {
+        log::info!("login refused for {}: address not verified", user.email);
+        let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
+        event.detail = Some("email not verified".to_owned());
+        audit::record(state, event).await;
+        return Err(ServiceError::NotVerified);
+    }
     log::info!("login succeeded for {}", user.email);
-    start(state, &user, user_agent).await
+    let subject = Party::from(&user);
+    let ctx = Context {
+        actor: Some(subject.clone()),
+        origin: ctx.origin.clone(),
+    };
+    audit::record(state, ctx.event(AuditEvent::LoginSucceeded, Some(subject))).await;
+    start(state, &user, ctx.origin.user_agent.clone()).await
 }
 
 /// Starts a session for a user whose identity is already established (just signed up, or
@@ -86,7 +136,12 @@ pub async fn start(
 }
 
 /// Exchanges a refresh token for a new access token and the token's successor.
-pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, ServiceError> {
+pub async fn refresh(
+    state: &AppState,
+    ctx: &Context,
+    presented: &str,
+) -> Result<TokenPair, ServiceError> {
+    state.throttle.check_ip(Bucket::Refresh, ctx.origin.ip)?;
     if !refresh::is_well_formed(presented) {
         return Err(ServiceError::RefreshTokenInvalid);
     }
@@ -107,8 +162,18 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, Ser
             session_id,
             user_id,
         } => (session_id, user_id),
-        sessions::Rotation::ReuseDetected => {
-            log::warn!("refresh token reuse detected; its session has been revoked");
+        sessions::Rotation::ReuseDetected {
+            session_id,
+            user_id,
+        } => {
+            log::warn!("refresh token reuse detected; session {session_id} has been revoked");
+            let user = db::run(&state.pool, move |conn| users::find_by_id(conn, user_id)).await?;
+            let mut event = ctx.event(
+                AuditEvent::RefreshReuseDetected,
+                user.as_ref().map(Party::from),
+            );
+            event.detail = Some(format!("session {session_id} revoked"));
+            audit::record(state, event).await;
             return Err(ServiceError::RefreshTokenInvalid);
         }
         sessions::Rotation::Invalid => return Err(ServiceError::RefreshTokenInvalid),
@@ -128,12 +193,12 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<TokenPair, Ser
 }
 
 /// Ends the session an access token belongs to.
-pub async fn logout(state: &AppState, grant: AccessGrant) -> Result<(), ServiceError> {
-    db::run(&state.pool, move |conn| {
-        sessions::revoke(conn, grant.session_id)
-    })
-    .await?;
-    Ok(())
+pub async fn logout(
+    state: &AppState,
+    ctx: &Context,
+    grant: AccessGrant,
+) -> Result<(), ServiceError> {
+    logout_scoped(state, ctx, grant, LogoutScope::Local).await
 }
 
 /// Which sessions a logout ends (as Supabase Auth names them).
@@ -161,6 +226,7 @@ impl LogoutScope {
 /// Ends this session, every session, or every other session of the grant's user.
 pub async fn logout_scoped(
     state: &AppState,
+    ctx: &Context,
     grant: AccessGrant,
     scope: LogoutScope,
 ) -> Result<(), ServiceError> {
@@ -175,6 +241,9 @@ pub async fn logout_scoped(
     })
     .await?;
     log::info!("user {user_id} ended {ended} session(s) ({scope:?})");
+    let mut event = ctx.event(AuditEvent::Logout, ctx.actor.clone());
+    event.detail = Some(format!("{scope:?} ({ended} session(s))").to_lowercase());
+    audit::record(state, event).await;
     Ok(())
 }
 
@@ -190,6 +259,7 @@ pub async fn list_live(
 /// and live.
 pub async fn end_own(
     state: &AppState,
+    ctx: &Context,
     user_id: UserId,
     session_id: Uuid,
 ) -> Result<(), ServiceError> {
@@ -198,17 +268,27 @@ pub async fn end_own(
     })
     .await?;
     log::info!("user {user_id} ended session {session_id}");
+    let mut event = ctx.event(AuditEvent::SessionEnded, ctx.actor.clone());
+    event.detail = Some(format!("session {session_id}"));
+    audit::record(state, event).await;
     Ok(())
 }
 
 /// Ends every session of a user (a superuser's action); not found if there is no such user.
-pub async fn end_all(state: &AppState, user_id: UserId) -> Result<usize, ServiceError> {
-    let ended = db::run(&state.pool, move |conn| {
-        users::find_by_id(conn, user_id)?.ok_or(db::DbError::NotFound)?;
-        sessions::revoke_all_for_user(conn, user_id)
+pub async fn end_all(
+    state: &AppState,
+    ctx: &Context,
+    user_id: UserId,
+) -> Result<usize, ServiceError> {
+    let (user, ended) = db::run(&state.pool, move |conn| {
+        let user = users::find_by_id(conn, user_id)?.ok_or(db::DbError::NotFound)?;
+        Ok((user, sessions::revoke_all_for_user(conn, user_id)?))
     })
     .await?;
     log::info!("ended all {ended} session(s) of user {user_id}");
+    let mut event = ctx.event(AuditEvent::SessionEnded, Some(Party::from(&user)));
+    event.detail = Some(format!("all sessions ({ended})"));
+    audit::record(state, event).await;
     Ok(ended)
 }
 

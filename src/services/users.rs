@@ -2,10 +2,12 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::ServiceError;
+use super::audit::{self, Context};
+use super::{recovery, ServiceError};
 use crate::auth::password::Verified;
+use crate::auth::throttle::Bucket;
 use crate::db::{self, users, Listing, Page};
-use crate::domain::{Email, User, UserId};
+use crate::domain::{AuditEvent, Email, Party, User, UserId};
 use crate::startup::AppState;
 
 /// Changes a user may make to their own account.
@@ -28,17 +30,30 @@ pub struct AdminChanges {
 }
 
 /// Creates an ordinary account (never a superuser: privileges are granted, not asked for).
+/// When addresses must be verified, the verification email goes out at once.
 pub async fn register(
     state: &AppState,
+    ctx: &Context,
     email: Email,
     password: SecretString,
 ) -> Result<User, ServiceError> {
-    create(state, email, password, false).await
+    state.throttle.check_ip(Bucket::Signup, ctx.origin.ip)?;
+    let user = create(state, ctx, email, password, false).await?;
+    if state.email.require_verification {
+        if let Err(e) = recovery::send_verification(state, &user).await {
+            log::error!(
+                "could not send the verification email to {}: {e}",
+                user.email
+            );
+        }
+    }
+    Ok(user)
 }
 
 /// Creates an account with the given privilege; the command line makes superusers this way.
 pub async fn create(
     state: &AppState,
+    ctx: &Context,
     email: Email,
     password: SecretString,
     is_superuser: bool,
@@ -56,6 +71,13 @@ pub async fn create(
     })
     .await?;
     log::info!("registered {} ({})", user.email, user.id);
+    let subject = Party::from(&user);
+    let mut event = ctx.event(AuditEvent::Signup, Some(subject.clone()));
+    event.actor = event.actor.or(Some(subject));
+    if is_superuser {
+        event.detail = Some("as a superuser".to_owned());
+    }
+    audit::record(state, event).await;
     Ok(user)
 }
 
@@ -68,6 +90,7 @@ pub async fn get(state: &AppState, id: UserId) -> Result<User, ServiceError> {
 /// Applies a user's changes to their own account; a new password needs the current one.
 pub async fn update_own(
     state: &AppState,
+    ctx: &Context,
     user: &User,
     changes: OwnChanges,
 ) -> Result<User, ServiceError> {
@@ -90,12 +113,13 @@ pub async fn update_own(
         update.password_hash = Some(hash_new_password(state, &password, email).await?);
     }
     update.email = changes.email;
-    apply(state, user.id, update).await
+    apply(state, ctx, user.id, update).await
 }
 
 /// Applies a superuser's changes to any account.
 pub async fn update_any(
     state: &AppState,
+    ctx: &Context,
     id: UserId,
     changes: AdminChanges,
 ) -> Result<User, ServiceError> {
@@ -113,7 +137,7 @@ pub async fn update_any(
         update.password_hash = Some(hash_new_password(state, &password, &email).await?);
     }
     update.email = changes.email;
-    apply(state, id, update).await
+    apply(state, ctx, id, update).await
 }
 
 /// One page of the accounts whose address contains `search`.
@@ -125,29 +149,61 @@ pub async fn list(
     Ok(db::run(&state.pool, move |conn| users::list(conn, &search, page)).await?)
 }
 
-pub async fn delete(state: &AppState, id: UserId) -> Result<(), ServiceError> {
-    db::run(&state.pool, move |conn| users::delete(conn, id)).await?;
+pub async fn delete(state: &AppState, ctx: &Context, id: UserId) -> Result<(), ServiceError> {
+    let user = db::run(&state.pool, move |conn| users::delete(conn, id)).await?;
     log::info!("deleted user {id}");
+    audit::record(
+        state,
+        ctx.event(AuditEvent::UserDeleted, Some(Party::from(&user))),
+    )
+    .await;
     Ok(())
 }
 
 async fn apply(
     state: &AppState,
+    ctx: &Context,
     id: UserId,
     update: users::UserChanges,
 ) -> Result<User, ServiceError> {
     let password_changed = update.password_hash.is_some();
-    let user = db::run(&state.pool, move |conn| users::update(conn, id, update)).await?;
+    let (before, user) = db::run(&state.pool, move |conn| users::update(conn, id, update)).await?;
     if password_changed {
         log::info!(
             "password changed for {}; its sessions were ended",
             user.email
         );
     }
+    let subject = Party::from(&user);
+    for event in changes_made(&before, &user, password_changed) {
+        audit::record(state, ctx.event(event, Some(subject.clone()))).await;
+    }
     Ok(user)
 }
 
-async fn hash_new_password(
+/// The audited events a change amounts to: only what actually changed.
+fn changes_made(before: &User, after: &User, password_changed: bool) -> Vec<AuditEvent> {
+    let mut events = Vec::new();
+    if password_changed {
+        events.push(AuditEvent::PasswordChanged);
+    }
+    match (before.is_superuser, after.is_superuser) {
+        (false, true) => events.push(AuditEvent::UserPromoted),
+        (true, false) => events.push(AuditEvent::UserDemoted),
+        _ => {}
+    }
+    match (before.is_active, after.is_active) {
+        (false, true) => events.push(AuditEvent::UserActivated),
+        (true, false) => events.push(AuditEvent::UserDeactivated),
+        _ => {}
+    }
+    if !before.is_verified && after.is_verified {
+        events.push(AuditEvent::EmailVerified);
+    }
+    events
+}
+
+pub(crate) async fn hash_new_password(
     state: &AppState,
     password: &SecretString,
     email: &str,

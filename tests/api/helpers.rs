@@ -63,6 +63,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         // Cheap hashes keep the suite fast; tests about hashing set their own.
         ("ARGON2_MEMORY_KIB".into(), "8192".into()),
         ("ARGON2_ITERATIONS".into(), "1".into()),
+        // Throttling has its own tests; the rest of the suite logs in far faster than a person.
+        ("RATE_LIMIT".into(), "off".into()),
     ]);
     for (k, v) in vars {
         env.insert(k.to_string(), v.to_string());

@@ -710,6 +710,7 @@ async fn production_serve_publishes_exactly_the_configured_key_and_signs_with_it
             ("JWT_JWKS", jwt_jwks.as_str()),
             ("ARGON2_MEMORY_KIB", "19456"),
             ("ARGON2_ITERATIONS", "2"),
+            ("PUBLIC_URL", "https://auth.example.com"),
         ])
         .await;
 

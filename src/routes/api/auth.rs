@@ -5,11 +5,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::super::user_agent;
 use super::body::{JsonBody, LoginForm};
+use crate::auth::origin::Origin;
 use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
 use crate::errors::{ApiError, FieldError};
+use crate::services::audit::Context;
 use crate::services::sessions::{LogoutScope, TokenPair};
 use crate::services::{sessions, users};
 use crate::startup::AppState;
@@ -22,10 +23,12 @@ pub struct RegisterBody {
 
 pub async fn register(
     state: web::Data<AppState>,
+    origin: Origin,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = parse_email(&body.email)?;
-    let user = users::register(&state, email, body.password.into())
+    let ctx = Context::anonymous(origin);
+    let user = users::register(&state, &ctx, email, body.password.into())
         .await
         .map_err(ApiError::from_registration)?;
     Ok(HttpResponse::Created().json(UserRead::from(user)))
@@ -33,21 +36,17 @@ pub async fn register(
 
 pub async fn login(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    origin: Origin,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = log_in(&state, &req, form).await?;
+    let tokens = log_in(&state, origin, form).await?;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
 /// The one login path of both transports.
-async fn log_in(
-    state: &AppState,
-    req: &HttpRequest,
-    form: LoginForm,
-) -> Result<TokenPair, ApiError> {
-    let password = form.password.into();
-    Ok(sessions::login(state, &form.username, password, user_agent(req)).await?)
+async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<TokenPair, ApiError> {
+    let ctx = Context::anonymous(origin);
+    Ok(sessions::login(state, &ctx, &form.username, form.password.into()).await?)
 }
 
 #[derive(Deserialize)]
@@ -57,9 +56,11 @@ pub struct RefreshBody {
 
 pub async fn refresh(
     state: web::Data<AppState>,
+    origin: Origin,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = sessions::refresh(&state, &body.refresh_token).await?;
+    let ctx = Context::anonymous(origin);
+    let tokens = sessions::refresh(&state, &ctx, &body.refresh_token).await?;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
@@ -73,6 +74,7 @@ pub struct LogoutQuery {
 pub async fn logout(
     state: web::Data<AppState>,
     auth: AuthUser,
+    origin: Origin,
     query: web::Query<LogoutQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = match query.scope.as_deref() {
@@ -85,7 +87,8 @@ pub async fn logout(
             ))
         })?,
     };
-    sessions::logout_scoped(&state, auth.grant, scope).await?;
+    let ctx = Context::user(&auth.user, origin);
+    sessions::logout_scoped(&state, &ctx, auth.grant, scope).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -95,13 +98,14 @@ pub async fn logout(
 pub async fn cookie_login(
     state: web::Data<AppState>,
     req: HttpRequest,
+    origin: Origin,
     session: Session,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
     if !csrf::from_this_site(&req) {
         return Err(ApiError::CsrfFailed);
     }
-    let tokens = log_in(&state, &req, form).await?;
+    let tokens = log_in(&state, origin, form).await?;
     let csrf_token = csrf::renew(&session).map_err(internal)?;
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
@@ -116,8 +120,10 @@ pub async fn cookie_logout(
     state: web::Data<AppState>,
     session: Session,
     auth: AuthUser,
+    origin: Origin,
 ) -> Result<HttpResponse, ApiError> {
-    sessions::logout(&state, auth.grant).await?;
+    let ctx = Context::user(&auth.user, origin);
+    sessions::logout(&state, &ctx, auth.grant).await?;
     csrf::renew(&session).map_err(internal)?;
     let mut response = HttpResponse::NoContent();
     for cookie in state.cookies.signed_out() {

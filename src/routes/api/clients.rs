@@ -1,5 +1,7 @@
 //! `/clients`: superusers register, list and delete machine clients.
 
+use crate::auth::origin::Origin;
+use crate::services::audit::Context;
 use actix_web::{web, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -49,7 +51,8 @@ struct CreatedClient<'a> {
 /// `POST /clients`: 201 with the secret, which is shown this once.
 pub async fn create(
     state: web::Data<AppState>,
-    _: Superuser,
+    Superuser(admin): Superuser,
+    origin: Origin,
     JsonBody(body): JsonBody<CreateClientBody>,
 ) -> Result<HttpResponse, ApiError> {
     let invalid = |field: &str, e: crate::domain::InvalidClient| {
@@ -58,7 +61,8 @@ pub async fn create(
     let name = ClientName::parse(&body.name).map_err(|e| invalid("name", e))?;
     let scopes = Scopes::parse_each(body.scopes.iter().map(String::as_str))
         .map_err(|e| invalid("scopes", e))?;
-    let registered = clients::register(&state, name, scopes).await?;
+    let ctx = Context::user(&admin.user, origin);
+    let registered = clients::register(&state, &ctx, name, scopes).await?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(CreatedClient {
@@ -80,10 +84,11 @@ pub async fn list(state: web::Data<AppState>, _: Superuser) -> Result<HttpRespon
 /// `DELETE /clients/{client_id}`: the client's tokens stop working at once.
 pub async fn delete(
     state: web::Data<AppState>,
-    _: Superuser,
+    Superuser(admin): Superuser,
+    origin: Origin,
     client_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ClientId::parse(&client_id).ok_or(ApiError::NotFound)?;
-    clients::delete(&state, id).await?;
+    clients::delete(&state, &Context::user(&admin.user, origin), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

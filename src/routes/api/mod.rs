@@ -1,10 +1,12 @@
 //! The JSON API: the fastapi-users dialect and its extensions.
 
+mod audit;
 mod auth;
 pub mod body;
 mod clients;
 mod meta;
 mod oauth;
+mod recovery;
 mod sessions;
 mod users;
 
@@ -19,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/cookie/login").post(auth::cookie_login))
         .service(web::resource("/auth/cookie/logout").post(auth::cookie_logout))
         .service(web::resource("/auth/csrf").get(auth::csrf_token))
+        .service(web::resource("/auth/forgot-password").post(recovery::forgot_password))
+        .service(web::resource("/auth/reset-password").post(recovery::reset_password))
+        .service(web::resource("/auth/request-verify-token").post(recovery::request_verify_token))
+        .service(web::resource("/auth/verify").post(recovery::verify))
         .service(
             web::resource("/users/me")
                 .get(users::me)
@@ -39,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(clients::create),
         )
         .service(web::resource("/clients/{client_id}").delete(clients::delete))
+        .service(web::resource("/audit").get(audit::list))
         .service(web::resource("/.well-known/jwks.json").get(meta::jwks))
         .service(web::resource("/secret").get(meta::secret))
         .service(web::resource("/health").get(meta::health));

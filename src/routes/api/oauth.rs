@@ -12,28 +12,31 @@ use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::super::user_agent;
+use crate::auth::origin::Origin;
 use crate::domain::Scopes;
 use crate::errors::OAuthError;
+use crate::services::audit::Context;
 use crate::services::{clients, sessions};
 use crate::startup::AppState;
 
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
+    origin: Origin,
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::parse(&req, &body)?;
+    let ctx = Context::anonymous(origin);
     let answer = match params.get("grant_type") {
         None => return Err(OAuthError::InvalidRequest("grant_type is required")),
         Some("password") => {
             let username = params.require("username")?;
             let password = params.require("password")?.into();
-            json!(sessions::login(&state, username, password, user_agent(&req)).await?)
+            json!(sessions::login(&state, &ctx, username, password).await?)
         }
         Some("refresh_token") => {
             let refresh_token = params.require("refresh_token")?;
-            json!(sessions::refresh(&state, refresh_token).await?)
+            json!(sessions::refresh(&state, &ctx, refresh_token).await?)
         }
         Some("client_credentials") => {
             let (client_id, secret) = client_credentials(&req, &params)?;

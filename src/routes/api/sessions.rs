@@ -4,9 +4,11 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::auth::origin::Origin;
 use crate::auth::{AuthUser, Superuser};
 use crate::db::sessions::LiveSession;
 use crate::errors::ApiError;
+use crate::services::audit::Context;
 use crate::services::sessions;
 use crate::startup::AppState;
 
@@ -45,20 +47,23 @@ pub async fn list_mine(
 pub async fn end_mine(
     state: web::Data<AppState>,
     auth: AuthUser,
+    origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    sessions::end_own(&state, auth.user.id, session_id).await?;
+    let ctx = Context::user(&auth.user, origin);
+    sessions::end_own(&state, &ctx, auth.user.id, session_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// `DELETE /users/{id}/sessions`: a superuser signs a user out everywhere.
 pub async fn end_all_of_user(
     state: web::Data<AppState>,
-    _: Superuser,
+    Superuser(admin): Superuser,
+    origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user_id = id.parse().map_err(|_| ApiError::NotFound)?;
-    sessions::end_all(&state, user_id).await?;
+    sessions::end_all(&state, &Context::user(&admin.user, origin), user_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,9 +5,11 @@ use serde::Deserialize;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
+use crate::auth::origin::Origin;
 use crate::auth::{AuthUser, Superuser};
 use crate::domain::{Email, UserId, UserRead};
 use crate::errors::ApiError;
+use crate::services::audit::Context;
 use crate::services::users::{self, AdminChanges, OwnChanges};
 use crate::startup::AppState;
 
@@ -36,6 +38,7 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: AuthUser,
+    origin: Origin,
     JsonBody(body): JsonBody<UpdateMeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let changes = OwnChanges {
@@ -43,7 +46,8 @@ pub async fn update_me(
         password: body.password.map(Into::into),
         current_password: body.current_password.map(Into::into),
     };
-    let user = users::update_own(&state, &auth.user, changes).await?;
+    let ctx = Context::user(&auth.user, origin);
+    let user = users::update_own(&state, &ctx, &auth.user, changes).await?;
     Ok(HttpResponse::Ok().json(UserRead::from(user)))
 }
 
@@ -58,7 +62,8 @@ pub async fn get_user(
 
 pub async fn update_user(
     state: web::Data<AppState>,
-    _: Superuser,
+    Superuser(admin): Superuser,
+    origin: Origin,
     id: web::Path<String>,
     JsonBody(body): JsonBody<UpdateUserBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -70,16 +75,19 @@ pub async fn update_user(
         is_superuser: body.is_superuser,
         is_verified: body.is_verified,
     };
-    let user = users::update_any(&state, id, changes).await?;
+    let ctx = Context::user(&admin.user, origin);
+    let user = users::update_any(&state, &ctx, id, changes).await?;
     Ok(HttpResponse::Ok().json(UserRead::from(user)))
 }
 
 pub async fn delete_user(
     state: web::Data<AppState>,
-    _: Superuser,
+    Superuser(admin): Superuser,
+    origin: Origin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    users::delete(&state, user_id(&id)?).await?;
+    let ctx = Context::user(&admin.user, origin);
+    users::delete(&state, &ctx, user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

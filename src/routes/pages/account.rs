@@ -2,19 +2,20 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::super::user_agent;
 use super::{
     display_time, flash, render, see_other, signed_in_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
 };
 use crate::auth::extractors::{Authenticated, SignedIn};
+use crate::auth::origin::Origin;
 use crate::domain::User;
 use crate::errors::PageError;
+use crate::services::audit::Context;
 use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
 use crate::services::{sessions, users, ServiceError};
@@ -101,11 +102,13 @@ pub async fn end_session(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<String>,
+    origin: Origin,
     CsrfForm(_): CsrfForm<NoFields>,
     SignedIn(auth): SignedIn,
 ) -> Result<HttpResponse, PageError> {
     let session_id = Uuid::parse_str(&id).map_err(|_| PageError::NotFound)?;
-    match sessions::end_own(&state, auth.user.id, session_id).await {
+    let ctx = Context::user(&auth.user, origin);
+    match sessions::end_own(&state, &ctx, auth.user.id, session_id).await {
         Ok(()) => flash::success(&session, "That session has been signed out."),
         Err(ServiceError::NotFound) => flash::error(&session, "That session had already ended."),
         Err(other) => return Err(other.into()),
@@ -117,10 +120,12 @@ pub async fn end_session(
 pub async fn end_other_sessions(
     state: web::Data<AppState>,
     session: Session,
+    origin: Origin,
     CsrfForm(_): CsrfForm<NoFields>,
     SignedIn(auth): SignedIn,
 ) -> Result<HttpResponse, PageError> {
-    sessions::logout_scoped(&state, auth.grant, LogoutScope::Others).await?;
+    let ctx = Context::user(&auth.user, origin);
+    sessions::logout_scoped(&state, &ctx, auth.grant, LogoutScope::Others).await?;
     flash::success(&session, "Every other session has been signed out.");
     Ok(see_other("/account"))
 }
@@ -139,7 +144,7 @@ pub struct PasswordFields {
 /// so this browser gets a fresh one.
 pub async fn change_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    origin: Origin,
     session: Session,
     CsrfForm(form): CsrfForm<PasswordFields>,
     SignedIn(auth): SignedIn,
@@ -153,9 +158,10 @@ pub async fn change_password(
             current_password: Some(form.current_password.into()),
             ..OwnChanges::default()
         };
-        match users::update_own(&state, &auth.user, changes).await {
+        let ctx = Context::user(&auth.user, origin);
+        match users::update_own(&state, &ctx, &auth.user, changes).await {
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, user_agent(&req)).await?;
+                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
                 flash::success(
                     &session,
                     "Password changed. You have been signed out everywhere else.",

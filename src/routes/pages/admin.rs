@@ -8,9 +8,11 @@ use serde::Deserialize;
 
 use super::{display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout};
 use crate::auth::extractors::PageSuperuser;
+use crate::auth::origin::Origin;
 use crate::db::Page;
 use crate::domain::{User, UserId};
 use crate::errors::PageError;
+use crate::services::audit::Context;
 use crate::services::users::AdminChanges;
 use crate::services::{sessions, users, ServiceError};
 use crate::startup::AppState;
@@ -261,6 +263,7 @@ pub async fn act(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<(String, String)>,
+    origin: Origin,
     CsrfForm(form): CsrfForm<ActionFields>,
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
@@ -276,7 +279,8 @@ pub async fn act(
     if action == Action::Delete && form.confirm.as_deref() != Some("yes") {
         return confirm_delete(&session, &auth.user, &target, &next);
     }
-    match apply(&state, action, target.id).await {
+    let ctx = Context::user(&auth.user, origin);
+    match apply(&state, &ctx, action, target.id).await {
         Ok(()) => {
             log::info!("{} {:?}d {}", auth.user.email, action, target.email);
             flash::success(&session, action.done(&target.email));
@@ -295,10 +299,15 @@ pub async fn act(
     Ok(see_other(&next))
 }
 
-async fn apply(state: &AppState, action: Action, id: UserId) -> Result<(), ServiceError> {
+async fn apply(
+    state: &AppState,
+    ctx: &Context,
+    action: Action,
+    id: UserId,
+) -> Result<(), ServiceError> {
     let changes = match action {
-        Action::Delete => return users::delete(state, id).await,
-        Action::EndSessions => return sessions::end_all(state, id).await.map(drop),
+        Action::Delete => return users::delete(state, ctx, id).await,
+        Action::EndSessions => return sessions::end_all(state, ctx, id).await.map(drop),
         Action::Promote => AdminChanges {
             is_superuser: Some(true),
             ..Default::default()
@@ -320,7 +329,7 @@ async fn apply(state: &AppState, action: Action, id: UserId) -> Result<(), Servi
             ..Default::default()
         },
     };
-    users::update_any(state, id, changes).await.map(drop)
+    users::update_any(state, ctx, id, changes).await.map(drop)
 }
 
 /// The account an action names; an id that is not a UUID is as unknown as a missing one.

@@ -12,8 +12,10 @@ use serde::Deserialize;
 
 use super::{display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout, NoFields};
 use crate::auth::extractors::PageSuperuser;
+use crate::auth::origin::Origin;
 use crate::domain::{Client, ClientId, ClientName, Scopes, User};
 use crate::errors::PageError;
+use crate::services::audit::Context;
 use crate::services::{clients, ServiceError};
 use crate::startup::AppState;
 
@@ -100,6 +102,7 @@ pub struct ClientFields {
 pub async fn create(
     state: web::Data<AppState>,
     session: Session,
+    origin: Origin,
     CsrfForm(form): CsrfForm<ClientFields>,
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
@@ -120,7 +123,8 @@ pub async fn create(
         );
         return render(StatusCode::UNPROCESSABLE_ENTITY, &view.await?);
     };
-    let registered = clients::register(&state, name, scopes).await?;
+    let ctx = Context::user(&auth.user, origin);
+    let registered = clients::register(&state, &ctx, name, scopes).await?;
     log::info!(
         "{} registered client {}",
         auth.user.email,
@@ -141,11 +145,13 @@ pub async fn delete(
     state: web::Data<AppState>,
     session: Session,
     id: web::Path<String>,
+    origin: Origin,
     CsrfForm(_): CsrfForm<NoFields>,
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
     let id = ClientId::parse(&id).ok_or(PageError::NotFound)?;
-    match clients::delete(&state, id.clone()).await {
+    let ctx = Context::user(&auth.user, origin);
+    match clients::delete(&state, &ctx, id.clone()).await {
         Ok(()) => {
             log::info!("{} deleted client {id}", auth.user.email);
             flash::success(

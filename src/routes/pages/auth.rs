@@ -2,18 +2,19 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::super::user_agent;
 use super::{
     flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
 };
 use crate::auth::extractors::{Authenticated, Visitor};
+use crate::auth::origin::Origin;
 use crate::domain::Email;
 use crate::errors::PageError;
+use crate::services::audit::Context;
 use crate::services::{sessions, users, ServiceError};
 use crate::startup::AppState;
 
@@ -51,7 +52,7 @@ pub async fn signup_form(
 
 pub async fn signup(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    origin: Origin,
     session: Session,
     CsrfForm(form): CsrfForm<SignupFields>,
     Visitor(previous): Visitor,
@@ -64,10 +65,11 @@ pub async fn signup(
         errors.add("password_confirm", "The two passwords don’t match.");
     }
     if let (Some(email), true) = (email, errors.is_empty()) {
-        match users::register(&state, email, form.password.into()).await {
+        let ctx = Context::anonymous(origin);
+        match users::register(&state, &ctx, email, form.password.into()).await {
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, user_agent(&req)).await?;
-                end_previous_session(&state, previous).await?;
+                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
+                end_previous_session(&state, &ctx, previous).await?;
                 flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
                 return signed_in_redirect(&state, &session, &tokens, AFTER_LOGIN);
             }
@@ -127,15 +129,16 @@ pub struct LoginFields {
 
 pub async fn login(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    origin: Origin,
     session: Session,
     CsrfForm(form): CsrfForm<LoginFields>,
     Visitor(previous): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let next = next_or(form.next.as_deref(), AFTER_LOGIN);
-    match sessions::login(&state, &form.email, form.password.into(), user_agent(&req)).await {
+    let ctx = Context::anonymous(origin);
+    match sessions::login(&state, &ctx, &form.email, form.password.into()).await {
         Ok(tokens) => {
-            end_previous_session(&state, previous).await?;
+            end_previous_session(&state, &ctx, previous).await?;
             signed_in_redirect(&state, &session, &tokens, next.as_str())
         }
         Err(ServiceError::BadCredentials) => {
@@ -156,10 +159,12 @@ pub async fn login(
 /// than leave it live with no cookie pointing at it.
 async fn end_previous_session(
     state: &AppState,
+    ctx: &Context,
     previous: Option<Authenticated>,
 ) -> Result<(), PageError> {
     if let Some(previous) = previous {
-        sessions::logout(state, previous.grant).await?;
+        let ctx = Context::user(&previous.user, ctx.origin.clone());
+        sessions::logout(state, &ctx, previous.grant).await?;
     }
     Ok(())
 }
@@ -167,11 +172,13 @@ async fn end_previous_session(
 pub async fn logout(
     state: web::Data<AppState>,
     session: Session,
+    origin: Origin,
     CsrfForm(_): CsrfForm<NoFields>,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     if let Some(auth) = visitor {
-        sessions::logout(&state, auth.grant).await?;
+        let ctx = Context::user(&auth.user, origin);
+        sessions::logout(&state, &ctx, auth.grant).await?;
     }
     flash::success(&session, "You have been logged out.");
     signed_out_redirect(&state, &session, "/")

@@ -26,13 +26,13 @@ struct ErrorPage {
     layout: Layout,
     status: u16,
     heading: &'static str,
-    message: &'static str,
+    message: String,
 }
 
 /// The page for an error; falls back to plain text if even that cannot render.
 pub fn error_page(error: &PageError) -> HttpResponse {
     let layout = Layout::bare();
-    let (heading, message) = match error {
+    let (heading, message): (&str, String) = match error {
         PageError::Forbidden => {
             let message = "This page is for superusers. If you need access, ask one of them.";
             return fallback(render(
@@ -46,19 +46,27 @@ pub fn error_page(error: &PageError) -> HttpResponse {
         PageError::CsrfFailed => (
             "This form has expired",
             "The form was too old or did not come from this site, so nothing was changed. Go \
-             back, reload the page and try again.",
+             back, reload the page and try again."
+                .to_owned(),
         ),
         PageError::BadRequest => (
             "That request didn’t make sense",
-            "The form was incomplete or malformed, so nothing was changed.",
+            "The form was incomplete or malformed, so nothing was changed.".to_owned(),
         ),
         PageError::Busy => (
             "We’re very busy right now",
-            "Too many people are signing in at once. Please try again in a few seconds.",
+            "Too many people are signing in at once. Please try again in a few seconds.".to_owned(),
+        ),
+        PageError::TooManyRequests { retry_after } => (
+            "Too many attempts",
+            format!(
+                "For your account’s safety we’ve paused this for a while. Please try again in {}.",
+                wait_for_people(*retry_after)
+            ),
         ),
         PageError::Internal | PageError::LoginRequired { .. } => (
             "Something went wrong on our side",
-            "We couldn’t finish that. Please try again in a moment.",
+            "We couldn’t finish that. Please try again in a moment.".to_owned(),
         ),
     };
     // A redirect never renders; should one get here, it is a bug, shown as one.
@@ -73,6 +81,15 @@ pub fn error_page(error: &PageError) -> HttpResponse {
         message,
     };
     fallback(render(status, &page))
+}
+
+/// "1 minute", "15 minutes", "40 seconds".
+fn wait_for_people(seconds: u64) -> String {
+    if seconds < 60 {
+        return format!("{seconds} second{}", if seconds == 1 { "" } else { "s" });
+    }
+    let minutes = seconds.div_ceil(60);
+    format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
 }
 
 fn fallback(rendered: Result<HttpResponse, PageError>) -> HttpResponse {

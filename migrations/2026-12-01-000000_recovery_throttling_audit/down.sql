@@ -1,0 +1,3 @@
+DROP TABLE audit_events;
+DROP TABLE throttle_counters;
+DROP TABLE email_tokens;

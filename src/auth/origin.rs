@@ -1,0 +1,143 @@
+//! Where a request comes from: the client's address (believing `X-Forwarded-For` only from
+//! configured proxies) and its user agent. Throttling keys on the first, the audit log
+//! records both.
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use ipnet::IpNet;
+
+use crate::startup::AppState;
+
+/// The client behind a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub ip: Option<IpAddr>,
+    /// Shortened to 256 characters.
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
+        let forwarded_for = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Origin {
+            ip: req
+                .peer_addr()
+                .map(|peer| client_ip(peer.ip(), &forwarded_for, trusted_proxies)),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|agent| agent.to_str().ok())
+                .map(|agent| agent.chars().take(256).collect()),
+        }
+    }
+}
+
+impl FromRequest for Origin {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Origin, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.throttle.trusted_proxies())
+            .unwrap_or_default();
+        ready(Ok(Origin::of(req, trusted)))
+    }
+}
+
+/// The client's address. A proxy we trust appends the address it got the request from to
+/// `X-Forwarded-For`, so the list is read from the right, past our own proxies; the first
+/// address that is not one of them is the client. Anything to its left was written by the
+/// client and proves nothing.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn ip(raw: &str) -> IpAddr {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), "1.2.3.4", &proxies),
+            ip("203.0.113.9")
+        );
+        assert_eq!(client_ip(ip("203.0.113.9"), "", &[]), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn spoofed_entries_left_of_the_client_are_ignored() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        let header = "1.1.1.1, 198.51.100.7, 10.0.0.5";
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), header, &proxies),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn garbage_stops_the_walk_at_the_last_good_hop() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "nonsense", &proxies),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), "198.51.100.7, junk, 10.0.0.9", &proxies),
+            ip("10.0.0.9")
+        );
+        assert_eq!(client_ip(ip("10.0.0.2"), "", &proxies), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ipv6_proxies_and_clients() {
+        let proxies = nets(&["fd00::/8"]);
+        assert_eq!(
+            client_ip(ip("fd00::1"), "2001:db8::42", &proxies),
+            ip("2001:db8::42")
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! Queries on `audit_events`.
+
+use diesel::prelude::*;
+
+use super::schema::audit_events;
+use super::{escape_like, Conn, DbError, Listing, Page};
+use crate::domain::{AuditEvent, AuditRecord, Party};
+
+/// An event to record.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub event: AuditEvent,
+    pub occurred_at: i64,
+    pub actor: Option<Party>,
+    pub subject: Option<Party>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Which events to list; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub event: Option<AuditEvent>,
+    /// Matches the actor or the subject: an exact id, or part of an email or client name.
+    pub party: Option<String>,
+    pub ip: Option<String>,
+    /// Seconds since the Unix epoch, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+struct AuditRow {
+    id: String,
+    occurred_at: i64,
+    event: String,
+    actor_id: Option<String>,
+    actor_label: Option<String>,
+    subject_id: Option<String>,
+    subject_label: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
+}
+
+fn party(id: Option<String>, label: Option<String>) -> Option<Party> {
+    id.map(|id| Party {
+        id,
+        label: label.unwrap_or_default(),
+    })
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(row: AuditRow) -> AuditRecord {
+        AuditRecord {
+            id: row.id,
+            occurred_at: row.occurred_at,
+            event: row.event,
+            actor: party(row.actor_id, row.actor_label),
+            subject: party(row.subject_id, row.subject_label),
+            ip: row.ip,
+            user_agent: row.user_agent,
+            detail: row.detail,
+        }
+    }
+}
+
+pub fn insert(conn: &mut Conn, new: NewAuditEvent) -> Result<(), DbError> {
+    let (actor_id, actor_label) = new.actor.map(|p| (p.id, p.label)).unzip();
+    let (subject_id, subject_label) = new.subject.map(|p| (p.id, p.label)).unzip();
+    diesel::insert_into(audit_events::table)
+        .values((
+            // Version 7 UUIDs sort by time, so the newest events come first by id alone.
+            audit_events::id.eq(uuid::Uuid::now_v7().to_string()),
+            audit_events::occurred_at.eq(new.occurred_at),
+            audit_events::event.eq(new.event.as_str()),
+            audit_events::actor_id.eq(actor_id),
+            audit_events::actor_label.eq(actor_label),
+            audit_events::subject_id.eq(subject_id),
+            audit_events::subject_label.eq(subject_label),
+            audit_events::ip.eq(new.ip),
+            audit_events::user_agent.eq(new.user_agent),
+            audit_events::detail.eq(new.detail),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One page of matching events, newest first.
+pub fn list(
+    conn: &mut Conn,
+    filter: &AuditFilter,
+    page: Page,
+) -> Result<Listing<AuditRecord>, DbError> {
+    let query = || {
+        let mut query = audit_events::table.into_boxed();
+        if let Some(event) = filter.event {
+            query = query.filter(audit_events::event.eq(event.as_str()));
+        }
+        if let Some(party) = &filter.party {
+            let pattern = format!("%{}%", escape_like(&party.to_lowercase()));
+            query = query.filter(
+                audit_events::actor_id
+                    .eq(party.clone())
+                    .or(audit_events::subject_id.eq(party.clone()))
+                    .or(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(actor_label) LIKE ")
+                            .bind::<diesel::sql_types::Text, _>(pattern.clone())
+                            .sql(" ESCAPE '\\'"),
+                    )
+                    .or(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(subject_label) LIKE ")
+                            .bind::<diesel::sql_types::Text, _>(pattern)
+                            .sql(" ESCAPE '\\'"),
+                    ),
+            );
+        }
+        if let Some(ip) = &filter.ip {
+            query = query.filter(audit_events::ip.eq(ip.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(audit_events::occurred_at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(audit_events::occurred_at.le(until));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(conn)?;
+    let items = query()
+        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+        .offset(page.offset())
+        .limit(page.size)
+        .select(AuditRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(AuditRecord::from)
+        .collect();
+    Ok(Listing { items, total })
+}

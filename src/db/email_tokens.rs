@@ -1,0 +1,168 @@
+//! Queries on `email_tokens`: single-use tokens sent by email to reset a password or verify an
+//! address. A token is good while it is unused, unexpired, and its user's address is still
+//! the one it was sent to.
+
+use diesel::prelude::*;
+
+use super::models::UserRecord;
+use super::schema::{email_tokens, users};
+use super::{now, users as user_queries, write_transaction, Conn, DbError};
+use crate::domain::{User, UserId};
+
+/// What a token may be redeemed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Reset,
+    Verify,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Reset => "reset",
+            Purpose::Verify => "verify",
+        }
+    }
+}
+
+/// A token to store, already hashed.
+pub struct NewEmailToken<'a> {
+    pub token_hash: &'a str,
+    pub user: &'a User,
+    pub purpose: Purpose,
+    pub ttl_secs: i64,
+}
+
+/// Why a token could not be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, expired, used, sent to an address the account no longer has, or its user is
+    /// inactive.
+    BadToken,
+    /// A verification token for an account that is verified already.
+    AlreadyVerified,
+}
+
+pub fn insert(conn: &mut Conn, new: NewEmailToken<'_>) -> Result<(), DbError> {
+    let now = now();
+    diesel::insert_into(email_tokens::table)
+        .values((
+            email_tokens::token_hash.eq(new.token_hash),
+            email_tokens::user_id.eq(new.user.id.to_string()),
+            email_tokens::purpose.eq(new.purpose.as_str()),
+            email_tokens::email_normalized.eq(crate::domain::normalize_email(&new.user.email)),
+            email_tokens::created_at.eq(now),
+            email_tokens::expires_at.eq(now + new.ttl_secs),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sets a new password with a reset token, in one transaction: the token and every other
+/// reset token of the user are used up, and every session ends. Returns the user before and
+/// after.
+pub fn reset_password(
+    conn: &mut Conn,
+    token_hash: &str,
+    password_hash: String,
+) -> Result<Result<(User, User), Refusal>, DbError> {
+    write_transaction(conn, |conn| {
+        let Some(user) = take(conn, token_hash, Purpose::Reset)? else {
+            return Ok(Err(Refusal::BadToken));
+        };
+        let changes = user_queries::UserChanges {
+            password_hash: Some(password_hash),
+            ..Default::default()
+        };
+        let updated = user_queries::apply_changes(conn, user.id, changes)?;
+        use_up_all(conn, user.id, Purpose::Reset)?;
+        Ok(Ok(updated))
+    })
+}
+
+/// Marks an address verified with a verification token, in one transaction. A token that
+/// would be good but for having been used, on an account that is verified, says so (as a
+/// stateless fastapi-users token would) rather than calling itself bad.
+pub fn verify_email(conn: &mut Conn, token_hash: &str) -> Result<Result<User, Refusal>, DbError> {
+    write_transaction(conn, |conn| {
+        let Some((user, used)) = find(conn, token_hash, Purpose::Verify)? else {
+            return Ok(Err(Refusal::BadToken));
+        };
+        if user.is_verified {
+            return Ok(Err(Refusal::AlreadyVerified));
+        }
+        if used {
+            return Ok(Err(Refusal::BadToken));
+        }
+        take(conn, token_hash, Purpose::Verify)?;
+        let changes = user_queries::UserChanges {
+            is_verified: Some(true),
+            ..Default::default()
+        };
+        let (_, verified) = user_queries::apply_changes(conn, user.id, changes)?;
+        use_up_all(conn, user.id, Purpose::Verify)?;
+        Ok(Ok(verified))
+    })
+}
+
+/// The active user a good token of this purpose belongs to, if it is good.
+pub fn find_good(
+    conn: &mut Conn,
+    token_hash: &str,
+    purpose: Purpose,
+) -> Result<Option<User>, DbError> {
+    Ok(find(conn, token_hash, purpose)?.and_then(|(user, used)| (!used).then_some(user)))
+}
+
+/// The active user an unexpired token of this purpose belongs to, provided the account still
+/// has the address it was sent to, and whether the token has been used.
+fn find(
+    conn: &mut Conn,
+    token_hash: &str,
+    purpose: Purpose,
+) -> Result<Option<(User, bool)>, DbError> {
+    let found: Option<(UserRecord, Option<i64>)> = email_tokens::table
+        .inner_join(users::table)
+        .filter(email_tokens::token_hash.eq(token_hash))
+        .filter(email_tokens::purpose.eq(purpose.as_str()))
+        .filter(email_tokens::expires_at.gt(now()))
+        .filter(email_tokens::email_normalized.eq(users::email_normalized))
+        .filter(users::is_active.eq(true))
+        .select((UserRecord::as_select(), email_tokens::used_at))
+        .first(conn)
+        .optional()?;
+    found
+        .map(|(record, used_at)| Ok((User::try_from(record)?, used_at.is_some())))
+        .transpose()
+}
+
+/// Uses up a good token; returns its user.
+fn take(conn: &mut Conn, token_hash: &str, purpose: Purpose) -> Result<Option<User>, DbError> {
+    let Some(user) = find_good(conn, token_hash, purpose)? else {
+        return Ok(None);
+    };
+    diesel::update(email_tokens::table.find(token_hash))
+        .set(email_tokens::used_at.eq(now()))
+        .execute(conn)?;
+    Ok(Some(user))
+}
+
+fn use_up_all(conn: &mut Conn, user_id: UserId, purpose: Purpose) -> Result<(), DbError> {
+    diesel::update(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user_id.to_string()))
+            .filter(email_tokens::purpose.eq(purpose.as_str()))
+            .filter(email_tokens::used_at.is_null()),
+    )
+    .set(email_tokens::used_at.eq(now()))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes tokens that expired before `cutoff`; returns how many.
+pub fn purge(conn: &mut Conn, cutoff: i64) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(email_tokens::table.filter(email_tokens::expires_at.lt(cutoff)))
+            .execute(conn)?,
+    )
+}

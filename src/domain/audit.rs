@@ -1,0 +1,156 @@
+//! Security events, as the audit log records them.
+
+use std::fmt;
+
+use super::{Client, User};
+
+/// A security event worth keeping a record of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditEvent {
+    Signup,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    RefreshReuseDetected,
+    PasswordChanged,
+    PasswordReset,
+    EmailVerified,
+    UserPromoted,
+    UserDemoted,
+    UserActivated,
+    UserDeactivated,
+    UserDeleted,
+    ClientCreated,
+    ClientDeleted,
+    SessionEnded,
+}
+
+impl AuditEvent {
+    pub const ALL: [AuditEvent; 16] = [
+        AuditEvent::Signup,
+        AuditEvent::LoginSucceeded,
+        AuditEvent::LoginFailed,
+        AuditEvent::Logout,
+        AuditEvent::RefreshReuseDetected,
+        AuditEvent::PasswordChanged,
+        AuditEvent::PasswordReset,
+        AuditEvent::EmailVerified,
+        AuditEvent::UserPromoted,
+        AuditEvent::UserDemoted,
+        AuditEvent::UserActivated,
+        AuditEvent::UserDeactivated,
+        AuditEvent::UserDeleted,
+        AuditEvent::ClientCreated,
+        AuditEvent::ClientDeleted,
+        AuditEvent::SessionEnded,
+    ];
+
+    /// The stored and published name, e.g. `login_failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::Signup => "signup",
+            AuditEvent::LoginSucceeded => "login_succeeded",
+            AuditEvent::LoginFailed => "login_failed",
+            AuditEvent::Logout => "logout",
+            AuditEvent::RefreshReuseDetected => "refresh_reuse_detected",
+            AuditEvent::PasswordChanged => "password_changed",
+            AuditEvent::PasswordReset => "password_reset",
+            AuditEvent::EmailVerified => "email_verified",
+            AuditEvent::UserPromoted => "user_promoted",
+            AuditEvent::UserDemoted => "user_demoted",
+            AuditEvent::UserActivated => "user_activated",
+            AuditEvent::UserDeactivated => "user_deactivated",
+            AuditEvent::UserDeleted => "user_deleted",
+            AuditEvent::ClientCreated => "client_created",
+            AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::SessionEnded => "session_ended",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AuditEvent> {
+        AuditEvent::ALL
+            .into_iter()
+            .find(|event| event.as_str() == name)
+    }
+
+    /// A short label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditEvent::Signup => "Signed up",
+            AuditEvent::LoginSucceeded => "Logged in",
+            AuditEvent::LoginFailed => "Failed login",
+            AuditEvent::Logout => "Logged out",
+            AuditEvent::RefreshReuseDetected => "Refresh token reused",
+            AuditEvent::PasswordChanged => "Password changed",
+            AuditEvent::PasswordReset => "Password reset",
+            AuditEvent::EmailVerified => "Email verified",
+            AuditEvent::UserPromoted => "Promoted",
+            AuditEvent::UserDemoted => "Demoted",
+            AuditEvent::UserActivated => "Activated",
+            AuditEvent::UserDeactivated => "Deactivated",
+            AuditEvent::UserDeleted => "Deleted",
+            AuditEvent::ClientCreated => "Client created",
+            AuditEvent::ClientDeleted => "Client deleted",
+            AuditEvent::SessionEnded => "Session ended",
+        }
+    }
+}
+
+impl fmt::Display for AuditEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who did something, or whom it was done to: a user or a machine client, named as it was at
+/// the time (the record outlives the account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub id: String,
+    pub label: String,
+}
+
+impl From<&User> for Party {
+    fn from(user: &User) -> Party {
+        Party {
+            id: user.id.to_string(),
+            label: user.email.clone(),
+        }
+    }
+}
+
+impl From<&Client> for Party {
+    fn from(client: &Client) -> Party {
+        Party {
+            id: client.id.to_string(),
+            label: client.name.clone(),
+        }
+    }
+}
+
+/// A recorded event, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: String,
+    /// Seconds since the Unix epoch.
+    pub occurred_at: i64,
+    pub event: String,
+    pub actor: Option<Party>,
+    pub subject: Option<Party>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_parses_back_from_its_name() {
+        for event in AuditEvent::ALL {
+            assert_eq!(AuditEvent::parse(event.as_str()), Some(event));
+        }
+        assert_eq!(AuditEvent::parse("LOGIN_FAILED"), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! The messages Gatehouse sends, each a plain-text and an HTML body from askama templates.
+
+use askama::Template;
+use lettre::message::MultiPart;
+use lettre::Message;
+
+use super::{recipient, MailError, Mailer};
+
+#[derive(Template)]
+#[template(path = "email/reset_password.txt")]
+struct ResetText<'a> {
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/reset_password.html")]
+struct ResetHtml<'a> {
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/verify_email.txt")]
+struct VerifyText<'a> {
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/verify_email.html")]
+struct VerifyHtml<'a> {
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+/// "Reset your password", with the link `{public_url}/reset-password?token=…`.
+pub fn password_reset(
+    mailer: &Mailer,
+    to: &str,
+    link: &str,
+    valid_for: &str,
+) -> Result<Message, MailError> {
+    let text = ResetText { link, valid_for };
+    let html = ResetHtml { link, valid_for };
+    build(mailer, to, "Reset your Gatehouse password", &text, &html)
+}
+
+/// "Confirm your email address", with the link `{public_url}/verify?token=…`.
+pub fn verification(
+    mailer: &Mailer,
+    to: &str,
+    link: &str,
+    valid_for: &str,
+) -> Result<Message, MailError> {
+    let text = VerifyText { link, valid_for };
+    let html = VerifyHtml { link, valid_for };
+    build(mailer, to, "Confirm your email address", &text, &html)
+}
+
+fn build(
+    mailer: &Mailer,
+    to: &str,
+    subject: &str,
+    text: &impl Template,
+    html: &impl Template,
+) -> Result<Message, MailError> {
+    let render =
+        |t: &dyn askama::DynTemplate| t.dyn_render().map_err(|e| MailError::Build(e.to_string()));
+    Message::builder()
+        .from(mailer.from().clone())
+        .to(recipient(to)?)
+        .subject(subject)
+        .multipart(MultiPart::alternative_plain_html(
+            render(text)?,
+            render(html)?,
+        ))
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EmailSettings;
+
+    fn mailer() -> Mailer {
+        let settings = EmailSettings {
+            smtp_url: None,
+            outbox_dir: "outbox".into(),
+            from: "Gatehouse <noreply@example.com>".into(),
+            require_verification: false,
+            reset_token_ttl: std::time::Duration::from_secs(3600),
+            verify_token_ttl: std::time::Duration::from_secs(3600),
+        };
+        Mailer::new(&settings).unwrap().0
+    }
+
+    #[test]
+    fn a_reset_message_carries_the_link_in_both_bodies() {
+        let link = "https://auth.example.com/reset-password?token=abc&x=<y>";
+        let message = password_reset(&mailer(), "ada@example.com", link, "1 hour").unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains("To: ada@example.com"), "{raw}");
+        assert!(
+            raw.contains("Subject: Reset your Gatehouse password"),
+            "{raw}"
+        );
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("text/plain") && raw.contains("text/html"),
+            "{raw}"
+        );
+        // The text body keeps the link as it is (quoted-printable turns `=` into `=3D`); the
+        // HTML body escapes it.
+        assert!(raw.contains("?token=3Dabc&x=3D<y>"), "{raw}");
+        assert!(raw.contains("&#60;y&#62;"), "{raw}");
+    }
+
+    #[test]
+    fn a_recipient_that_is_no_mailbox_is_refused() {
+        let err = verification(
+            &mailer(),
+            "not an address",
+            "https://x/verify?token=t",
+            "1 day",
+        )
+        .unwrap_err();
+        assert!(matches!(err, MailError::Recipient(_)), "{err}");
+    }
+}

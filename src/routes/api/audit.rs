@@ -1,0 +1,129 @@
+//! `GET /audit`: the security events, for superusers, newest first.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Superuser;
+use crate::db::audit::AuditFilter;
+use crate::db::Page;
+use crate::domain::{AuditEvent, AuditRecord, Party};
+use crate::errors::{ApiError, FieldError};
+use crate::services::audit;
+use crate::startup::AppState;
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+const MAX_PAGE_SIZE: i64 = 200;
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    /// An event name, e.g. `login_failed`.
+    event: Option<String>,
+    /// A user or client id, or part of an email or client name, as actor or subject.
+    q: Option<String>,
+    ip: Option<String>,
+    /// Seconds since the Unix epoch, inclusive.
+    since: Option<i64>,
+    until: Option<i64>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct PartyRead {
+    id: String,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct AuditEventRead {
+    id: String,
+    occurred_at: i64,
+    event: String,
+    actor: Option<PartyRead>,
+    subject: Option<PartyRead>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    items: Vec<AuditEventRead>,
+    total: i64,
+    page: i64,
+    page_size: i64,
+}
+
+fn party(party: Option<Party>) -> Option<PartyRead> {
+    party.map(|p| PartyRead {
+        id: p.id,
+        label: p.label,
+    })
+}
+
+impl From<AuditRecord> for AuditEventRead {
+    fn from(record: AuditRecord) -> AuditEventRead {
+        AuditEventRead {
+            id: record.id,
+            occurred_at: record.occurred_at,
+            event: record.event,
+            actor: party(record.actor),
+            subject: party(record.subject),
+            ip: record.ip,
+            user_agent: record.user_agent,
+            detail: record.detail,
+        }
+    }
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    _: Superuser,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let event = query
+        .event
+        .filter(|e| !e.is_empty())
+        .map(|name| {
+            AuditEvent::parse(&name).ok_or_else(|| {
+                ApiError::validation(FieldError::query(
+                    "event",
+                    "Input should be one of the audit event names",
+                    "enum",
+                ))
+            })
+        })
+        .transpose()?;
+    let number = query.page.unwrap_or(1);
+    if number < 1 {
+        return Err(ApiError::validation(FieldError::query(
+            "page",
+            "Input should be greater than or equal to 1",
+            "greater_than_equal",
+        )));
+    }
+    let size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(ApiError::validation(FieldError::query(
+            "page_size",
+            format!("Input should be between 1 and {MAX_PAGE_SIZE}"),
+            "less_than_equal",
+        )));
+    }
+    let filter = AuditFilter {
+        event,
+        party: query.q.filter(|q| !q.trim().is_empty()),
+        ip: query.ip.filter(|ip| !ip.is_empty()),
+        since: query.since,
+        until: query.until,
+    };
+    let page = Page { number, size };
+    let listing = audit::list(&state, filter, page).await?;
+    Ok(HttpResponse::Ok().json(AuditPage {
+        items: listing.items.into_iter().map(Into::into).collect(),
+        total: listing.total,
+        page: number,
+        page_size: size,
+    }))
+}

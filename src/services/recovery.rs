@@ -1,0 +1,225 @@
+//! Account recovery and address verification by email, in the fastapi-users dialect:
+//! forgot/reset password and request-verify/verify.
+//!
+//! Requests for an email answer the same whatever the address: the lookup, the token and the
+//! message happen in the background, after the answer, so neither the answer nor its timing
+//! tells whether an account exists.
+
+use actix_web::web;
+use secrecy::SecretString;
+
+use super::audit::{self, Context};
+use super::{InternalError, ServiceError};
+use crate::auth::refresh;
+use crate::auth::throttle::{over_limit, AccountCounter, Bucket};
+use crate::db::email_tokens::{self, NewEmailToken, Purpose, Refusal};
+use crate::db::{self, throttle, users};
+use crate::domain::{AuditEvent, Email, Party, User};
+use crate::mail;
+use crate::startup::AppState;
+
+/// `POST /auth/forgot-password`: emails a reset link if an active account has this address.
+pub async fn forgot_password(
+    state: &web::Data<AppState>,
+    ctx: &Context,
+    email: Email,
+) -> Result<(), ServiceError> {
+    request_email(state, ctx, email, Purpose::Reset).await
+}
+
+/// `POST /auth/request-verify-token`: emails a verification link if an active, unverified
+/// account has this address.
+pub async fn request_verification(
+    state: &web::Data<AppState>,
+    ctx: &Context,
+    email: Email,
+) -> Result<(), ServiceError> {
+    request_email(state, ctx, email, Purpose::Verify).await
+}
+
+async fn request_email(
+    state: &web::Data<AppState>,
+    ctx: &Context,
+    email: Email,
+    purpose: Purpose,
+) -> Result<(), ServiceError> {
+    state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
+    count_email_to(state, &email).await?;
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let found = db::run(&state.pool, move |conn| {
+            users::find_by_email(conn, &email.normalized())
+        })
+        .await;
+        let outcome = match found {
+            Ok(Some(user)) if wants(&user, purpose) => send(&state, &user, purpose).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = outcome {
+            log::error!("could not send a {purpose:?} email: {e}");
+        }
+    });
+    Ok(())
+}
+
+/// Whether an account gets this kind of email at all.
+fn wants(user: &User, purpose: Purpose) -> bool {
+    user.is_active && (purpose == Purpose::Reset || !user.is_verified)
+}
+
+/// Emails a signed-in (or just registered) user a verification link, unless verified already.
+pub async fn send_verification(state: &AppState, user: &User) -> Result<(), ServiceError> {
+    let email = Email::parse(&user.email).map_err(|_| ServiceError::NotFound)?;
+    count_email_to(state, &email).await?;
+    if wants(user, Purpose::Verify) {
+        send(state, user, Purpose::Verify).await?;
+    }
+    Ok(())
+}
+
+/// Counts one email to this address against its budget, whether or not an account has it.
+async fn count_email_to(state: &AppState, email: &Email) -> Result<(), ServiceError> {
+    let Some(limits) = state.throttle.account_limits() else {
+        return Ok(());
+    };
+    let key = AccountCounter::EmailsSent.key(&email.normalized());
+    let now = db::now();
+    let window = limits.window.as_secs() as i64;
+    let count = db::run(&state.pool, move |conn| {
+        throttle::hit(conn, &key, now, window)
+    })
+    .await?;
+    match over_limit(
+        count.hits,
+        count.window_started_at,
+        limits.emails_per_address,
+        limits.window,
+        now,
+    ) {
+        Some(throttled) => Err(ServiceError::Throttled(throttled)),
+        None => Ok(()),
+    }
+}
+
+/// Stores a fresh token for `user` and queues the email that carries it.
+async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), ServiceError> {
+    let token = refresh::random_token();
+    let (ttl, path) = match purpose {
+        Purpose::Reset => (state.email.reset_token_ttl, "reset-password"),
+        Purpose::Verify => (state.email.verify_token_ttl, "verify"),
+    };
+    let stored = (user.clone(), refresh::hash(&token));
+    db::run(&state.pool, move |conn| {
+        email_tokens::insert(
+            conn,
+            NewEmailToken {
+                token_hash: &stored.1,
+                user: &stored.0,
+                purpose,
+                ttl_secs: ttl.as_secs() as i64,
+            },
+        )
+    })
+    .await?;
+    let link = format!("{}/{path}?token={token}", state.public_url);
+    let valid_for = humanize(ttl);
+    let message = match purpose {
+        Purpose::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
+        Purpose::Verify => mail::verification(&state.mailer, &user.email, &link, &valid_for),
+    }
+    .map_err(|e| InternalError::Mail(e.to_string()))?;
+    state.mailer.send(message, &user.email);
+    Ok(())
+}
+
+/// `POST /auth/reset-password`: sets a new password with an emailed token and ends every
+/// session of the user.
+pub async fn reset_password(
+    state: &AppState,
+    ctx: &Context,
+    token: &str,
+    password: SecretString,
+) -> Result<User, ServiceError> {
+    state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
+    if !refresh::is_well_formed(token) {
+        return Err(ServiceError::BadToken);
+    }
+    let token_hash = refresh::hash(token);
+    let lookup = token_hash.clone();
+    let user = db::run(&state.pool, move |conn| {
+        email_tokens::find_good(conn, &lookup, Purpose::Reset)
+    })
+    .await?
+    .ok_or(ServiceError::BadToken)?;
+    let password_hash = super::users::hash_new_password(state, &password, &user.email).await?;
+    let (_, user) = db::run(&state.pool, move |conn| {
+        email_tokens::reset_password(conn, &token_hash, password_hash)
+    })
+    .await?
+    .map_err(refused)?;
+    log::info!("password reset for {}; its sessions were ended", user.email);
+    let subject = Party::from(&user);
+    let ctx = Context {
+        actor: Some(subject.clone()),
+        origin: ctx.origin.clone(),
+    };
+    audit::record(state, ctx.event(AuditEvent::PasswordReset, Some(subject))).await;
+    Ok(user)
+}
+
+/// `POST /auth/verify`: marks the address of the token's account verified.
+pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User, ServiceError> {
+    state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
+    if !refresh::is_well_formed(token) {
+        return Err(ServiceError::BadToken);
+    }
+    let token_hash = refresh::hash(token);
+    let user = db::run(&state.pool, move |conn| {
+        email_tokens::verify_email(conn, &token_hash)
+    })
+    .await?
+    .map_err(refused)?;
+    log::info!("verified the address of {}", user.email);
+    let subject = Party::from(&user);
+    let ctx = Context {
+        actor: Some(subject.clone()),
+        origin: ctx.origin.clone(),
+    };
+    audit::record(state, ctx.event(AuditEvent::EmailVerified, Some(subject))).await;
+    Ok(user)
+}
+
+fn refused(refusal: Refusal) -> ServiceError {
+    match refusal {
+        Refusal::BadToken => ServiceError::BadToken,
+        Refusal::AlreadyVerified => ServiceError::AlreadyVerified,
+    }
+}
+
+/// "1 hour", "24 hours", "30 minutes": how long a link works, for the message.
+fn humanize(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs();
+    let (n, unit) = if secs % 3600 == 0 {
+        (secs / 3600, "hour")
+    } else if secs % 60 == 0 {
+        (secs / 60, "minute")
+    } else {
+        (secs, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::humanize;
+    use std::time::Duration;
+
+    #[test]
+    fn lifetimes_read_naturally() {
+        assert_eq!(humanize(Duration::from_secs(3600)), "1 hour");
+        assert_eq!(humanize(Duration::from_secs(86_400)), "24 hours");
+        assert_eq!(humanize(Duration::from_secs(1800)), "30 minutes");
+        assert_eq!(humanize(Duration::from_secs(90)), "90 seconds");
+    }
+}
