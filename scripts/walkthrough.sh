@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the README's curl walk-through against a running server and checks every answer.
-# Usage: scripts/walkthrough.sh [base-url]   (default http://127.0.0.1:8080)
+# Usage: scripts/walkthrough.sh [base-url] [outbox-dir]   (default http://127.0.0.1:8080)
+# With the server's outbox directory, it also resets the password through the emailed link.
 set -euo pipefail
 BASE=${1:-http://127.0.0.1:8080}
+OUTBOX=${2:-}
 EMAIL="walkthrough-$(date +%s%N)@example.com"
 PASSWORD='correct horse battery staple'
 
@@ -44,4 +46,32 @@ expect 401 GET "$BASE/users/me" -H "Authorization: Bearer $ACCESS" >/dev/null
 expect 401 POST "$BASE/auth/jwt/refresh" -H 'Content-Type: application/json' \
   -d "{\"refresh_token\": \"$NEW_REFRESH\"}" >/dev/null
 echo "logged out: the session's tokens are refused"
+
+if [ -n "$OUTBOX" ]; then
+  expect 202 POST "$BASE/auth/forgot-password" -H 'Content-Type: application/json' \
+    -d "{\"email\": \"$EMAIL\"}" >/dev/null
+  MESSAGE=""
+  for _ in $(seq 1 100); do
+    MESSAGE=$(grep -l "^To: $EMAIL" "$OUTBOX"/*.eml 2>/dev/null | head -n 1 || true)
+    [ -n "$MESSAGE" ] && break
+    sleep 0.1
+  done
+  [ -n "$MESSAGE" ] || { echo "FAILED: no reset email for $EMAIL in $OUTBOX" >&2; exit 1; }
+  TOKEN=$(python3 - "$MESSAGE" <<'PY'
+import email, re, sys
+message = email.message_from_binary_file(open(sys.argv[1], "rb"))
+text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+print(re.search(r"/reset-password\?token=([A-Za-z0-9_-]{43})", text.get_payload(decode=True).decode()).group(1))
+PY
+)
+  echo "reset email written to $MESSAGE"
+  NEW_PASSWORD='another horse battery staple'
+  expect 200 POST "$BASE/auth/reset-password" -H 'Content-Type: application/json' \
+    -d "{\"token\": \"$TOKEN\", \"password\": \"$NEW_PASSWORD\"}" >/dev/null
+  expect 400 POST "$BASE/auth/reset-password" -H 'Content-Type: application/json' \
+    -d "{\"token\": \"$TOKEN\", \"password\": \"$NEW_PASSWORD\"}" >/dev/null
+  expect 400 POST "$BASE/auth/jwt/login" -d "username=$EMAIL" -d "password=$PASSWORD" >/dev/null
+  expect 200 POST "$BASE/auth/jwt/login" -d "username=$EMAIL" -d "password=$NEW_PASSWORD" >/dev/null
+  echo "password reset through the emailed link: the link works once, the new password logs in"
+fi
 echo "walk-through passed"
