@@ -27,7 +27,7 @@ use crate::auth::tokens::AccessTokens;
 use crate::config::{EmailSettings, RefreshSettings, Settings};
 use crate::db::{self, email_tokens, secrets, sessions, throttle, DbError, Pool};
 use crate::domain::PasswordPolicy;
-use crate::errors::{ApiError, PageError};
+use crate::errors::{ApiError, FieldError, PageError};
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::routes;
 
@@ -139,6 +139,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
+                .app_data(web::QueryConfig::default().error_handler(bad_query))
                 .wrap(from_fn(apply_cookie_update))
                 .wrap(page_session(&app_state))
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
@@ -282,16 +283,37 @@ async fn response_headers(
 
 /// Unknown paths: the 404 page for browsers, the contract's JSON for everyone else.
 async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    let wants_html = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|accept| accept.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"));
-    if wants_html {
+    if wants_html(&req) {
         routes::pages::error_page(&PageError::NotFound)
     } else {
         ApiError::NotFound.error_response()
     }
+}
+
+/// A query string that does not fit its route: the bad-request page for browsers, FastAPI's
+/// 422 for everyone else (instead of actix's plain-text 400).
+fn bad_query(
+    error: actix_web::error::QueryPayloadError,
+    req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    log::debug!("malformed query string: {error}");
+    if wants_html(req) {
+        PageError::BadRequest.into()
+    } else {
+        ApiError::validation(FieldError {
+            loc: vec!["query".to_owned()],
+            msg: "The query string is not valid for this route".to_owned(),
+            kind: "query_parsing".to_owned(),
+        })
+        .into()
+    }
+}
+
+fn wants_html(req: &actix_web::HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// One line per request: client, method, path (never the query string, which could carry a

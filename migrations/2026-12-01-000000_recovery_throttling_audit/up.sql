@@ -36,7 +36,10 @@ CREATE TABLE audit_events (
     subject_label VARCHAR(320),
     ip VARCHAR(45),
     user_agent TEXT,
-    detail TEXT
+    detail TEXT,
+    -- Labels and detail, lower-cased by the service (SQL's LOWER() is ASCII-only in SQLite),
+    -- for searching in any letter case.
+    search_text TEXT NOT NULL
 );
 
 CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at);

@@ -17,11 +17,12 @@ use crate::config::{Rate, RateLimitSettings};
 /// The endpoints that share a per-address budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bucket {
-    /// Every way to log in: the JSON and cookie logins, the token endpoint, the login page.
+    /// Every way to log in (the JSON and cookie logins, the token endpoint, the login page),
+    /// and redeeming an emailed token.
     Login,
     /// Registration and the signup page.
     Signup,
-    /// Recovery and verification: requesting and redeeming emailed tokens.
+    /// Asking for a recovery or verification email.
     Email,
     /// Refresh-token exchanges.
     Refresh,

@@ -22,7 +22,8 @@ pub struct NewAuditEvent {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub event: Option<AuditEvent>,
-    /// Matches the actor or the subject: an exact id, or part of an email or client name.
+    /// Matches the actor or the subject by exact id, or any part of an email, a client name or
+    /// the detail, in any letter case.
     pub party: Option<String>,
     pub ip: Option<String>,
     /// Seconds since the Unix epoch, inclusive.
@@ -68,6 +69,14 @@ impl From<AuditRow> for AuditRecord {
 }
 
 pub fn insert(conn: &mut Conn, new: NewAuditEvent) -> Result<(), DbError> {
+    let search_text = [&new.actor, &new.subject]
+        .into_iter()
+        .flatten()
+        .map(|party| party.label.as_str())
+        .chain(new.detail.as_deref())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .to_lowercase();
     let (actor_id, actor_label) = new.actor.map(|p| (p.id, p.label)).unzip();
     let (subject_id, subject_label) = new.subject.map(|p| (p.id, p.label)).unzip();
     diesel::insert_into(audit_events::table)
@@ -83,6 +92,7 @@ pub fn insert(conn: &mut Conn, new: NewAuditEvent) -> Result<(), DbError> {
             audit_events::ip.eq(new.ip),
             audit_events::user_agent.eq(new.user_agent),
             audit_events::detail.eq(new.detail),
+            audit_events::search_text.eq(search_text),
         ))
         .execute(conn)?;
     Ok(())
@@ -105,16 +115,7 @@ pub fn list(
                 audit_events::actor_id
                     .eq(party.clone())
                     .or(audit_events::subject_id.eq(party.clone()))
-                    .or(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(actor_label) LIKE ")
-                            .bind::<diesel::sql_types::Text, _>(pattern.clone())
-                            .sql(" ESCAPE '\\'"),
-                    )
-                    .or(
-                        diesel::dsl::sql::<diesel::sql_types::Bool>("LOWER(subject_label) LIKE ")
-                            .bind::<diesel::sql_types::Text, _>(pattern)
-                            .sql(" ESCAPE '\\'"),
-                    ),
+                    .or(audit_events::search_text.like(pattern).escape('\\')),
             );
         }
         if let Some(ip) = &filter.ip {

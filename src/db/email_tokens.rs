@@ -147,6 +147,18 @@ fn take(conn: &mut Conn, token_hash: &str, purpose: Purpose) -> Result<Option<Us
     Ok(Some(user))
 }
 
+/// Uses up every outstanding token of the user, whatever its purpose.
+pub fn use_up_all_of_user(conn: &mut Conn, user_id: UserId) -> Result<(), DbError> {
+    diesel::update(
+        email_tokens::table
+            .filter(email_tokens::user_id.eq(user_id.to_string()))
+            .filter(email_tokens::used_at.is_null()),
+    )
+    .set(email_tokens::used_at.eq(now()))
+    .execute(conn)?;
+    Ok(())
+}
+
 fn use_up_all(conn: &mut Conn, user_id: UserId, purpose: Purpose) -> Result<(), DbError> {
     diesel::update(
         email_tokens::table

@@ -12,6 +12,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         detail -> Nullable<Text>,
+        search_text -> Text,
     }
 }
 

@@ -145,6 +145,10 @@ pub(crate) fn apply_changes(
     if ends_sessions {
         sessions::revoke_all_for_user(conn, id)?;
     }
+    if email_changes {
+        // Links sent to the old address must not work, even if the address comes back.
+        super::email_tokens::use_up_all_of_user(conn, id)?;
+    }
     Ok((current, user))
 }
 

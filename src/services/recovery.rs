@@ -14,7 +14,7 @@ use crate::auth::refresh;
 use crate::auth::throttle::{over_limit, AccountCounter, Bucket};
 use crate::db::email_tokens::{self, NewEmailToken, Purpose, Refusal};
 use crate::db::{self, throttle, users};
-use crate::domain::{AuditEvent, Email, Party, User};
+use crate::domain::{normalize_email, AuditEvent, Email, Party, User};
 use crate::mail;
 use crate::startup::AppState;
 
@@ -141,7 +141,7 @@ pub async fn reset_password(
     token: &str,
     password: SecretString,
 ) -> Result<User, ServiceError> {
-    state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
+    state.throttle.check_ip(Bucket::Login, ctx.origin.ip)?;
     if !refresh::is_well_formed(token) {
         return Err(ServiceError::BadToken);
     }
@@ -159,6 +159,11 @@ pub async fn reset_password(
     .await?
     .map_err(refused)?;
     log::info!("password reset for {}; its sessions were ended", user.email);
+    if state.throttle.account_limits().is_some() {
+        // Whoever reset the password holds the mailbox: the account's lock no longer protects it.
+        let counter = AccountCounter::FailedLogins.key(&normalize_email(&user.email));
+        db::run(&state.pool, move |conn| throttle::clear(conn, &counter)).await?;
+    }
     let subject = Party::from(&user);
     let ctx = Context {
         actor: Some(subject.clone()),
@@ -170,7 +175,7 @@ pub async fn reset_password(
 
 /// `POST /auth/verify`: marks the address of the token's account verified.
 pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User, ServiceError> {
-    state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
+    state.throttle.check_ip(Bucket::Login, ctx.origin.ip)?;
     if !refresh::is_well_formed(token) {
         return Err(ServiceError::BadToken);
     }

@@ -84,7 +84,11 @@ pub async fn login(
             let mut event = ctx.event(AuditEvent::LoginFailed, user.as_ref().map(Party::from));
             event.detail = Some(match user {
                 Some(_) => "wrong password or inactive account".to_owned(),
-                None => format!("unknown email {}", username.trim()),
+                // What was typed, cut to the longest address there can be.
+                None => format!(
+                    "unknown email {}",
+                    username.trim().chars().take(320).collect::<String>()
+                ),
             });
             audit::record(state, event).await;
             return Err(ServiceError::BadCredentials);

@@ -21,11 +21,27 @@ pub struct AuditQuery {
     /// A user or client id, or part of an email or client name, as actor or subject.
     q: Option<String>,
     ip: Option<String>,
-    /// Seconds since the Unix epoch, inclusive.
-    since: Option<i64>,
-    until: Option<i64>,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    /// Seconds since the Unix epoch, inclusive. Numbers arrive as text so that a malformed
+    /// one gets FastAPI's 422 naming the parameter.
+    since: Option<String>,
+    until: Option<String>,
+    page: Option<String>,
+    page_size: Option<String>,
+}
+
+/// An optional integer query parameter; empty counts as absent.
+fn integer(name: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
+    raw.filter(|raw| !raw.is_empty())
+        .map(|raw| {
+            raw.trim().parse().map_err(|_| {
+                ApiError::validation(FieldError::query(
+                    name,
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    "int_parsing",
+                ))
+            })
+        })
+        .transpose()
 }
 
 #[derive(Serialize)]
@@ -95,7 +111,7 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let number = query.page.unwrap_or(1);
+    let number = integer("page", query.page)?.unwrap_or(1);
     if number < 1 {
         return Err(ApiError::validation(FieldError::query(
             "page",
@@ -103,7 +119,7 @@ pub async fn list(
             "greater_than_equal",
         )));
     }
-    let size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    let size = integer("page_size", query.page_size)?.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(ApiError::validation(FieldError::query(
             "page_size",
@@ -115,8 +131,8 @@ pub async fn list(
         event,
         party: query.q.filter(|q| !q.trim().is_empty()),
         ip: query.ip.filter(|ip| !ip.is_empty()),
-        since: query.since,
-        until: query.until,
+        since: integer("since", query.since)?,
+        until: integer("until", query.until)?,
     };
     let page = Page { number, size };
     let listing = audit::list(&state, filter, page).await?;
