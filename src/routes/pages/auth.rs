@@ -67,6 +67,19 @@ pub async fn signup(
     if let (Some(email), true) = (email, errors.is_empty()) {
         let ctx = Context::anonymous(origin);
         match users::register(&state, &ctx, email, form.password.into()).await {
+            // Registration has sent the link; the account may not log in before it is opened.
+            Ok(user) if state.email.require_verification => {
+                end_previous_session(&state, &ctx, previous).await?;
+                flash::success(
+                    &session,
+                    format!(
+                        "Almost done: we’ve sent a link to {}. Open it to verify your address, \
+                         then log in.",
+                        user.email
+                    ),
+                );
+                return signed_out_redirect(&state, &session, "/login");
+            }
             Ok(user) => {
                 let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
                 end_previous_session(&state, &ctx, previous).await?;
@@ -96,6 +109,8 @@ struct LoginPage {
     email: String,
     next: String,
     error: &'static str,
+    /// The password was right but the address is not verified: offer to send the link again.
+    unverified: bool,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +129,7 @@ pub async fn login_form(
         email: String::new(),
         next: next.to_string(),
         error: "",
+        unverified: false,
     };
     render(StatusCode::OK, &page)
 }
@@ -148,6 +164,18 @@ pub async fn login(
                 next: next.to_string(),
                 // One message for every failure: the page must not tell which part was wrong.
                 error: "Incorrect email or password.",
+                unverified: false,
+            };
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+        // Only the right password gets here, so saying so leaks nothing.
+        Err(ServiceError::NotVerified) => {
+            let page = LoginPage {
+                layout: Layout::new(&session, None)?,
+                email: form.email,
+                next: next.to_string(),
+                error: "Please verify your email address first: check your inbox for the link.",
+                unverified: true,
             };
             render(StatusCode::BAD_REQUEST, &page)
         }

@@ -5,12 +5,14 @@
 
 mod account;
 mod admin;
+mod admin_audit;
 mod admin_clients;
 mod assets;
 mod auth;
 mod errors;
 mod flash;
 mod home;
+mod recovery;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -46,8 +48,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(auth::login),
         )
         .service(web::resource("/logout").post(auth::logout))
+        .service(
+            web::resource("/forgot-password")
+                .route(page(recovery::forgot_password_form))
+                .post(recovery::forgot_password),
+        )
+        .service(
+            web::resource("/reset-password")
+                .route(page(recovery::reset_password_form))
+                .post(recovery::reset_password),
+        )
+        .service(
+            web::resource("/verify")
+                .route(page(recovery::verify_form))
+                .post(recovery::verify),
+        )
+        .service(web::resource("/verify/resend").post(recovery::resend_verification))
         .service(web::resource("/account").route(page(account::show)))
         .service(web::resource("/account/password").post(account::change_password))
+        .service(web::resource("/account/verify-email").post(recovery::send_verification))
         .service(web::resource("/account/sessions/end-others").post(account::end_other_sessions))
         .service(web::resource("/account/sessions/{id}/end").post(account::end_session))
         .service(web::resource("/admin/users").route(page(admin::list)))
@@ -62,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(admin_clients::create),
         )
         .service(web::resource("/admin/clients/{id}/delete").post(admin_clients::delete))
+        .service(web::resource("/admin/audit").route(page(admin_audit::list)))
         .service(web::resource("/static/{file}").route(page(assets::serve)));
 }
 

@@ -1,0 +1,277 @@
+//! `/forgot-password`, `/reset-password`, `/verify`: the pages behind the links in emails, and
+//! the buttons that ask for a verification link.
+//!
+//! A link only opens a page with a form; the token is spent by that form's POST, because mail
+//! scanners fetch every link in a message and a GET must change nothing.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{
+    flash, render, see_other, signed_out_redirect, CsrfForm, FieldErrors, Layout, NoFields,
+};
+use crate::auth::extractors::{SignedIn, Visitor};
+use crate::auth::origin::Origin;
+use crate::domain::Email;
+use crate::errors::PageError;
+use crate::services::audit::Context;
+use crate::services::{recovery, ServiceError};
+use crate::startup::AppState;
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPasswordPage {
+    layout: Layout,
+    email: String,
+    errors: FieldErrors,
+}
+
+#[derive(Deserialize)]
+pub struct EmailFields {
+    #[serde(default)]
+    email: String,
+}
+
+pub async fn forgot_password_form(
+    session: Session,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let page = ForgotPasswordPage {
+        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        email: String::new(),
+        errors: FieldErrors::default(),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Answers the same whether or not an account has the address.
+pub async fn forgot_password(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<EmailFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let email = match Email::parse(&form.email) {
+        Ok(email) => email,
+        Err(e) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", format!("Enter a valid email address ({e})."));
+            let page = ForgotPasswordPage {
+                layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+                email: form.email,
+                errors,
+            };
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+        }
+    };
+    let shown = email.to_string();
+    recovery::forgot_password(&state, &Context::anonymous(origin), email).await?;
+    flash::success(
+        &session,
+        format!("If an account exists for {shown}, we’ve sent it a link to reset the password."),
+    );
+    Ok(see_other("/login"))
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPasswordPage {
+    layout: Layout,
+    token: String,
+    errors: FieldErrors,
+}
+
+/// The page for a link that cannot be used (unknown, expired or spent), and where to get a
+/// new one.
+#[derive(Template)]
+#[template(path = "bad_link.html")]
+struct BadLinkPage {
+    layout: Layout,
+    message: &'static str,
+    next_step: NextStep,
+}
+
+/// Where someone with a dead link gets a new one.
+enum NextStep {
+    ForgotPassword,
+    AccountPage,
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+pub async fn reset_password_form(
+    session: Session,
+    query: web::Query<TokenQuery>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+    match query.into_inner().token.filter(|token| !token.is_empty()) {
+        Some(token) => {
+            let page = ResetPasswordPage {
+                layout,
+                token,
+                errors: FieldErrors::default(),
+            };
+            render(StatusCode::OK, &page)
+        }
+        None => bad_reset_link(layout),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetFields {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    new_password_confirm: String,
+}
+
+/// Sets the new password. Every session of the account has ended, so this browser forgets
+/// its tokens too.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<ResetFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    if form.new_password != form.new_password_confirm {
+        errors.add("new_password_confirm", "The two passwords don’t match.");
+    } else {
+        let ctx = Context::anonymous(origin);
+        match recovery::reset_password(&state, &ctx, &form.token, form.new_password.into()).await {
+            Ok(_) => {
+                flash::success(
+                    &session,
+                    "Your password has been reset. Log in with your new password.",
+                );
+                return signed_out_redirect(&state, &session, "/login");
+            }
+            Err(ServiceError::BadToken) => {
+                let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+                return bad_reset_link(layout);
+            }
+            Err(ServiceError::WeakPassword(why)) => errors.add("new_password", why.to_string()),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let page = ResetPasswordPage {
+        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        token: form.token,
+        errors,
+    };
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+fn bad_reset_link(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = BadLinkPage {
+        layout,
+        message: "This password reset link is invalid, has expired or has already been used.",
+        next_step: NextStep::ForgotPassword,
+    };
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+struct VerifyEmailPage {
+    layout: Layout,
+    token: String,
+}
+
+/// Shows the button that verifies the address; opening the link alone changes nothing.
+pub async fn verify_form(
+    session: Session,
+    query: web::Query<TokenQuery>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+    match query.into_inner().token.filter(|token| !token.is_empty()) {
+        Some(token) => render(StatusCode::OK, &VerifyEmailPage { layout, token }),
+        None => bad_verify_link(layout),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TokenFields {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn verify(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<TokenFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let ctx = Context::anonymous(origin);
+    match recovery::verify(&state, &ctx, &form.token).await {
+        Ok(_) => flash::success(&session, "Your email address is verified."),
+        Err(ServiceError::AlreadyVerified) => {
+            flash::success(&session, "Your email address was already verified.")
+        }
+        Err(ServiceError::BadToken) => {
+            let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+            return bad_verify_link(layout);
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other("/account"))
+}
+
+fn bad_verify_link(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = BadLinkPage {
+        layout,
+        message: "This verification link is invalid or has expired.",
+        next_step: NextStep::AccountPage,
+    };
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+/// "Send the link again", from the login page that refused an unverified address. Answers
+/// the same whether or not the address needs verifying.
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<EmailFields>,
+) -> Result<HttpResponse, PageError> {
+    // The address comes from a hidden field the login page filled in: a bad one was tampered with.
+    let email = Email::parse(&form.email).map_err(|_| PageError::BadRequest)?;
+    recovery::request_verification(&state, &Context::anonymous(origin), email).await?;
+    flash::success(
+        &session,
+        "If that address needs verifying, we’ve sent it a new link.",
+    );
+    Ok(see_other("/login"))
+}
+
+/// "Send verification email", from the account page.
+pub async fn send_verification(
+    state: web::Data<AppState>,
+    session: Session,
+    CsrfForm(_): CsrfForm<NoFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    if auth.user.is_verified {
+        flash::success(&session, "Your email address was already verified.");
+    } else {
+        recovery::send_verification(&state, &auth.user).await?;
+        flash::success(
+            &session,
+            format!("We’ve sent a verification link to {}.", auth.user.email),
+        );
+    }
+    Ok(see_other("/account"))
+}
