@@ -10,4 +10,5 @@ mod harness;
 
 mod account;
 mod admin;
+mod recovery;
 mod smoke;
