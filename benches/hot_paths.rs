@@ -300,7 +300,11 @@ fn populate(conn: &mut Conn) -> Vec<(UserId, Uuid)> {
 fn bench_database(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("bench.db");
-    let pool = db::connect(path.to_str().expect("UTF-8 path"), 1).expect("connect");
+    let settings = db::PoolSettings {
+        size: 1,
+        timeout: Duration::from_secs(10),
+    };
+    let pool = db::connect(path.to_str().expect("UTF-8 path"), settings).expect("connect");
     db::migrate(&pool).expect("migrate");
     let mut conn = pool.get().expect("connection");
     let conn: &mut Conn = &mut conn;

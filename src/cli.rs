@@ -122,7 +122,7 @@ async fn serve(settings: Settings) -> CliResult {
 }
 
 async fn migrate(settings: &Settings) -> CliResult {
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::connect(&settings.database_url, settings.pool())?;
     let applied = db::migrate(&pool)?;
     if applied.is_empty() {
         println!("{}: up to date", settings.database_url);

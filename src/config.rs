@@ -148,6 +148,8 @@ pub struct Settings {
     pub bind_addr: String,
     pub database_url: String,
     pub database_pool_size: u32,
+    /// How long a request may wait for a pooled connection.
+    pub database_pool_timeout: Duration,
     pub jwt: JwtSettings,
     pub refresh: RefreshSettings,
     pub hashing: HashSettings,
@@ -220,10 +222,13 @@ impl Settings {
                 ))
             }
         };
-        let keys = key_source(&vars, algorithm, &database_url)?;
+        let data_dir = vars
+            .get("DATA_DIR")
+            .map_or_else(|| default_data_dir(&database_url), PathBuf::from);
+        let keys = key_source(&vars, algorithm, &data_dir)?;
         let outbox_dir = vars
             .get("EMAIL_OUTBOX_DIR")
-            .map_or_else(|| beside_database(&database_url, "outbox"), PathBuf::from);
+            .map_or_else(|| data_dir.join("outbox"), PathBuf::from);
         let audience: Vec<String> = vars
             .get("JWT_AUDIENCE")
             .unwrap_or_else(|| "fastapi-users:auth".into())
@@ -250,6 +255,7 @@ impl Settings {
             environment,
             bind_addr,
             database_pool_size: vars.parse("DATABASE_POOL_SIZE", 8)?,
+            database_pool_timeout: vars.seconds("DATABASE_POOL_TIMEOUT", 10)?,
             database_url,
             jwt: JwtSettings {
                 algorithm,
@@ -300,6 +306,14 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The connection pool's size and timeout.
+    pub fn pool(&self) -> crate::db::PoolSettings {
+        crate::db::PoolSettings {
+            size: self.database_pool_size,
+            timeout: self.database_pool_timeout,
+        }
+    }
+
     /// Rejects settings that cannot work, and in production those that are unsafe.
     fn check(&self) -> Result<(), ConfigError> {
         if self.jwt.access_token_ttl.is_zero() {
@@ -307,6 +321,12 @@ impl Settings {
         }
         if self.refresh.ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.database_pool_timeout.is_zero() {
+            return Err(invalid(
+                "DATABASE_POOL_TIMEOUT",
+                "must be at least 1 second",
+            ));
         }
         if self.database_pool_size == 0 {
             return Err(invalid("DATABASE_POOL_SIZE", "must be at least 1"));
@@ -389,7 +409,7 @@ impl Settings {
 fn key_source(
     vars: &Vars<'_>,
     algorithm: JwtAlgorithm,
-    database_url: &str,
+    data_dir: &Path,
 ) -> Result<KeySource, ConfigError> {
     use base64::Engine as _;
     match algorithm {
@@ -414,28 +434,25 @@ fn key_source(
                     .map_err(|source| ConfigError::Unreadable { path, source })?;
                 Ok(KeySource::Jwks(json.into()))
             } else {
-                Ok(KeySource::GeneratedFile(generated_key_path(database_url)))
+                Ok(KeySource::GeneratedFile(
+                    data_dir.join("gatehouse-dev-jwks.json"),
+                ))
             }
         }
     }
 }
 
-/// The development key lives beside the SQLite database (or in `data/` otherwise).
-fn generated_key_path(database_url: &str) -> PathBuf {
-    beside_database(database_url, "gatehouse-dev-jwks.json")
-}
-
-/// A path in the SQLite database's directory (or in `data/` for a server database).
-fn beside_database(database_url: &str, name: &str) -> PathBuf {
-    let dir = if database_url.contains("://") {
-        Path::new("data")
-    } else {
-        Path::new(database_url)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-    };
-    dir.join(name)
+/// Where a development run keeps what it generates (the signing key, the outbox): the SQLite
+/// database's directory, or `data/` for a server database.
+fn default_data_dir(database_url: &str) -> PathBuf {
+    if crate::db::Backend::of(database_url) == crate::db::Backend::Postgres {
+        return PathBuf::from("data");
+    }
+    Path::new(database_url)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
 }
 
 /// Where a development run is reached: the bound port on `localhost` (browsers treat it as

@@ -69,7 +69,7 @@ pub enum StartupError {
 impl AppState {
     /// Opens and migrates the database, loads the keys and prepares the hasher.
     pub fn build(settings: &Settings) -> Result<(AppState, MailWorker), StartupError> {
-        let pool = db::connect(&settings.database_url, settings.database_pool_size)?;
+        let pool = db::connect(&settings.database_url, settings.pool())?;
         for migration in db::migrate(&pool)? {
             log::info!("applied migration {migration}");
         }

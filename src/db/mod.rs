@@ -1,7 +1,22 @@
-//! The database: a pool of diesel connections, the embedded migrations, and the queries.
+//! The database: a pool of diesel connections to SQLite or PostgreSQL, the embedded
+//! migrations, and the queries.
 //!
 //! Queries are synchronous functions taking `&mut Conn`; async code reaches them only through
-//! [`run`], which moves the work onto the blocking pool.
+//! [`run`], which moves the work onto the blocking pool. `Conn` is diesel's `MultiConnection`
+//! over both backends, so each query is written once. What differs between the backends lives
+//! in this file: connecting, migrating, the write transaction, and [`per_backend!`] for the
+//! few statements (upserts) that diesel only builds for one backend at a time.
+
+/// Runs one statement on whichever backend `conn` is connected to: the statement is written
+/// once and compiled for each. For what `MultiConnection` cannot express (`ON CONFLICT`).
+macro_rules! per_backend {
+    ($conn:expr, $c:ident => $statement:expr) => {
+        match $conn {
+            $crate::db::Conn::Postgresql($c) => $statement,
+            $crate::db::Conn::Sqlite($c) => $statement,
+        }
+    };
+}
 
 pub mod audit;
 pub mod clients;
@@ -17,18 +32,31 @@ use std::path::Path;
 use std::time::Duration;
 
 use actix_web::web;
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ManageConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub(crate) use users::escape_like;
 
-pub type Conn = SqliteConnection;
-pub type Pool = diesel::r2d2::Pool<ConnectionManager<Conn>>;
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum Conn {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
 
+pub type Pool = diesel::r2d2::Pool<Manager>;
+
+/// The same migrations serve both backends: they are written in the SQL both understand.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Any constant will do: the key PostgreSQL's advisory locks take for Gatehouse's writers.
+const PG_WRITE_LOCK: i64 = 0x6761_7465_686f;
+const PG_MIGRATION_LOCK: i64 = 0x6761_7465_6d69;
 
 /// Everything that can go wrong below the service layer.
 #[derive(Debug, thiserror::Error)]
@@ -51,32 +79,99 @@ pub enum DbError {
     Cancelled,
 }
 
-/// Applies SQLite's per-connection settings to every new connection: a busy timeout instead of
-/// an immediate "database is locked", `synchronous = NORMAL` (safe with write-ahead logging)
-/// and foreign keys.
-#[derive(Debug)]
-struct SqliteSettings;
+/// Which database `DATABASE_URL` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
-impl CustomizeConnection<Conn, diesel::r2d2::Error> for SqliteSettings {
-    fn on_acquire(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(
-            "PRAGMA busy_timeout = 5000;
-             PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;",
-        )
-        .map_err(diesel::r2d2::Error::QueryError)
+impl Backend {
+    /// `postgres://` or `postgresql://` URLs are PostgreSQL; anything else is a SQLite path.
+    pub fn of(database_url: &str) -> Backend {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
     }
 }
 
-/// Opens (creating if needed) the database and builds the connection pool.
-pub fn connect(database_url: &str, pool_size: u32) -> Result<Pool, DbError> {
-    if database_url.contains("://") && !database_url.starts_with("file:") {
+/// Opens connections to the configured backend (rather than guessing from the URL, as
+/// `MultiConnection::establish` does, which would hide PostgreSQL's error behind SQLite's).
+#[derive(Debug)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<Conn, diesel::r2d2::Error> {
+        let conn = match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(Conn::Postgresql),
+            Backend::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
+        };
+        let mut conn = conn.map_err(diesel::r2d2::Error::ConnectionError)?;
+        if let Conn::Sqlite(sqlite) = &mut conn {
+            // A busy timeout instead of an immediate "database is locked", `synchronous =
+            // NORMAL` (safe with write-ahead logging) and foreign keys.
+            sqlite
+                .batch_execute(
+                    "PRAGMA busy_timeout = 5000;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: u32,
+    /// How long a request may wait for a free connection.
+    pub timeout: Duration,
+}
+
+/// Opens (creating a SQLite file if needed) the database and builds the connection pool.
+pub fn connect(database_url: &str, settings: PoolSettings) -> Result<Pool, DbError> {
+    let backend = Backend::of(database_url);
+    if backend == Backend::Sqlite {
+        prepare_sqlite_file(database_url)?;
+    }
+    let manager = Manager {
+        url: database_url.to_owned(),
+        backend,
+    };
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(settings.size)
+        .connection_timeout(settings.timeout)
+        .build(manager)?;
+    Ok(pool)
+}
+
+fn prepare_sqlite_file(path: &str) -> Result<(), DbError> {
+    if path.contains("://") && !path.starts_with("file:") {
         return Err(DbError::Migration(format!(
-            "unsupported DATABASE_URL scheme in `{}`: give a SQLite file path",
-            database_url.split("://").next().unwrap_or_default()
+            "unsupported DATABASE_URL scheme in `{}`: give a SQLite file path or a \
+             postgres:// URL",
+            path.split("://").next().unwrap_or_default()
         )));
     }
-    if let Some(dir) = Path::new(database_url).parent() {
+    if let Some(dir) = Path::new(path).parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
@@ -84,26 +179,32 @@ pub fn connect(database_url: &str, pool_size: u32) -> Result<Pool, DbError> {
     }
     // Write-ahead logging (readers never block the writer) is a property of the file: set it
     // once, before the pool opens connections that would race to switch it.
-    let mut first = <Conn as diesel::Connection>::establish(database_url)
-        .map_err(|e| DbError::Migration(format!("cannot open {database_url}: {e}")))?;
+    let mut first = SqliteConnection::establish(path)
+        .map_err(|e| DbError::Migration(format!("cannot open {path}: {e}")))?;
     first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
-    drop(first);
-    let manager = ConnectionManager::<Conn>::new(database_url);
-    let pool = diesel::r2d2::Pool::builder()
-        .max_size(pool_size)
-        .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(SqliteSettings))
-        .build(manager)?;
-    Ok(pool)
+    Ok(())
 }
 
-/// Applies pending migrations; returns the names of those applied.
+/// Applies pending migrations; returns the names of those applied. Instances starting
+/// together on one PostgreSQL take turns.
 pub fn migrate(pool: &Pool) -> Result<Vec<String>, DbError> {
     let mut conn = pool.get()?;
-    let applied = conn
-        .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
-    Ok(applied.iter().map(ToString::to_string).collect())
+    let conn = &mut *conn;
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
+    let applied = match conn {
+        Conn::Postgresql(pg) => {
+            pg.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
+            let applied = pg.run_pending_migrations(MIGRATIONS).map_err(failed);
+            let applied = applied.map(|names| names.iter().map(ToString::to_string).collect());
+            pg.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
+            applied
+        }
+        Conn::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(failed)
+            .map(|names| names.iter().map(ToString::to_string).collect()),
+    };
+    applied
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool.
@@ -121,21 +222,46 @@ where
     .map_err(|_| DbError::Cancelled)?
 }
 
-/// Runs `work` in a transaction that takes the write lock up front, so a read followed by a
-/// write cannot interleave with another writer (and SQLite never fails the upgrade with BUSY).
+/// Runs `work` in a transaction that holds the database's write lock from the start, so a
+/// read followed by a write cannot interleave with another writer, on any instance.
 ///
-/// SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing
-/// steps (up to 100 ms) before it looks again. Queueing this process's write transactions on
-/// a mutex first hands the lock over the moment it is free instead.
+/// SQLite: `BEGIN IMMEDIATE`. SQLite has one writer at a time, and a writer that finds the
+/// lock taken sleeps in growing steps (up to 100 ms) before it looks again; queueing this
+/// process's write transactions on a mutex first hands the lock over the moment it is free.
+/// PostgreSQL: a transaction-scoped advisory lock, which every instance's writers share.
 pub fn write_transaction<T>(
     conn: &mut Conn,
     work: impl FnOnce(&mut Conn) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = WRITERS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    conn.immediate_transaction(work)
+    let _turn = match conn {
+        Conn::Sqlite(c) => {
+            let turn = WRITERS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            Some(turn)
+        }
+        Conn::Postgresql(c) => {
+            AnsiTransactionManager::begin_transaction(c)?;
+            let locked = c.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"));
+            if let Err(e) = locked {
+                let _ = AnsiTransactionManager::rollback_transaction(c);
+                return Err(e.into());
+            }
+            None
+        }
+    };
+    let outcome = work(conn);
+    let ended = match (&outcome, conn) {
+        (Ok(_), Conn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Ok(_), Conn::Postgresql(c)) => AnsiTransactionManager::commit_transaction(c),
+        (Err(_), Conn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(c),
+        (Err(_), Conn::Postgresql(c)) => AnsiTransactionManager::rollback_transaction(c),
+    };
+    let value = outcome?;
+    ended?;
+    Ok(value)
 }
 
 /// Answers whether the database responds.

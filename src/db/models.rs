@@ -18,6 +18,26 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// The columns of [`UserRecord`], in its order, for `RETURNING` clauses (which cannot take a
+/// `SelectBy` on a connection that may be either backend).
+pub const USER_COLUMNS: (
+    users::id,
+    users::email,
+    users::hashed_password,
+    users::is_active,
+    users::is_superuser,
+    users::is_verified,
+    users::created_at,
+) = (
+    users::id,
+    users::email,
+    users::hashed_password,
+    users::is_active,
+    users::is_superuser,
+    users::is_verified,
+    users::created_at,
+);
+
 impl TryFrom<UserRecord> for User {
     type Error = DbError;
 

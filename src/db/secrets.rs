@@ -13,14 +13,15 @@ use super::{now, Conn, DbError};
 pub fn get_or_create(conn: &mut Conn, name: &str) -> Result<[u8; 32], DbError> {
     let mut fresh = [0u8; 32];
     OsRng.fill_bytes(&mut fresh);
-    diesel::insert_into(server_secrets::table)
+    let secret = URL_SAFE_NO_PAD.encode(fresh);
+    per_backend!(conn, c => diesel::insert_into(server_secrets::table)
         .values((
             server_secrets::name.eq(name),
-            server_secrets::secret.eq(URL_SAFE_NO_PAD.encode(fresh)),
+            server_secrets::secret.eq(&secret),
             server_secrets::created_at.eq(now()),
         ))
         .on_conflict_do_nothing()
-        .execute(conn)?;
+        .execute(c))?;
     let stored: String = server_secrets::table
         .find(name)
         .select(server_secrets::secret)

@@ -275,7 +275,11 @@ mod tests {
     #[test]
     fn purging_removes_expired_sessions_and_used_tokens_only() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
+        let settings = crate::db::PoolSettings {
+            size: 1,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let pool = connect(dir.path().join("t.db").to_str().unwrap(), settings).unwrap();
         migrate(&pool).unwrap();
         let conn = &mut pool.get().unwrap();
         let email = Email::parse("purge@example.com").unwrap();

@@ -20,7 +20,8 @@ pub struct Count {
 /// hit, so concurrent requests on any instance never lose a count.
 pub fn hit(conn: &mut Conn, key: &str, now: i64, window_secs: i64) -> Result<Count, DbError> {
     let ended = || window_started_at.le(now - window_secs);
-    Ok(diesel::insert_into(throttle_counters)
+    Ok(
+        per_backend!(conn, c => diesel::insert_into(throttle_counters)
         .values((counter_key.eq(key), hits.eq(1), window_started_at.eq(now)))
         .on_conflict(counter_key)
         .do_update()
@@ -30,7 +31,8 @@ pub fn hit(conn: &mut Conn, key: &str, now: i64, window_secs: i64) -> Result<Cou
                 .eq(case_when::<_, _, BigInt>(ended(), now).otherwise(window_started_at)),
         ))
         .returning((hits, window_started_at))
-        .get_result(conn)?)
+        .get_result(c))?,
+    )
 }
 
 /// Forgets a counter (a successful login clears its failures).

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::models::{NewUserRecord, UserRecord};
+use super::models::{NewUserRecord, UserRecord, USER_COLUMNS};
 use super::schema::users;
 use super::{is_unique_violation, now, sessions, write_transaction, Conn, DbError, Listing, Page};
 use crate::domain::{Email, User, UserId};
@@ -53,8 +53,8 @@ pub fn insert(conn: &mut Conn, new: NewUser<'_>) -> Result<User, DbError> {
     };
     diesel::insert_into(users::table)
         .values(&record)
-        .returning(UserRecord::as_returning())
-        .get_result(conn)
+        .returning(USER_COLUMNS)
+        .get_result::<UserRecord>(conn)
         .map_err(email_taken_or)?
         .try_into()
 }
@@ -138,8 +138,8 @@ pub(crate) fn apply_changes(
     };
     let user: User = diesel::update(users::table.find(id.to_string()))
         .set(&changeset)
-        .returning(UserRecord::as_returning())
-        .get_result(conn)
+        .returning(USER_COLUMNS)
+        .get_result::<UserRecord>(conn)
         .map_err(email_taken_or)?
         .try_into()?;
     if ends_sessions {
