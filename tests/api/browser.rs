@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, ACCEPT, LOCATION, SET_COOKIE};
 use reqwest::{Response, Url};
@@ -468,29 +467,40 @@ pub fn rel_link(html: &str, rel: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Database
 
-#[derive(QueryableByName)]
-struct Dump {
-    #[diesel(sql_type = Text)]
-    dump: String,
-}
-
 /// Every stored user, session and refresh token, as text: equal snapshots mean nothing changed.
 pub fn snapshot(app: &TestApp) -> String {
-    diesel::sql_query(
-        "SELECT COALESCE(group_concat(line, char(10)), '') AS dump FROM ( \
-           SELECT 'user ' || id || ' ' || email || ' ' || hashed_password || ' ' || is_active \
-                  || is_superuser || is_verified || ' ' || updated_at AS line FROM users \
-           UNION ALL \
-           SELECT 'session ' || id || ' ' || user_id || ' ' || COALESCE(revoked_at, '-') || ' ' \
-                  || last_used_at || ' ' || expires_at FROM sessions \
-           UNION ALL \
-           SELECT 'refresh ' || token_hash || ' ' || COALESCE(rotated_at, '-') \
-                  FROM refresh_tokens \
-           ORDER BY 1)",
-    )
-    .get_result::<Dump>(&mut app.db())
-    .unwrap()
-    .dump
+    use gatehouse::db::schema::{refresh_tokens, sessions, users};
+    let conn = &mut app.db();
+    let users: Vec<(String, String, String, bool, bool, bool, i64)> = users::table
+        .select((
+            users::id,
+            users::email,
+            users::hashed_password,
+            users::is_active,
+            users::is_superuser,
+            users::is_verified,
+            users::updated_at,
+        ))
+        .order(users::id)
+        .load(conn)
+        .unwrap();
+    let sessions: Vec<(String, String, Option<i64>, i64, i64)> = sessions::table
+        .select((
+            sessions::id,
+            sessions::user_id,
+            sessions::revoked_at,
+            sessions::last_used_at,
+            sessions::expires_at,
+        ))
+        .order(sessions::id)
+        .load(conn)
+        .unwrap();
+    let tokens: Vec<(String, Option<i64>)> = refresh_tokens::table
+        .select((refresh_tokens::token_hash, refresh_tokens::rotated_at))
+        .order(refresh_tokens::token_hash)
+        .load(conn)
+        .unwrap();
+    format!("{users:?}\n{sessions:?}\n{tokens:?}")
 }
 
 /// Sessions of `email` that have not been revoked.

@@ -1,12 +1,14 @@
-//! Spawns the real application on a random port with a fresh SQLite file.
+//! Spawns the real application on a random port with a fresh database: a SQLite file, or,
+//! when `TEST_DATABASE_URL` names a PostgreSQL server, a new database on it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::BigInt;
 use gatehouse::config::Settings;
+use gatehouse::db::{Backend, Conn};
 use gatehouse::startup::Application;
 use reqwest::header::USER_AGENT;
 use serde_json::Value;
@@ -16,7 +18,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub db_path: PathBuf,
+    /// The database the app runs on.
+    pub database: TestDatabase,
     /// Keeps the temporary directory (database, generated key) alive for the test.
     pub dir: tempfile::TempDir,
 }
@@ -29,17 +32,12 @@ pub struct Tokens {
 }
 
 /// A user row as stored, for assertions on the database's state.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug)]
 pub struct UserRow {
-    #[diesel(sql_type = Text)]
     pub id: String,
-    #[diesel(sql_type = Text)]
     pub hashed_password: String,
-    #[diesel(sql_type = Bool)]
     pub is_active: bool,
-    #[diesel(sql_type = Bool)]
     pub is_superuser: bool,
-    #[diesel(sql_type = Bool)]
     pub is_verified: bool,
 }
 
@@ -56,9 +54,11 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app with extra environment variables layered over the test defaults.
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let db_path = dir.path().join("gatehouse.db");
+    let database = TestDatabase::fresh(&dir);
     let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), db_path.display().to_string()),
+        ("DATABASE_URL".into(), database.url.clone()),
+        // The generated key and the outbox, whatever the database.
+        ("DATA_DIR".into(), dir.path().display().to_string()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         // Cheap hashes keep the suite fast; tests about hashing set their own.
         ("ARGON2_MEMORY_KIB".into(), "8192".into()),
@@ -70,12 +70,15 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         env.insert(k.to_string(), v.to_string());
     }
     let settings = Settings::from_map(&env).expect("test settings");
-    spawn_with_settings(settings, dir).await
+    spawn_with_settings(settings, dir, database).await
 }
 
-pub async fn spawn_with_settings(settings: Settings, dir: tempfile::TempDir) -> TestApp {
+pub async fn spawn_with_settings(
+    settings: Settings,
+    dir: tempfile::TempDir,
+    database: TestDatabase,
+) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
-    let db_path = PathBuf::from(&settings.database_url);
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -89,8 +92,64 @@ pub async fn spawn_with_settings(settings: Settings, dir: tempfile::TempDir) -> 
     TestApp {
         address,
         client,
-        db_path,
+        database,
         dir,
+    }
+}
+
+/// A test's own database: a SQLite file in the test's directory or, with
+/// `TEST_DATABASE_URL=postgres://…/postgres`, a new database on that server, dropped when the
+/// test is over.
+pub struct TestDatabase {
+    pub url: String,
+    /// The server and the database's name, for PostgreSQL.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub fn fresh(dir: &tempfile::TempDir) -> TestDatabase {
+        let Some(server) = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        else {
+            return TestDatabase {
+                url: dir.path().join("gatehouse.db").display().to_string(),
+                postgres: None,
+            };
+        };
+        let name = format!("gatehouse_test_{}", uuid::Uuid::new_v4().simple());
+        PgConnection::establish(&server)
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL: cannot connect to {server}: {e}"))
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        let base = server
+            .rsplit_once('/')
+            .map_or(server.as_str(), |(base, _)| base);
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            postgres: Some((server, name)),
+        }
+    }
+}
+
+impl TestDatabase {
+    /// Another app's database, which that app keeps (and drops).
+    pub fn shared(url: &str) -> TestDatabase {
+        TestDatabase {
+            url: url.to_owned(),
+            postgres: None,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            if let Ok(mut admin) = PgConnection::establish(server) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
     }
 }
 
@@ -183,10 +242,17 @@ impl TestApp {
     }
 
     /// A direct connection to the test database, for assertions on stored state.
-    pub fn db(&self) -> SqliteConnection {
-        let mut conn = SqliteConnection::establish(self.db_path.to_str().unwrap()).unwrap();
-        conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
-        conn
+    /// A direct connection to the test database, for assertions on stored state.
+    pub fn db(&self) -> Conn {
+        let url = &self.database.url;
+        match Backend::of(url) {
+            Backend::Postgres => Conn::Postgresql(PgConnection::establish(url).unwrap()),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(url).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 5000;").unwrap();
+                Conn::Sqlite(conn)
+            }
+        }
     }
 
     pub fn execute(&self, sql: &str) {
@@ -194,7 +260,7 @@ impl TestApp {
     }
 
     pub fn count(&self, sql: &str) -> i64 {
-        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM ({sql})"))
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM ({sql}) AS counted"))
             .get_result::<Count>(&mut self.db())
             .unwrap()
             .n
@@ -205,14 +271,28 @@ impl TestApp {
     }
 
     pub fn user_row(&self, email: &str) -> Option<UserRow> {
-        diesel::sql_query(
-            "SELECT id, hashed_password, is_active, is_superuser, is_verified \
-             FROM users WHERE email = ?",
-        )
-        .bind::<Text, _>(email)
-        .get_result(&mut self.db())
-        .optional()
-        .unwrap()
+        use gatehouse::db::schema::users;
+        users::table
+            .filter(users::email.eq(email))
+            .select((
+                users::id,
+                users::hashed_password,
+                users::is_active,
+                users::is_superuser,
+                users::is_verified,
+            ))
+            .first::<(String, String, bool, bool, bool)>(&mut self.db())
+            .optional()
+            .unwrap()
+            .map(
+                |(id, hashed_password, is_active, is_superuser, is_verified)| UserRow {
+                    id,
+                    hashed_password,
+                    is_active,
+                    is_superuser,
+                    is_verified,
+                },
+            )
     }
 }
 

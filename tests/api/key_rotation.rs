@@ -44,11 +44,26 @@ fn jwt_jwks(keys: &[&Key]) -> String {
     STANDARD.encode(set.to_string())
 }
 
-/// Starts an app on the database in `dir` with the given key set.
-async fn spawn_with_keys(dir: tempfile::TempDir, keys: &[&Key], extra: &[(&str, &str)]) -> TestApp {
-    let db_path = dir.path().join("gatehouse.db");
+/// A database that outlives the app running on it, and the directory beside it.
+struct Store {
+    dir: tempfile::TempDir,
+    database: TestDatabase,
+}
+
+impl Store {
+    fn new() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let database = TestDatabase::fresh(&dir);
+        Store { dir, database }
+    }
+}
+
+/// Starts an app on the store's database with the given key set.
+async fn spawn_with_keys(store: Store, keys: &[&Key], extra: &[(&str, &str)]) -> TestApp {
+    let Store { dir, database } = store;
     let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), db_path.display().to_string()),
+        ("DATABASE_URL".into(), database.url.clone()),
+        ("DATA_DIR".into(), dir.path().display().to_string()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ("ARGON2_MEMORY_KIB".into(), "8192".into()),
         ("ARGON2_ITERATIONS".into(), "1".into()),
@@ -58,12 +73,15 @@ async fn spawn_with_keys(dir: tempfile::TempDir, keys: &[&Key], extra: &[(&str, 
         env.insert(k.to_string(), v.to_string());
     }
     let settings = Settings::from_map(&env).expect("test settings");
-    spawn_with_settings(settings, dir).await
+    spawn_with_settings(settings, dir, database).await
 }
 
-/// The database directory of an app, for the next app to start on ("the restart").
-fn restart(app: TestApp) -> tempfile::TempDir {
-    app.dir
+/// The database of an app, for the next app to start on ("the restart").
+fn restart(app: TestApp) -> Store {
+    Store {
+        dir: app.dir,
+        database: app.database,
+    }
 }
 
 async fn jwks(app: &TestApp) -> (Value, String) {
@@ -104,8 +122,8 @@ struct Issued {
     client_token: String,
 }
 
-async fn first_run(dir: tempfile::TempDir, k1: &Key) -> (TestApp, Issued) {
-    let app = spawn_with_keys(dir, &[k1], &[]).await;
+async fn first_run(store: Store, k1: &Key) -> (TestApp, Issued) {
+    let app = spawn_with_keys(store, &[k1], &[]).await;
     let admin = app.superuser(ADMIN).await;
     let user = app.user(USER).await;
     let client = app
@@ -127,7 +145,7 @@ async fn first_run(dir: tempfile::TempDir, k1: &Key) -> (TestApp, Issued) {
 #[tokio::test]
 async fn a_new_first_key_signs_while_the_old_one_still_verifies() {
     let (k1, k2) = (Key::generate(), Key::generate());
-    let (a, issued) = first_run(tempfile::tempdir().unwrap(), &k1).await;
+    let (a, issued) = first_run(Store::new(), &k1).await;
 
     let b = spawn_with_keys(restart(a), &[&k2, &k1], &[]).await;
 
@@ -146,7 +164,7 @@ async fn a_new_first_key_signs_while_the_old_one_still_verifies() {
 #[tokio::test]
 async fn the_jwks_publishes_every_key_of_the_set_without_private_parts() {
     let (k1, k2) = (Key::generate(), Key::generate());
-    let a = spawn_with_keys(tempfile::tempdir().unwrap(), &[&k1], &[]).await;
+    let a = spawn_with_keys(Store::new(), &[&k1], &[]).await;
     let (set, _) = jwks(&a).await;
     assert_eq!(kids(&set), [k1.kid()]);
 
@@ -178,7 +196,7 @@ async fn the_jwks_publishes_every_key_of_the_set_without_private_parts() {
 #[tokio::test]
 async fn dropping_the_old_key_refuses_its_tokens_and_keeps_the_new_ones() {
     let (k1, k2) = (Key::generate(), Key::generate());
-    let (a, issued) = first_run(tempfile::tempdir().unwrap(), &k1).await;
+    let (a, issued) = first_run(Store::new(), &k1).await;
     let b = spawn_with_keys(restart(a), &[&k2, &k1], &[]).await;
     let t2 = b.tokens(USER, PASSWORD).await;
     let client_token_2 = b.client_token(&issued.client).await;
@@ -204,7 +222,7 @@ async fn dropping_the_old_key_refuses_its_tokens_and_keeps_the_new_ones() {
 #[tokio::test]
 async fn a_refresh_token_issued_under_the_old_key_still_refreshes() {
     let (k1, k2) = (Key::generate(), Key::generate());
-    let (a, issued) = first_run(tempfile::tempdir().unwrap(), &k1).await;
+    let (a, issued) = first_run(Store::new(), &k1).await;
 
     let b = spawn_with_keys(restart(a), &[&k2, &k1], &[]).await;
     let response = b.refresh(&issued.user.refresh).await;
@@ -228,7 +246,7 @@ async fn a_refresh_token_issued_under_the_old_key_still_refreshes() {
 #[tokio::test]
 async fn refresh_tokens_survive_dropping_the_key_they_were_issued_under() {
     let (k1, k2) = (Key::generate(), Key::generate());
-    let (a, issued) = first_run(tempfile::tempdir().unwrap(), &k1).await;
+    let (a, issued) = first_run(Store::new(), &k1).await;
     let b = spawn_with_keys(restart(a), &[&k2, &k1], &[]).await;
 
     // Refresh tokens are opaque: no key signs them, so no key rotation ends a session.
@@ -247,7 +265,7 @@ async fn refresh_tokens_survive_dropping_the_key_they_were_issued_under() {
 async fn a_refresh_replayed_within_the_grace_window_after_a_plain_restart_keeps_the_session() {
     let grace = [("REFRESH_REUSE_GRACE", "300")];
     let k1 = Key::generate();
-    let a = spawn_with_keys(tempfile::tempdir().unwrap(), &[&k1], &grace).await;
+    let a = spawn_with_keys(Store::new(), &[&k1], &grace).await;
     let login = a.user(USER).await;
     let response = a.refresh(&login.refresh).await;
     assert_eq!(response.status(), 200);
@@ -266,7 +284,7 @@ async fn a_refresh_replayed_within_the_grace_window_across_a_rotation_keeps_the_
     let grace = [("REFRESH_REUSE_GRACE", "300")];
     let k1 = Key::generate();
     let k2 = Key::generate();
-    let a = spawn_with_keys(tempfile::tempdir().unwrap(), &[&k1], &grace).await;
+    let a = spawn_with_keys(Store::new(), &[&k1], &grace).await;
     let login = a.user(USER).await;
     // The client refreshes, but loses the response (the server has rotated the token) ...
     let response = a.refresh(&login.refresh).await;

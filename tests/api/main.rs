@@ -23,6 +23,7 @@ mod recovery;
 mod refresh;
 mod register;
 mod robustness;
+mod scale_out;
 mod sessions;
 mod throttling;
 mod token_confusion;
