@@ -55,10 +55,21 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let database = TestDatabase::fresh(&dir);
+    let settings = test_settings(&database.url, dir.path(), vars);
+    spawn_with_settings(settings, dir, database).await
+}
+
+/// The test defaults for an app on `database_url` keeping its generated files in `data_dir`,
+/// with `vars` layered over them.
+pub fn test_settings(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    vars: &[(&str, &str)],
+) -> Settings {
     let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), database.url.clone()),
+        ("DATABASE_URL".into(), database_url.to_owned()),
         // The generated key and the outbox, whatever the database.
-        ("DATA_DIR".into(), dir.path().display().to_string()),
+        ("DATA_DIR".into(), data_dir.display().to_string()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         // Cheap hashes keep the suite fast; tests about hashing set their own.
         ("ARGON2_MEMORY_KIB".into(), "8192".into()),
@@ -69,8 +80,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     for (k, v) in vars {
         env.insert(k.to_string(), v.to_string());
     }
-    let settings = Settings::from_map(&env).expect("test settings");
-    spawn_with_settings(settings, dir, database).await
+    Settings::from_map(&env).expect("test settings")
 }
 
 pub async fn spawn_with_settings(

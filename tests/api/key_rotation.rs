@@ -4,12 +4,9 @@
 //! Each test runs successive apps on one database file, each with its own key set, as an
 //! operator restarting the service with a rotated `JWT_JWKS` would.
 
-use std::collections::HashMap;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use gatehouse::auth::keys::generate_jwks;
-use gatehouse::config::Settings;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -61,18 +58,10 @@ impl Store {
 /// Starts an app on the store's database with the given key set.
 async fn spawn_with_keys(store: Store, keys: &[&Key], extra: &[(&str, &str)]) -> TestApp {
     let Store { dir, database } = store;
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), database.url.clone()),
-        ("DATA_DIR".into(), dir.path().display().to_string()),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("ARGON2_MEMORY_KIB".into(), "8192".into()),
-        ("ARGON2_ITERATIONS".into(), "1".into()),
-        ("JWT_JWKS".into(), jwt_jwks(keys)),
-    ]);
-    for (k, v) in extra {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let settings = Settings::from_map(&env).expect("test settings");
+    let jwks = jwt_jwks(keys);
+    let mut vars = vec![("JWT_JWKS", jwks.as_str())];
+    vars.extend_from_slice(extra);
+    let settings = test_settings(&database.url, dir.path(), &vars);
     spawn_with_settings(settings, dir, database).await
 }
 

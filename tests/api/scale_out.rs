@@ -2,28 +2,14 @@
 //! With `TEST_DATABASE_URL` (as CI sets it) they share a PostgreSQL database; without it, a
 //! SQLite file.
 
-use std::collections::HashMap;
-
 use futures_util::future::join_all;
-use gatehouse::config::Settings;
 
 use crate::helpers::*;
 
 /// A second instance on `first`'s database, with the same signing key (generated into the
 /// shared data directory) and the same extra settings.
 async fn second_instance(first: &TestApp, vars: &[(&str, &str)]) -> TestApp {
-    let mut env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), first.database.url.clone()),
-        ("DATA_DIR".into(), first.dir.path().display().to_string()),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("ARGON2_MEMORY_KIB".into(), "8192".into()),
-        ("ARGON2_ITERATIONS".into(), "1".into()),
-        ("RATE_LIMIT".into(), "off".into()),
-    ]);
-    for (k, v) in vars {
-        env.insert(k.to_string(), v.to_string());
-    }
-    let settings = Settings::from_map(&env).expect("test settings");
+    let settings = test_settings(&first.database.url, first.dir.path(), vars);
     let dir = tempfile::tempdir().unwrap();
     spawn_with_settings(settings, dir, TestDatabase::shared(&first.database.url)).await
 }

@@ -6,17 +6,6 @@ use crate::harness::Browser;
 const EMAIL: &str = "robin.ashdown@example.com";
 const NEW_PASSWORD: &str = "purple elephants dance at midnight";
 
-/// Fills and submits the login form on the current page.
-async fn log_in(browser: &Browser, email: &str, password: &str) {
-    browser
-        .fill("form#login-form input[name=email]", email)
-        .await;
-    browser
-        .fill("form#login-form input[name=password]", password)
-        .await;
-    browser.submit("form#login-form").await;
-}
-
 async fn log_out(browser: &Browser) {
     browser.submit("form#logout-form").await;
     browser.wait_for_location("/").await;
@@ -68,7 +57,7 @@ async fn signup_logout_failed_login_login_change_password() {
     // A wrong password: the form again, with one error.
     browser.click(r#"a[href="/login"]"#).await;
     browser.wait_for_location("/login").await;
-    log_in(&browser, EMAIL, "not the right password at all").await;
+    browser.log_in(EMAIL, "not the right password at all").await;
     browser
         .wait_for_text(".form-error", "Incorrect email or password")
         .await;
@@ -78,7 +67,7 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.screenshot("login-refused").await;
 
     // The right password.
-    log_in(&browser, EMAIL, PASSWORD).await;
+    browser.log_in(EMAIL, PASSWORD).await;
     browser.wait_for_location("/account").await;
     assert_eq!(browser.text("#account-email").await, EMAIL);
     browser.screenshot("account-after-login").await;
@@ -106,14 +95,14 @@ async fn signup_logout_failed_login_login_change_password() {
 
     // The old password no longer works; the new one does.
     browser.goto("/login").await;
-    log_in(&browser, EMAIL, PASSWORD).await;
+    browser.log_in(EMAIL, PASSWORD).await;
     browser
         .wait_for_text(".form-error", "Incorrect email or password")
         .await;
     assert_eq!(browser.current_url().await.path(), "/login");
     browser.screenshot("old-password-refused").await;
 
-    log_in(&browser, EMAIL, NEW_PASSWORD).await;
+    browser.log_in(EMAIL, NEW_PASSWORD).await;
     browser.wait_for_location("/account").await;
     assert_eq!(browser.text("#account-email").await, EMAIL);
     browser.screenshot("new-password-accepted").await;

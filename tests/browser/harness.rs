@@ -465,6 +465,14 @@ impl Browser {
         self.click(&format!("{form} [type=submit]")).await;
     }
 
+    /// Fills and submits the login form on the current page.
+    pub async fn log_in(&self, email: &str, password: &str) {
+        self.fill("form#login-form input[name=email]", email).await;
+        self.fill("form#login-form input[name=password]", password)
+            .await;
+        self.submit("form#login-form").await;
+    }
+
     /// The attribute `name` of the first element matching `css` (waiting for it).
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let element = self.find(css).await;

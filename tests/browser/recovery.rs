@@ -10,17 +10,6 @@ use crate::harness::Browser;
 const EMAIL: &str = "jules.marlow@example.com";
 const NEW_PASSWORD: &str = "seven lanterns over the harbour";
 
-/// Fills and submits the login form on the current page.
-async fn log_in(browser: &Browser, email: &str, password: &str) {
-    browser
-        .fill("form#login-form input[name=email]", email)
-        .await;
-    browser
-        .fill("form#login-form input[name=password]", password)
-        .await;
-    browser.submit("form#login-form").await;
-}
-
 /// Where the server writes messages without `SMTP_URL`: `outbox/` beside the database.
 fn outbox(app: &TestApp) -> PathBuf {
     app.db_path
@@ -163,7 +152,7 @@ async fn forgot_password_link_sets_a_new_password() {
     browser.screenshot("password-reset").await;
 
     // The new password opens the account.
-    log_in(&browser, EMAIL, NEW_PASSWORD).await;
+    browser.log_in(EMAIL, NEW_PASSWORD).await;
     browser.wait_for_location("/account").await;
     assert_eq!(browser.text("#account-email").await, EMAIL);
     browser.screenshot("account-after-reset").await;
@@ -214,7 +203,7 @@ async fn account_page_sends_a_verification_link_that_verifies_the_address() {
     };
 
     browser.goto("/login").await;
-    log_in(&browser, EMAIL, PASSWORD).await;
+    browser.log_in(EMAIL, PASSWORD).await;
     browser.wait_for_location("/account").await;
     browser.find("form#verify-email-form").await;
     browser.screenshot("account-unverified").await;
