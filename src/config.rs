@@ -160,6 +160,11 @@ pub struct Settings {
     pub public_url: String,
     pub email: EmailSettings,
     pub rate_limit: RateLimitSettings,
+    /// The bearer token `GET /metrics` requires; unset, the metrics are open.
+    pub metrics_token: Option<SecretString>,
+    /// How long a stop (SIGTERM, SIGINT) may take: requests in flight get this long to
+    /// finish, and queued emails what is left of it.
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +189,7 @@ pub const DEFAULT_ARGON2_PARALLELISM: u32 = 1;
 pub const DEFAULT_ARGON2_QUEUE: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
 const MIN_SHARED_SECRET_BYTES: usize = 32;
+const MIN_METRICS_TOKEN_BYTES: usize = 16;
 
 impl Settings {
     /// Reads `.env` (if present) and then the process environment.
@@ -300,6 +306,10 @@ impl Settings {
                 account_window: vars.seconds("RATE_LIMIT_ACCOUNT_WINDOW", 15 * 60)?,
                 trusted_proxies: trusted_proxies(&vars)?,
             },
+            metrics_token: vars
+                .get("METRICS_TOKEN")
+                .map(|token| SecretString::from(token.trim().to_owned())),
+            shutdown_timeout: vars.seconds("SHUTDOWN_TIMEOUT", 10)?,
             public_url,
         };
         settings.check()?;
@@ -361,6 +371,14 @@ impl Settings {
                 return Err(invalid(
                     "JWT_SECRET",
                     format!("must be at least {MIN_SHARED_SECRET_BYTES} bytes of random data"),
+                ));
+            }
+        }
+        if let Some(token) = &self.metrics_token {
+            if token.expose_secret().len() < MIN_METRICS_TOKEN_BYTES {
+                return Err(invalid(
+                    "METRICS_TOKEN",
+                    format!("must be at least {MIN_METRICS_TOKEN_BYTES} random characters"),
                 ));
             }
         }
@@ -675,6 +693,23 @@ mod tests {
         let err = settings(&vars).unwrap_err();
         assert!(err.to_string().contains("SMTP_URL"), "{err}");
         assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+
+    #[test]
+    fn metrics_token_and_shutdown_timeout() {
+        let s = settings(&[]).unwrap();
+        assert!(s.metrics_token.is_none());
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(10));
+        let s = settings(&[
+            ("METRICS_TOKEN", "a-scrape-token-nobody-guesses"),
+            ("SHUTDOWN_TIMEOUT", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(3));
+        assert!(!format!("{s:?}").contains("nobody-guesses"));
+        let err = settings(&[("METRICS_TOKEN", "short")]).unwrap_err();
+        assert!(err.to_string().contains("METRICS_TOKEN"), "{err}");
+        assert!(!err.to_string().contains("short"), "{err}");
     }
 
     #[test]

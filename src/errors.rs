@@ -8,8 +8,9 @@ use crate::domain::{LocalPath, PolicyViolation};
 use crate::services::ServiceError;
 
 /// One entry of a 422 body, as FastAPI writes them.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// Where: `body` or `query`, then the field's name.
     pub loc: Vec<String>,
     pub msg: String,
     #[serde(rename = "type")]

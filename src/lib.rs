@@ -7,6 +7,7 @@ pub mod db;
 pub mod domain;
 pub mod errors;
 pub mod mail;
+pub mod metrics;
 pub mod routes;
 pub mod services;
 pub mod startup;

@@ -1,21 +1,24 @@
 //! Builds the application from settings: database, keys, hasher, routes, server.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{
     from_fn, Condition, ErrorHandlerResponse, ErrorHandlers, Logger, Next,
 };
+use actix_web::rt::signal::unix::{signal, Signal, SignalKind};
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
+use futures_util::future::{join, select, Either};
 
 use crate::auth::cookies::CookiePolicy;
 use crate::auth::extractors::CookieUpdate;
@@ -24,11 +27,12 @@ use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{EmailSettings, RefreshSettings, Settings};
+use crate::config::{EmailSettings, Environment, RefreshSettings, Settings};
 use crate::db::{self, email_tokens, secrets, sessions, throttle, DbError, Pool};
 use crate::domain::PasswordPolicy;
 use crate::errors::{ApiError, FieldError, PageError};
 use crate::mail::{MailError, MailWorker, Mailer};
+use crate::metrics::{self, Metrics};
 use crate::routes;
 
 /// Everything a request handler may need, shared by all workers.
@@ -47,6 +51,7 @@ pub struct AppState {
     pub email: EmailSettings,
     /// The base of links in emails, without a trailing slash.
     pub public_url: String,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,8 @@ pub enum StartupError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("cannot watch for SIGTERM and SIGINT: {0}")]
+    Signals(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -88,6 +95,7 @@ impl AppState {
         let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
         drop(conn);
         let (mailer, mail_worker) = Mailer::new(&settings.email)?;
+        let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
         let state = AppState {
             pool,
             hasher: PasswordHasher::new(settings.hashing)?,
@@ -101,6 +109,7 @@ impl AppState {
             mailer,
             email: settings.email.clone(),
             public_url: settings.public_url.clone(),
+            metrics,
         };
         Ok((state, mail_worker))
     }
@@ -115,6 +124,8 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     mail_worker: MailWorker,
+    signals: StopSignals,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -124,17 +135,23 @@ impl Application {
         if !settings.rate_limit.enabled {
             log::warn!("RATE_LIMIT=off: logins, signups and emails are not throttled");
         }
+        if settings.metrics_token.is_none() && settings.environment == Environment::Production {
+            log::warn!("METRICS_TOKEN is not set: anyone who can reach /metrics can read it");
+        }
         let state = web::Data::new(state);
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind_addr.clone(),
             source,
         };
+        // Watched before the first connection: until then, SIGTERM would kill the process.
+        let signals = StopSignals::watch().map_err(StartupError::Signals)?;
         let listener = TcpListener::bind(&settings.bind_addr).map_err(bind_error)?;
         let port = listener.local_addr().map_err(bind_error)?.port();
         let app_state = state.clone();
         // The access log costs a few allocations per request; skip it when it would be dropped.
         let log_requests =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
+        let api_document = routes::api::openapi::document(state.cookies.access_name());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -145,19 +162,26 @@ impl Application {
                 .wrap(ErrorHandlers::new().handler(StatusCode::METHOD_NOT_ALLOWED, json_405))
                 .wrap(from_fn(response_headers))
                 .wrap(Condition::new(log_requests, request_logger()))
+                .wrap(from_fn(metrics::record_requests))
+                .service(web::resource("/metrics").get(routes::metrics::scrape))
                 .configure(routes::api::configure)
+                .configure(|cfg| routes::api::openapi::configure(cfg, api_document.clone()))
                 .configure(routes::pages::configure)
                 .default_service(web::to(not_found))
         })
         .listen(listener)
         .map_err(bind_error)?
-        .shutdown_timeout(10)
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // `run_until_stopped` watches for the signals: actix would end requests at SIGINT.
+        .disable_signals()
         .run();
         Ok(Application {
             port,
             server,
             state,
             mail_worker,
+            signals,
+            shutdown_timeout: settings.shutdown_timeout,
         })
     }
 
@@ -165,16 +189,120 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM), delivering email and purging
-    /// expired rows meanwhile.
+    /// Serves until SIGTERM or SIGINT, delivering email and purging expired rows meanwhile,
+    /// then stops gracefully: no new connections; requests in flight get `SHUTDOWN_TIMEOUT` to
+    /// finish (a second signal ends them at once), queued emails what is left of it; then the
+    /// database pool is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let background =
-            futures_util::future::join(purge_expired(self.state), self.mail_worker.run());
-        let background = std::pin::pin!(background);
-        // The purge loop never ends, so this returns when the server does.
-        match futures_util::future::select(self.server, background).await {
-            futures_util::future::Either::Left((served, _)) => served,
-            futures_util::future::Either::Right(((never, ()), _)) => match never {},
+        let Application {
+            server,
+            state,
+            mut mail_worker,
+            mut signals,
+            shutdown_timeout,
+            ..
+        } = self;
+        let signalled = OnceLock::new();
+        let served = {
+            let stop = pin!(stop_on_signals(
+                server.handle(),
+                &mut signals,
+                shutdown_timeout,
+                &signalled,
+            ));
+            let background = pin!(join(purge_expired(state.clone()), mail_worker.run()));
+            // The background work never ends: this returns when the server does, or when a
+            // second signal gives up on it (dropping a server ends its requests).
+            match select(server, select(stop, background)).await {
+                Either::Left((served, _)) => served,
+                Either::Right((Either::Left(((), _)), _)) => Ok(()),
+                Either::Right((Either::Right(((never, ()), _)), _)) => match never {},
+            }
+        };
+        let deadline = *signalled.get().unwrap_or(&Instant::now()) + shutdown_timeout;
+        let unsent = mail_worker
+            .finish(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        close(state).await;
+        match unsent {
+            0 => log::info!("Gatehouse stopped"),
+            n => log::warn!("Gatehouse stopped; {n} email(s) could not be sent (logged above)"),
+        }
+        served
+    }
+}
+
+/// How long `close` waits for the stopped workers to let go of the state.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Drops the state once nothing else holds it, so that the pool closes its connections (SQLite
+/// checkpoints its write-ahead log; PostgreSQL sees a clean goodbye). A stopped worker lets go
+/// of its copy on its own thread, a moment after it reports stopping.
+async fn close(state: web::Data<AppState>) {
+    let mut state = state.into_inner();
+    let give_up = Instant::now() + CLOSE_WAIT;
+    loop {
+        match Arc::try_unwrap(state) {
+            Ok(last) => {
+                drop(last);
+                return;
+            }
+            Err(shared) if Instant::now() < give_up => state = shared,
+            Err(_) => {
+                log::warn!("the database pool is still in use; its connections close at exit");
+                return;
+            }
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// SIGTERM and SIGINT: both stop the server gracefully (actix would end the requests in flight
+/// at SIGINT).
+struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn watch() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for the next signal; returns its name.
+    async fn next(&mut self) -> &'static str {
+        let terminate = pin!(self.terminate.recv());
+        let interrupt = pin!(self.interrupt.recv());
+        match select(terminate, interrupt).await {
+            Either::Left(_) => "SIGTERM",
+            Either::Right(_) => "SIGINT",
+        }
+    }
+}
+
+/// Waits for a signal and stops the server gracefully; returns if a second signal comes before
+/// the server has stopped.
+async fn stop_on_signals(
+    server: ServerHandle,
+    signals: &mut StopSignals,
+    timeout: Duration,
+    signalled: &OnceLock<Instant>,
+) {
+    let first = signals.next().await;
+    let _ = signalled.set(Instant::now());
+    log::info!(
+        "{first} received: stopping; requests in flight have {}s to finish",
+        timeout.as_secs()
+    );
+    let stopped = pin!(server.stop(true));
+    let second = pin!(signals.next());
+    match select(stopped, second).await {
+        Either::Left(((), _)) => std::future::pending().await,
+        Either::Right((second, _)) => {
+            log::warn!("{second} received again: ending the requests in flight now");
         }
     }
 }
@@ -255,6 +383,12 @@ async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let csp = if routes::api::openapi::is_viewer(req.path()) {
+        routes::api::openapi::VIEWER_CSP
+    } else {
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
+         object-src 'none'"
+    };
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     if headers
@@ -267,11 +401,7 @@ async fn response_headers(
         );
     }
     for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
-             object-src 'none'",
-        ),
+        (header::CONTENT_SECURITY_POLICY, csp),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),

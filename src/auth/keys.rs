@@ -52,7 +52,11 @@ struct ConfiguredJwkSet {
 }
 
 /// A public verification key as published at `/.well-known/jwks.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({
+    "kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "1", "alg": "ES256", "use": "sig"
+}))]
 pub struct PublicJwk {
     pub kty: String,
     pub crv: String,
@@ -65,7 +69,7 @@ pub struct PublicJwk {
 }
 
 /// The public half of the key set: every key that verifies, no private parts.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct PublicJwkSet {
     pub keys: Vec<PublicJwk>,
 }

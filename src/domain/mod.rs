@@ -11,5 +11,8 @@ pub use audit::{AuditEvent, AuditRecord, Party};
 pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
 pub use email::{normalize as normalize_email, Email, InvalidEmail};
 pub use local_path::LocalPath;
-pub use password::{Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN};
+pub use password::{
+    Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN,
+    MIN_LEN as PASSWORD_MIN_LEN,
+};
 pub use user::{User, UserId, UserRead};

@@ -50,8 +50,9 @@ pub struct User {
 }
 
 /// The public view of a user (fastapi-users' `UserRead`).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserRead {
+    #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
     pub email: String,
     pub is_active: bool,

@@ -6,6 +6,8 @@
 mod messages;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -60,11 +62,18 @@ pub struct Mailer {
     queue: mpsc::Sender<Envelope>,
 }
 
-/// The delivering side; runs as long as the server does.
+/// The delivering side; runs as long as the server does, then [`MailWorker::finish`]es.
 pub struct MailWorker {
     transport: Transport,
     inbox: mpsc::Receiver<Envelope>,
     retries: mpsc::Sender<Envelope>,
+    /// The message being delivered: kept here, so that a delivery cut short at shutdown is
+    /// tried again by `finish` rather than lost.
+    current: Option<Envelope>,
+    /// Failed messages waiting out their delay before the next attempt.
+    waiting: Arc<AtomicUsize>,
+    /// Messages whose delivery failed while the server was stopping (not retried).
+    abandoned: usize,
 }
 
 impl Mailer {
@@ -87,6 +96,9 @@ impl Mailer {
             transport,
             inbox,
             retries: queue.clone(),
+            current: None,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            abandoned: 0,
         };
         Ok((Mailer { from, queue }, worker))
     }
@@ -123,28 +135,62 @@ impl MailWorker {
         }
     }
 
-    /// Delivers queued messages until the server stops.
-    pub async fn run(mut self) {
-        while let Some(mut envelope) = self.inbox.recv().await {
-            envelope.attempts += 1;
-            match self.deliver(&envelope.message).await {
-                Ok(how) => log::info!("email to {} {how}", envelope.recipient),
-                Err(why) => self.retry_later(envelope, &why),
-            }
-        }
+    /// Delivers queued messages, retrying failures later, until the server stops (this future
+    /// is then dropped, and [`MailWorker::finish`] takes over).
+    pub async fn run(&mut self) {
+        self.deliver_queued(true).await;
     }
 
-    async fn deliver(&self, message: &Message) -> Result<String, String> {
-        match &self.transport {
-            Transport::Smtp(smtp) => smtp
-                .send(message.clone())
-                .await
-                .map(|_| "sent by SMTP".to_owned())
-                .map_err(|e| e.to_string()),
-            Transport::Outbox(dir) => write_eml(dir, &message.formatted())
-                .await
-                .map(|path| format!("written to {}", path.display()))
-                .map_err(|e| format!("cannot write into {}: {e}", dir.display())),
+    /// Stops taking messages and delivers those already queued, for at most `grace`, without
+    /// retrying failures. Logs every message it could not deliver, and returns how many.
+    pub async fn finish(mut self, grace: Duration) -> usize {
+        // Senders now fail, and say so; what is queued can still be received.
+        self.inbox.close();
+        let _ = tokio::time::timeout(grace, self.deliver_queued(false)).await;
+        let mut left: Vec<Envelope> = self.current.take().into_iter().collect();
+        while let Ok(envelope) = self.inbox.try_recv() {
+            left.push(envelope);
+        }
+        for envelope in &left {
+            log::error!(
+                "email to {} not sent: the server stopped",
+                envelope.recipient
+            );
+        }
+        let waiting = self.waiting.load(Ordering::SeqCst);
+        if waiting > 0 {
+            log::error!(
+                "{waiting} email(s) waiting for another attempt not sent: the server stopped"
+            );
+        }
+        left.len() + waiting + self.abandoned
+    }
+
+    /// Delivers messages until the queue is closed and empty.
+    async fn deliver_queued(&mut self, retry: bool) {
+        loop {
+            if self.current.is_none() {
+                self.current = self.inbox.recv().await;
+            }
+            let Some(envelope) = self.current.as_mut() else {
+                return;
+            };
+            envelope.attempts += 1;
+            let outcome = self.transport.deliver(&envelope.message).await;
+            let Some(envelope) = self.current.take() else {
+                return;
+            };
+            match outcome {
+                Ok(how) => log::info!("email to {} {how}", envelope.recipient),
+                Err(why) if retry => self.retry_later(envelope, &why),
+                Err(why) => {
+                    self.abandoned += 1;
+                    log::error!(
+                        "gave up on the email to {} (the server is stopping): {why}",
+                        envelope.recipient
+                    );
+                }
+            }
         }
     }
 
@@ -164,13 +210,32 @@ impl MailWorker {
             delay.as_secs()
         );
         let retries = self.retries.clone();
+        let waiting = Arc::clone(&self.waiting);
+        waiting.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            waiting.fetch_sub(1, Ordering::SeqCst);
             let recipient = envelope.recipient.clone();
             if retries.send(envelope).await.is_err() {
                 log::error!("email to {recipient} not retried: the server is stopping");
             }
         });
+    }
+}
+
+impl Transport {
+    async fn deliver(&self, message: &Message) -> Result<String, String> {
+        match self {
+            Transport::Smtp(smtp) => smtp
+                .send(message.clone())
+                .await
+                .map(|_| "sent by SMTP".to_owned())
+                .map_err(|e| e.to_string()),
+            Transport::Outbox(dir) => write_eml(dir, &message.formatted())
+                .await
+                .map(|path| format!("written to {}", path.display()))
+                .map_err(|e| format!("cannot write into {}: {e}", dir.display())),
+        }
     }
 }
 
@@ -195,4 +260,80 @@ fn recipient(address: &str) -> Result<Mailbox, MailError> {
     address
         .parse()
         .map_err(|_| MailError::Recipient(address.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail_to(outbox_dir: PathBuf) -> (Mailer, MailWorker) {
+        mailer_with(outbox_dir, None)
+    }
+
+    fn mailer_with(outbox_dir: PathBuf, smtp_url: Option<String>) -> (Mailer, MailWorker) {
+        let settings = EmailSettings {
+            smtp_url: smtp_url.map(Into::into),
+            outbox_dir,
+            from: "Gatehouse <noreply@example.com>".into(),
+            require_verification: false,
+            reset_token_ttl: Duration::from_secs(3600),
+            verify_token_ttl: Duration::from_secs(3600),
+        };
+        Mailer::new(&settings).unwrap()
+    }
+
+    fn queue(mailer: &Mailer, to: &str) {
+        let message = password_reset(mailer, to, "https://x/reset-password?token=t", "1 hour");
+        mailer.send(message.unwrap(), to);
+    }
+
+    fn eml_count(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+                .count()
+        })
+    }
+
+    #[tokio::test]
+    async fn finishing_delivers_what_is_queued_and_refuses_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        let (mailer, worker) = mail_to(outbox.clone());
+        queue(&mailer, "ada@example.com");
+        queue(&mailer, "bob@example.com");
+
+        assert_eq!(worker.finish(Duration::from_secs(10)).await, 0);
+        assert_eq!(eml_count(&outbox), 2);
+        queue(&mailer, "cy@example.com");
+        assert_eq!(eml_count(&outbox), 2, "the queue is closed");
+    }
+
+    #[tokio::test]
+    async fn finishing_counts_what_it_could_not_deliver() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the outbox directory should be: every delivery fails.
+        let blocked = dir.path().join("outbox");
+        std::fs::write(&blocked, "not a directory").unwrap();
+        let (mailer, worker) = mail_to(blocked.join("inner"));
+        queue(&mailer, "ada@example.com");
+        queue(&mailer, "bob@example.com");
+
+        // Failures at shutdown are final: given up at once, not retried.
+        assert_eq!(worker.finish(Duration::from_secs(10)).await, 2);
+    }
+
+    #[tokio::test]
+    async fn finishing_gives_up_when_its_time_is_over() {
+        // A mail server that accepts the connection and never says a word.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("smtp://127.0.0.1:{}", silent.local_addr().unwrap().port());
+        let (mailer, worker) = mailer_with(PathBuf::from("unused"), Some(url));
+        queue(&mailer, "ada@example.com");
+        queue(&mailer, "bob@example.com");
+
+        // The first message is cut short, the second never tried: both are counted.
+        assert_eq!(worker.finish(Duration::from_millis(300)).await, 2);
+    }
 }

@@ -1,4 +1,5 @@
 //! HTTP handlers: thin functions that extract, call a service, and answer.
 
 pub mod api;
+pub mod metrics;
 pub mod pages;

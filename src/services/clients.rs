@@ -13,6 +13,7 @@ use crate::auth::refresh;
 use crate::auth::tokens::ClientGrant;
 use crate::db::{self, clients};
 use crate::domain::{AuditEvent, Client, ClientId, ClientName, Party, Scopes};
+use crate::metrics::TokenKind;
 use crate::startup::AppState;
 
 /// A client just registered, with the secret it will never be shown again.
@@ -123,6 +124,7 @@ pub fn issue_token(
         scopes,
     };
     let token = state.access_tokens.issue_for_client(&grant)?;
+    state.metrics.token_issued(TokenKind::Client);
     Ok(ClientToken {
         access_token: token.token,
         expires_in: token.expires_in,

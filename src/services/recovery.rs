@@ -205,9 +205,9 @@ fn refused(refusal: Refusal) -> ServiceError {
 /// "1 hour", "24 hours", "30 minutes": how long a link works, for the message.
 fn humanize(duration: std::time::Duration) -> String {
     let secs = duration.as_secs();
-    let (n, unit) = if secs % 3600 == 0 {
+    let (n, unit) = if secs.is_multiple_of(3600) {
         (secs / 3600, "hour")
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         (secs / 60, "minute")
     } else {
         (secs, "second")

@@ -15,6 +15,7 @@ use crate::db::{self, clients, sessions, throttle, users};
 use crate::domain::{
     normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
 };
+use crate::metrics::{LoginOutcome, TokenKind};
 use crate::startup::AppState;
 
 /// What a successful login or refresh returns (the fastapi-users bearer response, plus the
@@ -39,7 +40,10 @@ pub async fn login(
     username: &str,
     password: SecretString,
 ) -> Result<TokenPair, ServiceError> {
-    state.throttle.check_ip(Bucket::Login, ctx.origin.ip)?;
+    state
+        .throttle
+        .check_ip(Bucket::Login, ctx.origin.ip)
+        .inspect_err(|_| state.metrics.login(LoginOutcome::Throttled))?;
     let email = normalize_email(username);
     let counter = AccountCounter::FailedLogins.key(&email);
     if let Some(limits) = state.throttle.account_limits() {
@@ -57,6 +61,7 @@ pub async fn login(
                 "login refused for {}: too many failed attempts",
                 username.trim()
             );
+            state.metrics.login(LoginOutcome::Throttled);
             return Err(throttled.into());
         }
     }
@@ -91,6 +96,7 @@ pub async fn login(
                 ),
             });
             audit::record(state, event).await;
+            state.metrics.login(LoginOutcome::Failed);
             return Err(ServiceError::BadCredentials);
         }
     };
@@ -102,9 +108,11 @@ pub async fn login(
         let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
         event.detail = Some("email not verified".to_owned());
         audit::record(state, event).await;
+        state.metrics.login(LoginOutcome::Failed);
         return Err(ServiceError::NotVerified);
     }
     log::info!("login succeeded for {}", user.email);
+    state.metrics.login(LoginOutcome::Succeeded);
     let subject = Party::from(&user);
     let ctx = Context {
         actor: Some(subject.clone()),
@@ -171,6 +179,7 @@ pub async fn refresh(
             user_id,
         } => {
             log::warn!("refresh token reuse detected; session {session_id} has been revoked");
+            state.metrics.refresh_reuse_detected();
             let user = db::run(&state.pool, move |conn| users::find_by_id(conn, user_id)).await?;
             let mut event = ctx.event(
                 AuditEvent::RefreshReuseDetected,
@@ -346,6 +355,8 @@ fn token_pair(
     refresh_token: String,
 ) -> Result<TokenPair, ServiceError> {
     let access = state.access_tokens.issue(grant)?;
+    state.metrics.token_issued(TokenKind::Access);
+    state.metrics.token_issued(TokenKind::Refresh);
     Ok(TokenPair {
         access_token: access.token,
         token_type: "bearer",

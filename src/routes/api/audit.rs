@@ -2,7 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{Forbidden, Unauthorized, ValidationFailed};
 use crate::auth::Superuser;
 use crate::db::audit::AuditFilter;
 use crate::db::Page;
@@ -14,19 +17,39 @@ use crate::startup::AppState;
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 200;
 
-#[derive(Deserialize)]
+// Numbers arrive as text so that a malformed one gets FastAPI's 422 naming the parameter;
+// the document says what they must be.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// An event name, e.g. `login_failed`.
+    #[param(schema_with = event_names, nullable = false)]
     event: Option<String>,
     /// A user or client id, or part of an email or client name, as actor or subject.
+    #[param(nullable = false)]
     q: Option<String>,
+    /// The client address, exactly.
+    #[param(nullable = false)]
     ip: Option<String>,
-    /// Seconds since the Unix epoch, inclusive. Numbers arrive as text so that a malformed
-    /// one gets FastAPI's 422 naming the parameter.
+    /// Seconds since the Unix epoch, inclusive.
+    #[param(value_type = Option<i64>, nullable = false)]
     since: Option<String>,
+    /// Seconds since the Unix epoch, inclusive.
+    #[param(value_type = Option<i64>, nullable = false)]
     until: Option<String>,
+    /// From 1.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1)]
     page: Option<String>,
+    /// From 1 to 200; 50 by default.
+    #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 200)]
     page_size: Option<String>,
+}
+
+/// The `event` parameter: one of the names events are recorded under.
+fn event_names() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(AuditEvent::ALL.map(AuditEvent::as_str)))
 }
 
 /// An optional integer query parameter; empty counts as absent.
@@ -44,16 +67,18 @@ fn integer(name: &str, raw: Option<String>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-#[derive(Serialize)]
-struct PartyRead {
+#[derive(Serialize, ToSchema)]
+pub struct PartyRead {
     id: String,
     label: String,
 }
 
-#[derive(Serialize)]
-struct AuditEventRead {
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventRead {
     id: String,
+    /// Seconds since the Unix epoch.
     occurred_at: i64,
+    #[schema(schema_with = event_names)]
     event: String,
     actor: Option<PartyRead>,
     subject: Option<PartyRead>,
@@ -62,8 +87,8 @@ struct AuditEventRead {
     detail: Option<String>,
 }
 
-#[derive(Serialize)]
-struct AuditPage {
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
     items: Vec<AuditEventRead>,
     total: i64,
     page: i64,
@@ -92,6 +117,21 @@ impl From<AuditRecord> for AuditEventRead {
     }
 }
 
+/// Security events, newest first (superusers).
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    operation_id = "list_audit_events",
+    params(AuditQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _: Superuser,

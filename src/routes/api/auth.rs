@@ -3,9 +3,14 @@
 use actix_session::Session;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::body::{JsonBody, LoginForm};
+use super::openapi::{
+    self, BadRequest, Busy, ErrorDetail, Forbidden, PasswordForm, PayloadTooLarge, TooManyRequests,
+    Unauthorized, ValidationFailed,
+};
 use crate::auth::origin::Origin;
 use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
@@ -15,12 +20,31 @@ use crate::services::sessions::{LogoutScope, TokenPair};
 use crate::services::{sessions, users};
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+/// `is_active`, `is_superuser` and `is_verified` are ignored if sent.
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
+    #[schema(format = Email)]
     email: String,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
 
+/// Creates an account.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "Registered", body = UserRead),
+        (status = 400, description = "`REGISTER_USER_ALREADY_EXISTS` (in any letter case), or \
+            `{code: REGISTER_INVALID_PASSWORD, reason}`", body = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn register(
     state: web::Data<AppState>,
     origin: Origin,
@@ -34,6 +58,26 @@ pub async fn register(
     Ok(HttpResponse::Created().json(UserRead::from(user)))
 }
 
+/// Logs in with the OAuth2 password form; answers a bearer token pair.
+#[utoipa::path(
+    post,
+    path = "/auth/jwt/login",
+    tag = "auth",
+    request_body(content(
+        (PasswordForm = "application/x-www-form-urlencoded"),
+        (PasswordForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Logged in", body = openapi::TokenPair),
+        (status = 400, description = "`LOGIN_BAD_CREDENTIALS` (unknown email, wrong password \
+            or inactive account alike), or `LOGIN_USER_NOT_VERIFIED` when verification is \
+            required", body = ErrorDetail),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn login(
     state: web::Data<AppState>,
     origin: Origin,
@@ -49,11 +93,29 @@ async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<Tok
     Ok(sessions::login(state, &ctx, &form.username, form.password.into()).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Trades a refresh token for a new pair (rotation).
+///
+/// Presenting an already-used refresh token revokes its whole family.
+#[utoipa::path(
+    post,
+    path = "/auth/jwt/refresh",
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair", body = openapi::TokenPair),
+        (status = 401, description = "`REFRESH_TOKEN_INVALID`: unknown, expired, revoked or \
+            already used", body = ErrorDetail,
+            example = json!({"detail": "REFRESH_TOKEN_INVALID"})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 pub async fn refresh(
     state: web::Data<AppState>,
     origin: Origin,
@@ -64,13 +126,41 @@ pub async fn refresh(
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutQuery {
+    #[param(inline, value_type = Option<LogoutScopeName>, nullable = false)]
     scope: Option<String>,
 }
 
-/// `POST /auth/jwt/logout[?scope=local|global|others]`: ends this session (the default), every
-/// session of the user, or every other one.
+/// Which sessions to end: `local` (the default), this one; `global`, every session of the
+/// user; `others`, every other one.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // describes the `scope` parameter, which `LogoutScope::parse` reads
+enum LogoutScopeName {
+    Local,
+    Global,
+    Others,
+}
+
+/// Ends this session (the default), every session of the user, or every other one.
+///
+/// `POST /auth/jwt/logout[?scope=local|global|others]`. The sessions' refresh tokens are
+/// revoked, and their access tokens stop working.
+#[utoipa::path(
+    post,
+    path = "/auth/jwt/logout",
+    tag = "auth",
+    params(LogoutQuery),
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -92,9 +182,35 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Logs in with the OAuth2 password form; answers with cookies.
+///
 /// `POST /auth/cookie/login`: jwt/login's form, answered with HttpOnly cookies instead of a
 /// body. The page session's fresh CSRF token comes back in `X-CSRF-Token` for later changes.
 /// Refused from other sites, so no page elsewhere can sign a browser into an account.
+#[utoipa::path(
+    post,
+    path = "/auth/cookie/login",
+    tag = "auth",
+    request_body(content(
+        (PasswordForm = "application/x-www-form-urlencoded"),
+        (PasswordForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 204, description = "Logged in: the access and refresh cookies are set",
+            headers(
+                ("Set-Cookie" = String, description = "The HttpOnly access and refresh cookies"),
+                ("X-CSRF-Token" = String, description = "The CSRF token for later changes"),
+            )),
+        (status = 400, description = "As `/auth/jwt/login`", body = ErrorDetail,
+            example = json!({"detail": "LOGIN_BAD_CREDENTIALS"})),
+        (status = 403, description = "`CSRF_FAILED`: sent from another site", body = ErrorDetail,
+            example = json!({"detail": "CSRF_FAILED"})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn cookie_login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -115,7 +231,21 @@ pub async fn cookie_login(
     Ok(response.finish())
 }
 
-/// `POST /auth/cookie/logout`: ends the session and clears the cookies (CSRF header required).
+/// Ends the cookie's session and clears the cookies.
+///
+/// `POST /auth/cookie/logout` (CSRF header required).
+#[utoipa::path(
+    post,
+    path = "/auth/cookie/logout",
+    tag = "auth",
+    security(("cookie" = [], "csrf" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out: the cookies are cleared",
+            headers(("Set-Cookie" = String, description = "Both cookies, expired"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub async fn cookie_logout(
     state: web::Data<AppState>,
     session: Session,
@@ -132,11 +262,28 @@ pub async fn cookie_logout(
     Ok(response.finish())
 }
 
-/// `GET /auth/csrf`: the page session's CSRF token, for scripts that call the API with the
-/// cookie. Other sites cannot read it (no CORS), which is what makes it a secret.
+/// The page session's CSRF token.
+///
+/// `GET /auth/csrf`: for scripts that call the API with the cookie. Other sites cannot read
+/// it (no CORS), which is what makes it a secret.
+#[utoipa::path(
+    get,
+    path = "/auth/csrf",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The token; the page-session cookie is set if it was not",
+            body = CsrfToken),
+    )
+)]
 pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
-    let token = csrf::token(&session).map_err(internal)?;
-    Ok(no_store(HttpResponse::Ok()).json(serde_json::json!({ "csrf_token": token })))
+    let csrf_token = csrf::token(&session).map_err(internal)?;
+    Ok(no_store(HttpResponse::Ok()).json(CsrfToken { csrf_token }))
+}
+
+/// Send it back in `X-CSRF-Token`.
+#[derive(Serialize, ToSchema)]
+pub struct CsrfToken {
+    csrf_token: String,
 }
 
 fn internal(error: impl std::fmt::Display) -> ApiError {

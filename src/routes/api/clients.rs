@@ -5,27 +5,35 @@ use crate::services::audit::Context;
 use actix_web::{web, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::body::JsonBody;
+use super::openapi::{Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed};
 use crate::auth::Superuser;
 use crate::domain::{Client, ClientId, ClientName, Scopes};
 use crate::errors::{ApiError, FieldError};
 use crate::services::clients;
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CreateClientBody {
+    /// For people: shown in lists and the audit log.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// The scopes the client may ask for (OAuth scope tokens); none by default.
     #[serde(default)]
     scopes: Vec<String>,
 }
 
 /// A client as the API shows it: never its secret.
-#[derive(Serialize)]
-struct ClientRead {
+#[derive(Serialize, ToSchema)]
+pub struct ClientRead {
+    #[schema(value_type = String)]
     client_id: ClientId,
     name: String,
+    #[schema(value_type = Vec<String>)]
     scopes: Scopes,
+    /// Seconds since the Unix epoch.
     created_at: i64,
 }
 
@@ -41,14 +49,32 @@ impl From<Client> for ClientRead {
 }
 
 /// A client just created, with its secret.
-#[derive(Serialize)]
-struct CreatedClient<'a> {
+#[derive(Serialize, ToSchema)]
+pub struct CreatedClient<'a> {
     #[serde(flatten)]
     client: ClientRead,
+    /// Shown this once: only its hash is kept.
     client_secret: &'a str,
 }
 
+/// Registers a machine client (superusers).
+///
 /// `POST /clients`: 201 with the secret, which is shown this once.
+#[utoipa::path(
+    post,
+    path = "/clients",
+    tag = "clients",
+    operation_id = "create_client",
+    request_body = CreateClientBody,
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Registered", body = CreatedClient),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,
@@ -71,7 +97,19 @@ pub async fn create(
         }))
 }
 
-/// `GET /clients`.
+/// Every machine client (superusers).
+#[utoipa::path(
+    get,
+    path = "/clients",
+    tag = "clients",
+    operation_id = "list_clients",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "Every client (without secrets)", body = Vec<ClientRead>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
 pub async fn list(state: web::Data<AppState>, _: Superuser) -> Result<HttpResponse, ApiError> {
     let clients: Vec<ClientRead> = clients::list(&state)
         .await?
@@ -81,7 +119,23 @@ pub async fn list(state: web::Data<AppState>, _: Superuser) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(clients))
 }
 
+/// Deletes a machine client (superusers).
+///
 /// `DELETE /clients/{client_id}`: the client's tokens stop working at once.
+#[utoipa::path(
+    delete,
+    path = "/clients/{client_id}",
+    tag = "clients",
+    operation_id = "delete_client",
+    params(("client_id" = String, Path, description = "The client's id")),
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

@@ -2,40 +2,124 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::openapi::Unauthorized;
 use crate::auth::extractors::Caller;
+use crate::auth::keys::PublicJwkSet;
 use crate::db;
+use crate::domain::UserId;
 use crate::startup::AppState;
 
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: HealthStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+/// Whether the service can serve.
+///
 /// 200 once the database answers, 503 otherwise (for load balancers and orchestrators).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Serving", body = Health,
+            example = json!({"status": "ok"})),
+        (status = 503, description = "The database does not answer", body = Health,
+            example = json!({"status": "unavailable"})),
+    )
+)]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     match db::run(&state.pool, db::ping).await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Ok(()) => HttpResponse::Ok().json(Health {
+            status: HealthStatus::Ok,
+        }),
         Err(e) => {
             log::warn!("health check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+            HttpResponse::ServiceUnavailable().json(Health {
+                status: HealthStatus::Unavailable,
+            })
         }
     }
 }
 
-/// The public verification keys; cacheable briefly so rotations propagate within minutes.
+/// The public keys that verify access tokens (JWKS).
+///
+/// Cacheable briefly, so that rotations propagate within minutes.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Every key that verifies access tokens; none under HS256",
+            body = PublicJwkSet),
+    )
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.access_tokens.keys().public_jwks())
 }
 
-/// A protected resource, as in the articles Gatehouse grew from: it names the caller.
+/// What `/secret` tells its caller.
+#[derive(Serialize, ToSchema)]
+pub struct Secret {
+    message: &'static str,
+    caller: CallerRead,
+}
+
+/// Who asked: a user or a machine client.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CallerRead {
+    User {
+        #[schema(value_type = uuid::Uuid)]
+        id: UserId,
+        email: String,
+    },
+    Client {
+        client_id: String,
+        name: String,
+        scopes: Vec<String>,
+    },
+}
+
+/// An example protected resource: it names the caller.
+///
+/// As in the articles Gatehouse grew from.
+#[utoipa::path(
+    get,
+    path = "/secret",
+    tag = "meta",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller, user or machine client", body = Secret),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub async fn secret(caller: Caller) -> HttpResponse {
     let caller = match caller {
-        Caller::User(auth) => json!({"kind": "user", "id": auth.user.id, "email": auth.user.email}),
-        Caller::Client { client, scopes } => {
-            json!({"kind": "client", "client_id": client.id, "name": client.name, "scopes": scopes})
-        }
+        Caller::User(auth) => CallerRead::User {
+            id: auth.user.id,
+            email: auth.user.email,
+        },
+        Caller::Client { client, scopes } => CallerRead::Client {
+            client_id: client.id.to_string(),
+            name: client.name,
+            scopes: scopes.iter().map(str::to_owned).collect(),
+        },
     };
-    HttpResponse::Ok().json(json!({
-        "message": "Top secret data only authorized callers can access.",
-        "caller": caller,
-    }))
+    HttpResponse::Ok().json(Secret {
+        message: "Top secret data only authorized callers can access.",
+        caller,
+    })
 }

@@ -6,47 +6,72 @@ pub mod body;
 mod clients;
 mod meta;
 mod oauth;
+pub mod openapi;
 mod recovery;
 mod sessions;
 mod users;
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{web, Route};
 
+/// Every JSON route: `configure` serves exactly these, and the OpenAPI test compares them with
+/// the document. Order matters where paths overlap: `/users/me` before `/users/{id}`.
+#[rustfmt::skip] // one route a line reads better than rustfmt's wrapping
+fn routes() -> Vec<(Method, &'static str, Route)> {
+    use Method as M;
+    vec![
+        (M::POST, "/auth/register", web::to(auth::register)),
+        (M::POST, "/auth/jwt/login", web::to(auth::login)),
+        (M::POST, "/auth/jwt/logout", web::to(auth::logout)),
+        (M::POST, "/auth/jwt/refresh", web::to(auth::refresh)),
+        (M::POST, "/auth/token", web::to(oauth::token)),
+        (M::POST, "/auth/cookie/login", web::to(auth::cookie_login)),
+        (M::POST, "/auth/cookie/logout", web::to(auth::cookie_logout)),
+        (M::GET, "/auth/csrf", web::to(auth::csrf_token)),
+        (M::POST, "/auth/forgot-password", web::to(recovery::forgot_password)),
+        (M::POST, "/auth/reset-password", web::to(recovery::reset_password)),
+        (M::POST, "/auth/request-verify-token", web::to(recovery::request_verify_token)),
+        (M::POST, "/auth/verify", web::to(recovery::verify)),
+        (M::GET, "/users/me", web::to(users::me)),
+        (M::PATCH, "/users/me", web::to(users::update_me)),
+        (M::GET, "/users/me/sessions", web::to(sessions::list_mine)),
+        (M::DELETE, "/users/me/sessions/{id}", web::to(sessions::end_mine)),
+        (M::DELETE, "/users/{id}/sessions", web::to(sessions::end_all_of_user)),
+        (M::GET, "/users/{id}", web::to(users::get_user)),
+        (M::PATCH, "/users/{id}", web::to(users::update_user)),
+        (M::DELETE, "/users/{id}", web::to(users::delete_user)),
+        (M::GET, "/clients", web::to(clients::list)),
+        (M::POST, "/clients", web::to(clients::create)),
+        (M::DELETE, "/clients/{client_id}", web::to(clients::delete)),
+        (M::GET, "/audit", web::to(audit::list)),
+        (M::GET, "/.well-known/jwks.json", web::to(meta::jwks)),
+        (M::GET, "/secret", web::to(meta::secret)),
+        (M::GET, "/health", web::to(meta::health)),
+    ]
+}
+
+/// One resource per path, with a route per method; another method on it gets 405.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/auth/register").post(auth::register))
-        .service(web::resource("/auth/jwt/login").post(auth::login))
-        .service(web::resource("/auth/jwt/logout").post(auth::logout))
-        .service(web::resource("/auth/jwt/refresh").post(auth::refresh))
-        .service(web::resource("/auth/token").post(oauth::token))
-        .service(web::resource("/auth/cookie/login").post(auth::cookie_login))
-        .service(web::resource("/auth/cookie/logout").post(auth::cookie_logout))
-        .service(web::resource("/auth/csrf").get(auth::csrf_token))
-        .service(web::resource("/auth/forgot-password").post(recovery::forgot_password))
-        .service(web::resource("/auth/reset-password").post(recovery::reset_password))
-        .service(web::resource("/auth/request-verify-token").post(recovery::request_verify_token))
-        .service(web::resource("/auth/verify").post(recovery::verify))
-        .service(
-            web::resource("/users/me")
-                .get(users::me)
-                .patch(users::update_me),
-        )
-        .service(web::resource("/users/me/sessions").get(sessions::list_mine))
-        .service(web::resource("/users/me/sessions/{id}").delete(sessions::end_mine))
-        .service(web::resource("/users/{id}/sessions").delete(sessions::end_all_of_user))
-        .service(
-            web::resource("/users/{id}")
-                .get(users::get_user)
-                .patch(users::update_user)
-                .delete(users::delete_user),
-        )
-        .service(
-            web::resource("/clients")
-                .get(clients::list)
-                .post(clients::create),
-        )
-        .service(web::resource("/clients/{client_id}").delete(clients::delete))
-        .service(web::resource("/audit").get(audit::list))
-        .service(web::resource("/.well-known/jwks.json").get(meta::jwks))
-        .service(web::resource("/secret").get(meta::secret))
-        .service(web::resource("/health").get(meta::health));
+    let mut resources: Vec<(&'static str, Vec<Route>)> = Vec::new();
+    for (method, path, route) in routes() {
+        let route = route.method(method);
+        match resources.iter_mut().find(|(known, _)| *known == path) {
+            Some((_, routes)) => routes.push(route),
+            None => resources.push((path, vec![route])),
+        }
+    }
+    for (path, routes) in resources {
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), |resource, route| resource.route(route));
+        cfg.service(resource);
+    }
+}
+
+/// The method and path of every JSON route, as `configure` serves them.
+pub fn api_routes() -> Vec<(Method, &'static str)> {
+    routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
 }

@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde_json::json;
 
+use super::openapi::{OAuthErrorBody, TokenForm, TokenResponse};
 use crate::auth::origin::Origin;
 use crate::domain::Scopes;
 use crate::errors::OAuthError;
@@ -19,6 +20,35 @@ use crate::services::audit::Context;
 use crate::services::{clients, sessions};
 use crate::startup::AppState;
 
+/// The OAuth2 token endpoint (RFC 6749).
+///
+/// Grants: `password`, `refresh_token` and `client_credentials`.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "auth",
+    request_body(content((TokenForm = "application/x-www-form-urlencoded"))),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A token; with a refresh token for the password and \
+            refresh_token grants, with `scope` for client_credentials", body = TokenResponse),
+        (status = 400, description = "`invalid_request`, `invalid_grant`, \
+            `unsupported_grant_type` or `invalid_scope`", body = OAuthErrorBody),
+        (status = 401, description = "`invalid_client`: unknown client or wrong secret",
+            body = OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gatehouse\"`")),
+            example = json!({
+                "error": "invalid_client",
+                "error_description": "client authentication failed"
+            })),
+        (status = 413, description = "The body is longer than 64 KiB"),
+        (status = 429, description = "`temporarily_unavailable`: throttled", body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+        (status = 503, description = "`temporarily_unavailable`: busy hashing passwords",
+            body = OAuthErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,

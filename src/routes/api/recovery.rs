@@ -3,9 +3,13 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
+use super::openapi::{
+    BadRequest, Busy, ErrorDetail, Null, PayloadTooLarge, TooManyRequests, ValidationFailed,
+};
 use crate::auth::origin::Origin;
 use crate::domain::UserRead;
 use crate::errors::ApiError;
@@ -13,23 +17,42 @@ use crate::services::audit::Context;
 use crate::services::recovery;
 use crate::startup::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EmailBody {
+    #[schema(format = Email)]
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ResetBody {
+    /// The token from the reset email.
     token: String,
+    /// The new password.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenBody {
+    /// The token from the verification email.
     token: String,
 }
 
+/// Emails a password-reset link to the address, if an active account has it.
+///
 /// Always 202 `null`, whether or not an account has the address.
+#[utoipa::path(
+    post,
+    path = "/auth/forgot-password",
+    tag = "recovery",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted, whatever the address", body = inline(Null)),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 pub async fn forgot_password(
     state: web::Data<AppState>,
     origin: Origin,
@@ -40,6 +63,25 @@ pub async fn forgot_password(
     Ok(HttpResponse::Accepted().json(()))
 }
 
+/// Sets a new password with the token from the reset email.
+///
+/// The token is single-use; the user's sessions and earlier access tokens are revoked.
+#[utoipa::path(
+    post,
+    path = "/auth/reset-password",
+    tag = "recovery",
+    request_body = ResetBody,
+    responses(
+        (status = 200, description = "The password is changed", body = inline(Null)),
+        (status = 400, description = "`RESET_PASSWORD_BAD_TOKEN` (bad, expired, used, unknown \
+            or inactive user), or `{code: RESET_PASSWORD_INVALID_PASSWORD, reason}`",
+            body = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn reset_password(
     state: web::Data<AppState>,
     origin: Origin,
@@ -52,7 +94,21 @@ pub async fn reset_password(
     Ok(HttpResponse::Ok().json(()))
 }
 
+/// Emails a verification link to the address, if an unverified active account has it.
+///
 /// Always 202 `null`, whether or not an account has the address.
+#[utoipa::path(
+    post,
+    path = "/auth/request-verify-token",
+    tag = "recovery",
+    request_body = EmailBody,
+    responses(
+        (status = 202, description = "Accepted, whatever the address", body = inline(Null)),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 pub async fn request_verify_token(
     state: web::Data<AppState>,
     origin: Origin,
@@ -63,6 +119,21 @@ pub async fn request_verify_token(
     Ok(HttpResponse::Accepted().json(()))
 }
 
+/// Marks the account verified with the token from the verification email.
+#[utoipa::path(
+    post,
+    path = "/auth/verify",
+    tag = "recovery",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "Verified", body = UserRead),
+        (status = 400, description = "`VERIFY_USER_BAD_TOKEN` or `VERIFY_USER_ALREADY_VERIFIED`",
+            body = ErrorDetail, example = json!({"detail": "VERIFY_USER_BAD_TOKEN"})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 pub async fn verify(
     state: web::Data<AppState>,
     origin: Origin,

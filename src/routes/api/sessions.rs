@@ -2,8 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::openapi::{Forbidden, NotFound, Unauthorized};
 use crate::auth::origin::Origin;
 use crate::auth::{AuthUser, Superuser};
 use crate::db::sessions::LiveSession;
@@ -13,8 +15,9 @@ use crate::services::sessions;
 use crate::startup::AppState;
 
 /// A session as its owner sees it; times are seconds since the Unix epoch.
-#[derive(Serialize)]
-struct SessionRead {
+#[derive(Serialize, ToSchema)]
+pub struct SessionRead {
+    #[schema(format = Uuid)]
     id: String,
     created_at: i64,
     last_used_at: i64,
@@ -23,7 +26,20 @@ struct SessionRead {
     current: bool,
 }
 
-/// `GET /users/me/sessions`: live sessions, most recently used first.
+/// The signed-in user's live sessions.
+///
+/// `GET /users/me/sessions`: most recently used first.
+#[utoipa::path(
+    get,
+    path = "/users/me/sessions",
+    tag = "sessions",
+    operation_id = "list_my_sessions",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user's live sessions", body = Vec<SessionRead>),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub async fn list_mine(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -43,7 +59,23 @@ pub async fn list_mine(
     Ok(HttpResponse::Ok().json(sessions))
 }
 
-/// `DELETE /users/me/sessions/{id}`: ends one of the user's sessions (this one too, if named).
+/// Ends one of the signed-in user's sessions.
+///
+/// `DELETE /users/me/sessions/{id}`: this one too, if named.
+#[utoipa::path(
+    delete,
+    path = "/users/me/sessions/{id}",
+    tag = "sessions",
+    operation_id = "end_my_session",
+    params(("id" = String, Path, description = "The session's id (a UUID)")),
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn end_mine(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -56,7 +88,23 @@ pub async fn end_mine(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `DELETE /users/{id}/sessions`: a superuser signs a user out everywhere.
+/// Signs a user out everywhere (superusers).
+///
+/// `DELETE /users/{id}/sessions`.
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/sessions",
+    tag = "sessions",
+    operation_id = "end_user_sessions",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Every session of the user is ended"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn end_all_of_user(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

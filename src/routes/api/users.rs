@@ -2,9 +2,14 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
+use super::openapi::{
+    BadRequest, Busy, ErrorDetail, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
+    ValidationFailed,
+};
 use crate::auth::origin::Origin;
 use crate::auth::{AuthUser, Superuser};
 use crate::domain::{Email, UserId, UserRead};
@@ -14,27 +19,67 @@ use crate::services::users::{self, AdminChanges, OwnChanges};
 use crate::startup::AppState;
 
 /// `PATCH /users/me`; privileged fields are not listed, so they are ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateMeBody {
+    /// A new address; it will need verifying again.
+    #[schema(format = Email)]
     email: Option<String>,
+    /// A new password; `current_password` is then required.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: Option<String>,
+    #[schema(format = Password)]
     current_password: Option<String>,
 }
 
 /// `PATCH /users/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UpdateUserBody {
+    #[schema(format = Email)]
     email: Option<String>,
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     password: Option<String>,
     is_active: Option<bool>,
     is_superuser: Option<bool>,
     is_verified: Option<bool>,
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserRead),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub async fn me(auth: AuthUser) -> HttpResponse {
     HttpResponse::Ok().json(UserRead::from(auth.user))
 }
 
+/// Changes the signed-in user's email or password.
+///
+/// A new password revokes the user's other sessions and earlier access tokens; a new email
+/// must be verified again.
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    tag = "users",
+    request_body = UpdateMeBody,
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = UserRead),
+        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS`, \
+            `UPDATE_USER_BAD_CURRENT_PASSWORD`, or \
+            `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn update_me(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -51,6 +96,20 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(UserRead::from(user)))
 }
 
+/// A user by id (superusers).
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserRead),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn get_user(
     state: web::Data<AppState>,
     _: Superuser,
@@ -60,6 +119,28 @@ pub async fn get_user(
     Ok(HttpResponse::Ok().json(UserRead::from(user)))
 }
 
+/// Changes any user (superusers), including `is_active`, `is_superuser` and `is_verified`.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = UpdateUserBody,
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = UserRead),
+        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` or \
+            `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`LAST_SUPERUSER`: the change would leave no active \
+            superuser", body = ErrorDetail, example = json!({"detail": "LAST_SUPERUSER"})),
+        (status = 413, response = PayloadTooLarge),
+        (status = 422, response = ValidationFailed),
+        (status = 503, response = Busy),
+    )
+)]
 pub async fn update_user(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,
@@ -80,6 +161,22 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(UserRead::from(user)))
 }
 
+/// Deletes a user (superusers).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`LAST_SUPERUSER`: the last active superuser",
+            body = ErrorDetail, example = json!({"detail": "LAST_SUPERUSER"})),
+    )
+)]
 pub async fn delete_user(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

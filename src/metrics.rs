@@ -1,0 +1,381 @@
+//! Prometheus metrics, served at `GET /metrics`: every request by method, route pattern and
+//! status, with its duration; logins by outcome; tokens issued by kind; refresh-token reuse;
+//! and the database pool, sampled at each scrape.
+//!
+//! Requests are labelled with the route *pattern* that matched (`/users/{id}`), never the path:
+//! paths carry ids, and every distinct label value is a new series kept for good.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::db::Pool;
+use crate::startup::AppState;
+
+/// The `Content-Type` of what [`Metrics::render`] writes: Prometheus' text format 0.0.4.
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Upper bounds of the request-duration buckets, in seconds: from a cached lookup to a login
+/// queued behind other password hashes.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The route label of a request that matched no route (the 404 fallback).
+const UNMATCHED: &str = "unmatched";
+
+/// How a login attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoginOutcome {
+    Succeeded,
+    /// Wrong credentials, an inactive account, or an unverified address when that is required.
+    Failed,
+    /// Refused before the password was checked: too many attempts from the address or on the
+    /// account.
+    Throttled,
+}
+
+/// Which kind of token was handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// A user's access token (login, signup, refresh).
+    Access,
+    /// A user's refresh token (a new session, or a rotation's successor).
+    Refresh,
+    /// A machine client's access token (`client_credentials`).
+    Client,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LoginLabels {
+    outcome: LoginOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TokenLabels {
+    kind: TokenKind,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric Gatehouse keeps, in its own registry (so each application, and each test's,
+/// counts for itself), and the token that guards them.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: HistogramFamily,
+    logins: Family<LoginLabels, Counter>,
+    tokens_issued: Family<TokenLabels, Counter>,
+    refresh_reuse: Counter,
+    /// SHA-256 of `METRICS_TOKEN`: equal-length digests compare in constant time, and do not
+    /// reveal the token's length.
+    token_digest: Option<[u8; 32]>,
+}
+
+impl Metrics {
+    /// Registers every metric; `pool` is sampled at each scrape.
+    pub fn new(pool: Pool, token: Option<&SecretString>) -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route pattern and status",
+            requests.clone(),
+        );
+        let durations: HistogramFamily =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (up to its headers), by method and route pattern",
+            durations.clone(),
+        );
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register(
+            "gatehouse_logins",
+            "Login attempts with a password, by outcome",
+            logins.clone(),
+        );
+        let tokens_issued = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "gatehouse_tokens_issued",
+            "Tokens handed out, by kind",
+            tokens_issued.clone(),
+        );
+        let refresh_reuse = Counter::default();
+        registry.register(
+            "gatehouse_refresh_reuse_detected",
+            "Replayed refresh tokens: each revoked its session",
+            refresh_reuse.clone(),
+        );
+        registry.register_collector(Box::new(PoolCollector(pool)));
+        // Series that exist from the start, so that a rate is defined before the first event.
+        for outcome in [
+            LoginOutcome::Succeeded,
+            LoginOutcome::Failed,
+            LoginOutcome::Throttled,
+        ] {
+            logins.get_or_create_owned(&LoginLabels { outcome });
+        }
+        for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::Client] {
+            tokens_issued.get_or_create_owned(&TokenLabels { kind });
+        }
+        Metrics {
+            registry,
+            requests,
+            durations,
+            logins,
+            tokens_issued,
+            refresh_reuse,
+            token_digest: token.map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+        }
+    }
+
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins.get_or_create(&LoginLabels { outcome }).inc();
+    }
+
+    pub fn token_issued(&self, kind: TokenKind) {
+        self.tokens_issued
+            .get_or_create(&TokenLabels { kind })
+            .inc();
+    }
+
+    pub fn refresh_reuse_detected(&self) {
+        self.refresh_reuse.inc();
+    }
+
+    fn request(&self, method: &Method, route: Option<String>, status: StatusCode, took: Duration) {
+        let method = method_label(method);
+        let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
+        self.durations
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status: status.as_u16(),
+            })
+            .inc();
+    }
+
+    /// Whether a scrape with this bearer token may read the metrics: always when no
+    /// `METRICS_TOKEN` is configured.
+    pub fn allows(&self, bearer: Option<&str>) -> bool {
+        let Some(expected) = &self.token_digest else {
+            return true;
+        };
+        let presented: [u8; 32] = Sha256::digest(bearer.unwrap_or_default().as_bytes()).into();
+        bearer.is_some() && bool::from(presented.as_slice().ct_eq(expected.as_slice()))
+    }
+
+    /// The metrics in Prometheus' text format ([`CONTENT_TYPE`]).
+    pub fn render(&self) -> Result<String, fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// Counts and times every request. The route is the pattern that matched, or `unmatched`; the
+/// method is one of the standard ones or `OTHER` (actix accepts any token as a method).
+pub async fn record_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
+    // The resource map answers before routing, so an error from an inner middleware (which
+    // returns no request) is labelled too.
+    let route = req.match_pattern();
+    let outcome = next.call(req).await;
+    if let Some(state) = state {
+        let status = match &outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        state
+            .metrics
+            .request(&method, route, status, started.elapsed());
+    }
+    outcome
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Succeeded => "succeeded",
+            LoginOutcome::Failed => "failed",
+            LoginOutcome::Throttled => "throttled",
+        }
+    }
+}
+
+impl EncodeLabelValue for LoginOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        self.as_str().encode(encoder)
+    }
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+            TokenKind::Client => "client",
+        }
+    }
+}
+
+impl EncodeLabelValue for TokenKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        self.as_str().encode(encoder)
+    }
+}
+
+/// The pool's gauges, read from r2d2 when scraped rather than kept up to date on every checkout.
+#[derive(Debug)]
+struct PoolCollector(Pool);
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let state = self.0.state();
+        // The encoder ends the help of registered metrics with a period, not these.
+        for (name, help, value) in [
+            (
+                "gatehouse_db_pool_connections",
+                "Open database connections, in use or idle.",
+                state.connections,
+            ),
+            (
+                "gatehouse_db_pool_idle_connections",
+                "Open database connections waiting in the pool.",
+                state.idle_connections,
+            ),
+            (
+                "gatehouse_db_pool_max_connections",
+                "The most connections the pool opens (DATABASE_POOL_SIZE).",
+                self.0.max_size(),
+            ),
+        ] {
+            let gauge = ConstGauge::new(i64::from(value));
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(token: Option<&str>) -> Metrics {
+        let pool = crate::db::connect(
+            ":memory:",
+            crate::db::PoolSettings {
+                size: 2,
+                timeout: Duration::from_secs(5),
+            },
+        )
+        .unwrap();
+        Metrics::new(
+            pool,
+            token.map(|t| SecretString::from(t.to_owned())).as_ref(),
+        )
+    }
+
+    #[test]
+    fn a_configured_token_must_be_presented_exactly() {
+        let guarded = metrics(Some("the-right-token-1234"));
+        assert!(guarded.allows(Some("the-right-token-1234")));
+        for wrong in [None, Some(""), Some("the-right-token-123"), Some("x")] {
+            assert!(!guarded.allows(wrong), "{wrong:?}");
+        }
+        let open = metrics(None);
+        assert!(open.allows(None));
+        assert!(open.allows(Some("anything")));
+    }
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
+
+    #[test]
+    fn renders_the_text_format_with_every_family() {
+        let metrics = metrics(None);
+        metrics.login(LoginOutcome::Failed);
+        metrics.token_issued(TokenKind::Client);
+        metrics.request(
+            &Method::GET,
+            Some("/users/{id}".to_owned()),
+            StatusCode::NOT_FOUND,
+            Duration::from_millis(3),
+        );
+        metrics.request(&Method::GET, None, StatusCode::NOT_FOUND, Duration::ZERO);
+        let text = metrics.render().unwrap();
+        for line in [
+            "# TYPE http_requests_total counter",
+            r#"http_requests_total{method="GET",route="/users/{id}",status="404"} 1"#,
+            r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+            r#"http_request_duration_seconds_bucket{method="GET",route="/users/{id}",le="0.005"} 1"#,
+            r#"http_request_duration_seconds_count{method="GET",route="/users/{id}"} 1"#,
+            r#"gatehouse_logins_total{outcome="failed"} 1"#,
+            r#"gatehouse_logins_total{outcome="throttled"} 0"#,
+            r#"gatehouse_tokens_issued_total{kind="client"} 1"#,
+            "gatehouse_refresh_reuse_detected_total 0",
+            "gatehouse_db_pool_max_connections 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+    }
+}
