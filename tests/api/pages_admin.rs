@@ -188,7 +188,7 @@ async fn admin_page_lists_every_user_with_their_actions() {
 
 #[tokio::test]
 async fn the_count_says_one_user_in_the_singular() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     assert_eq!(count_text(&admin.page(LIST).await), "1 user");
     assert_eq!(
@@ -255,7 +255,7 @@ async fn search_treats_percent_and_underscore_literally() {
 
 #[tokio::test]
 async fn a_search_without_matches_says_so() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     let html = admin.page("/admin/users?q=nobody").await;
 
@@ -730,7 +730,7 @@ async fn odd_characters_in_emails_are_escaped_in_the_list_and_the_flash() {
 
 #[tokio::test]
 async fn a_hostile_search_is_escaped() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     for query in [
         "<img src=x onerror=alert(1)>",

@@ -291,7 +291,7 @@ async fn the_event_filter_lists_only_that_event_and_keeps_it_selected() {
 
 #[tokio::test]
 async fn an_unknown_event_is_a_400_page() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     for event in [
         "bogus",
@@ -583,7 +583,7 @@ async fn hostile_strings_in_events_are_escaped() {
 
 #[tokio::test]
 async fn hostile_filters_are_escaped_in_the_form() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     for hostile in [
         "\"><script>alert(1)</script>",

@@ -98,7 +98,7 @@ async fn the_clients_page_is_403_for_a_member_who_changes_nothing() {
 
 #[tokio::test]
 async fn an_empty_page_says_there_are_no_clients() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
 
     let html = admin.page(PAGE).await;
 
@@ -246,7 +246,7 @@ async fn registering_needs_the_csrf_token() {
 
 #[tokio::test]
 async fn a_name_with_markup_is_escaped() {
-    let (_, admin) = admin_app().await;
+    let (_app, admin) = admin_app().await;
     let hostile = "<img src=x onerror=alert(1)>";
 
     let response = register(&admin, hostile, "").await;
