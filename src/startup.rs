@@ -10,13 +10,12 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{
     from_fn, Condition, ErrorHandlerResponse, ErrorHandlers, Logger, Next,
 };
-use actix_web::rt::signal::unix::{signal, Signal, SignalKind};
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 use futures_util::future::{join, select, Either};
 
@@ -34,6 +33,9 @@ use crate::errors::{ApiError, FieldError, PageError};
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::{self, Metrics};
 use crate::routes;
+
+mod shutdown;
+use shutdown::{close, stop_on_signals, StopSignals};
 
 /// Everything a request handler may need, shared by all workers.
 pub struct AppState {
@@ -229,81 +231,6 @@ impl Application {
             n => log::warn!("Gatehouse stopped; {n} email(s) could not be sent (logged above)"),
         }
         served
-    }
-}
-
-/// How long `close` waits for the stopped workers to let go of the state.
-const CLOSE_WAIT: Duration = Duration::from_secs(2);
-
-/// Drops the state once nothing else holds it, so that the pool closes its connections (SQLite
-/// checkpoints its write-ahead log; PostgreSQL sees a clean goodbye). A stopped worker lets go
-/// of its copy on its own thread, a moment after it reports stopping.
-async fn close(state: web::Data<AppState>) {
-    let mut state = state.into_inner();
-    let give_up = Instant::now() + CLOSE_WAIT;
-    loop {
-        match Arc::try_unwrap(state) {
-            Ok(last) => {
-                drop(last);
-                return;
-            }
-            Err(shared) if Instant::now() < give_up => state = shared,
-            Err(_) => {
-                log::warn!("the database pool is still in use; its connections close at exit");
-                return;
-            }
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// SIGTERM and SIGINT: both stop the server gracefully (actix would end the requests in flight
-/// at SIGINT).
-struct StopSignals {
-    terminate: Signal,
-    interrupt: Signal,
-}
-
-impl StopSignals {
-    fn watch() -> std::io::Result<StopSignals> {
-        Ok(StopSignals {
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// Waits for the next signal; returns its name.
-    async fn next(&mut self) -> &'static str {
-        let terminate = pin!(self.terminate.recv());
-        let interrupt = pin!(self.interrupt.recv());
-        match select(terminate, interrupt).await {
-            Either::Left(_) => "SIGTERM",
-            Either::Right(_) => "SIGINT",
-        }
-    }
-}
-
-/// Waits for a signal and stops the server gracefully; returns if a second signal comes before
-/// the server has stopped.
-async fn stop_on_signals(
-    server: ServerHandle,
-    signals: &mut StopSignals,
-    timeout: Duration,
-    signalled: &OnceLock<Instant>,
-) {
-    let first = signals.next().await;
-    let _ = signalled.set(Instant::now());
-    log::info!(
-        "{first} received: stopping; requests in flight have {}s to finish",
-        timeout.as_secs()
-    );
-    let stopped = pin!(server.stop(true));
-    let second = pin!(signals.next());
-    match select(stopped, second).await {
-        Either::Left(((), _)) => std::future::pending().await,
-        Either::Right((second, _)) => {
-            log::warn!("{second} received again: ending the requests in flight now");
-        }
     }
 }
 
