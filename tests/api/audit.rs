@@ -202,7 +202,7 @@ async fn the_listing_has_items_total_page_and_page_size() {
 }
 
 #[tokio::test]
-async fn bad_query_parameters_are_422() {
+async fn bad_query_parameters_are_422_naming_the_parameter() {
     let (app, admin) = with_admin(&[]).await;
     for (query, field) in [
         ("?page=0", "page"),
@@ -211,24 +211,6 @@ async fn bad_query_parameters_are_422() {
         ("?page_size=201", "page_size"),
         ("?event=nope", "event"),
         ("?event=LOGIN_FAILED", "event"),
-    ] {
-        let response = app.get(&format!("/audit{query}"), &admin).await;
-        assert_eq!(response.status(), 422, "{query}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            body["detail"][0]["loc"],
-            json!(["query", field]),
-            "{query}: {body}"
-        );
-    }
-    assert_eq!(app.get("/audit?page_size=200", &admin).await.status(), 200);
-    assert_eq!(app.get("/audit?page_size=1", &admin).await.status(), 200);
-}
-
-#[tokio::test]
-async fn query_parameters_of_the_wrong_type_are_422() {
-    let (app, admin) = with_admin(&[]).await;
-    for (query, field) in [
         ("?page=abc", "page"),
         ("?page_size=ten", "page_size"),
         ("?since=yesterday", "since"),
@@ -243,10 +225,9 @@ async fn query_parameters_of_the_wrong_type_are_422() {
             "{query}: {body}"
         );
     }
+    assert_eq!(app.get("/audit?page_size=200", &admin).await.status(), 200);
+    assert_eq!(app.get("/audit?page_size=1", &admin).await.status(), 200);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Pages and filters
 
 #[tokio::test]
 async fn paging_lists_events_newest_first() {
