@@ -56,6 +56,16 @@ pub enum AccountCounter {
     EmailsSent,
 }
 
+impl AccountLimits {
+    /// How many hits a window of `counter` allows.
+    pub fn limit(&self, counter: AccountCounter) -> u32 {
+        match counter {
+            AccountCounter::FailedLogins => self.login_failures,
+            AccountCounter::EmailsSent => self.emails_per_address,
+        }
+    }
+}
+
 impl AccountCounter {
     pub fn key(self, normalized_email: &str) -> String {
         let prefix = match self {

@@ -44,6 +44,16 @@ impl Context {
         }
     }
 
+    /// An event a user brought about on their own account (logging in, resetting the
+    /// password): they are its actor and its subject, whoever asked before.
+    pub fn own_event(&self, event: AuditEvent, user: &User) -> NewAuditEvent {
+        let own = Party::from(user);
+        NewAuditEvent {
+            actor: Some(own.clone()),
+            ..self.event(event, Some(own))
+        }
+    }
+
     /// An event in this context, about `subject`.
     pub fn event(&self, event: AuditEvent, subject: Option<Party>) -> NewAuditEvent {
         NewAuditEvent {

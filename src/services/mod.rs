@@ -1,5 +1,6 @@
 //! What the service does, independent of HTTP: handlers call these and map the result.
 
+mod account_limits;
 pub mod audit;
 pub mod clients;
 pub mod recovery;

@@ -9,12 +9,12 @@ use actix_web::web;
 use secrecy::SecretString;
 
 use super::audit::{self, Context};
-use super::{InternalError, ServiceError};
+use super::{account_limits, InternalError, ServiceError};
 use crate::auth::refresh;
-use crate::auth::throttle::{over_limit, AccountCounter, Bucket};
+use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::email_tokens::{self, NewEmailToken, Purpose, Refusal};
-use crate::db::{self, throttle, users};
-use crate::domain::{normalize_email, AuditEvent, Email, Party, User};
+use crate::db::{self, users};
+use crate::domain::{normalize_email, AuditEvent, Email, User};
 use crate::mail;
 use crate::startup::AppState;
 
@@ -80,26 +80,7 @@ pub async fn send_verification(state: &AppState, user: &User) -> Result<(), Serv
 
 /// Counts one email to this address against its budget, whether or not an account has it.
 async fn count_email_to(state: &AppState, email: &Email) -> Result<(), ServiceError> {
-    let Some(limits) = state.throttle.account_limits() else {
-        return Ok(());
-    };
-    let key = AccountCounter::EmailsSent.key(&email.normalized());
-    let now = db::now();
-    let window = limits.window.as_secs() as i64;
-    let count = db::run(&state.pool, move |conn| {
-        throttle::hit(conn, &key, now, window)
-    })
-    .await?;
-    match over_limit(
-        count.hits,
-        count.window_started_at,
-        limits.emails_per_address,
-        limits.window,
-        now,
-    ) {
-        Some(throttled) => Err(ServiceError::Throttled(throttled)),
-        None => Ok(()),
-    }
+    account_limits::count(state, AccountCounter::EmailsSent, &email.normalized()).await
 }
 
 /// Stores a fresh token for `user` and queues the email that carries it.
@@ -159,17 +140,10 @@ pub async fn reset_password(
     .await?
     .map_err(refused)?;
     log::info!("password reset for {}; its sessions were ended", user.email);
-    if state.throttle.account_limits().is_some() {
-        // Whoever reset the password holds the mailbox: the account's lock no longer protects it.
-        let counter = AccountCounter::FailedLogins.key(&normalize_email(&user.email));
-        db::run(&state.pool, move |conn| throttle::clear(conn, &counter)).await?;
-    }
-    let subject = Party::from(&user);
-    let ctx = Context {
-        actor: Some(subject.clone()),
-        origin: ctx.origin.clone(),
-    };
-    audit::record(state, ctx.event(AuditEvent::PasswordReset, Some(subject))).await;
+    // Whoever reset the password holds the mailbox: the account's lock no longer protects it.
+    let email = normalize_email(&user.email);
+    account_limits::clear(state, AccountCounter::FailedLogins, &email).await?;
+    audit::record(state, ctx.own_event(AuditEvent::PasswordReset, &user)).await;
     Ok(user)
 }
 
@@ -186,12 +160,7 @@ pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User
     .await?
     .map_err(refused)?;
     log::info!("verified the address of {}", user.email);
-    let subject = Party::from(&user);
-    let ctx = Context {
-        actor: Some(subject.clone()),
-        origin: ctx.origin.clone(),
-    };
-    audit::record(state, ctx.event(AuditEvent::EmailVerified, Some(subject))).await;
+    audit::record(state, ctx.own_event(AuditEvent::EmailVerified, &user)).await;
     Ok(user)
 }
 

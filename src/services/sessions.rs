@@ -5,13 +5,13 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::{self, Context};
-use super::ServiceError;
+use super::{account_limits, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
-use crate::auth::throttle::{over_limit, AccountCounter, Bucket};
+use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::sessions::LiveSession;
-use crate::db::{self, clients, sessions, throttle, users};
+use crate::db::{self, clients, sessions, users};
 use crate::domain::{
     normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
 };
@@ -45,27 +45,17 @@ pub async fn login(
         .check_ip(Bucket::Login, ctx.origin.ip)
         .inspect_err(|_| state.metrics.login(LoginOutcome::Throttled))?;
     let email = normalize_email(username);
-    let counter = AccountCounter::FailedLogins.key(&email);
-    if let Some(limits) = state.throttle.account_limits() {
-        let (key, now) = (counter.clone(), db::now());
-        let window = limits.window.as_secs() as i64;
-        let count = db::run(&state.pool, move |conn| {
-            throttle::hit(conn, &key, now, window)
-        })
-        .await?;
-        let (hits, started) = (count.hits, count.window_started_at);
-        if let Some(throttled) =
-            over_limit(hits, started, limits.login_failures, limits.window, now)
-        {
+    account_limits::count(state, AccountCounter::FailedLogins, &email)
+        .await
+        .inspect_err(|_| {
             log::warn!(
                 "login refused for {}: too many failed attempts",
                 username.trim()
             );
             state.metrics.login(LoginOutcome::Throttled);
-            return Err(throttled.into());
-        }
-    }
-    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &email)).await?;
+        })?;
+    let lookup = email.clone();
+    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
     let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -100,9 +90,7 @@ pub async fn login(
             return Err(ServiceError::BadCredentials);
         }
     };
-    if state.throttle.account_limits().is_some() {
-        db::run(&state.pool, move |conn| throttle::clear(conn, &counter)).await?;
-    }
+    account_limits::clear(state, AccountCounter::FailedLogins, &email).await?;
     if state.email.require_verification && !user.is_verified {
         log::info!("login refused for {}: address not verified", user.email);
         let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
@@ -113,12 +101,7 @@ pub async fn login(
     }
     log::info!("login succeeded for {}", user.email);
     state.metrics.login(LoginOutcome::Succeeded);
-    let subject = Party::from(&user);
-    let ctx = Context {
-        actor: Some(subject.clone()),
-        origin: ctx.origin.clone(),
-    };
-    audit::record(state, ctx.event(AuditEvent::LoginSucceeded, Some(subject))).await;
+    audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
     start(state, &user, ctx.origin.user_agent.clone()).await
 }
 
