@@ -297,6 +297,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failed_delivery_is_retried_later() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the outbox directory should be: the first attempt fails.
+        let outbox = dir.path().join("outbox");
+        std::fs::write(&outbox, "not a directory yet").unwrap();
+        let (mailer, worker) = mail_to(outbox.clone());
+        let running = tokio::spawn(async move {
+            let mut worker = worker;
+            worker.run().await;
+        });
+        queue(&mailer, "ada@example.com");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        std::fs::remove_file(&outbox).unwrap();
+
+        // The retry comes RETRY_DELAYS[0] after the failure.
+        let deadline = std::time::Instant::now() + RETRY_DELAYS[0] + Duration::from_secs(10);
+        while eml_count(&outbox) == 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        running.abort();
+        assert_eq!(eml_count(&outbox), 1, "delivered on the second attempt");
+    }
+
+    #[tokio::test]
     async fn finishing_delivers_what_is_queued_and_refuses_more() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("outbox");
