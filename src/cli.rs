@@ -12,8 +12,8 @@ use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users};
 use crate::domain::{ClientName, Email, Scopes};
 use crate::services;
-use crate::services::audit::Context;
-use crate::startup::{AppState, Application};
+use crate::services::context::Context;
+use crate::startup::{assemble, Application};
 
 /// Gatehouse: sign-up, login and JWT tokens in the fastapi-users HTTP dialect.
 ///
@@ -135,7 +135,7 @@ async fn migrate(settings: &Settings) -> CliResult {
 
 async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool) -> CliResult {
     let email = Email::parse(email)?;
-    let (state, _) = AppState::build(settings)?;
+    let state = assemble(settings)?.state;
     let ctx = Context::command_line();
     let normalized = email.normalized();
     let existing = db::run(&state.pool, move |conn| {
@@ -166,7 +166,7 @@ async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool
 async fn create_client(settings: &Settings, name: &str, scopes: &[String]) -> CliResult {
     let name = ClientName::parse(name)?;
     let scopes = Scopes::parse_each(scopes.iter().map(String::as_str))?;
-    let (state, _) = AppState::build(settings)?;
+    let state = assemble(settings)?.state;
     let ctx = Context::command_line();
     let registered = services::clients::register(&state, &ctx, name, scopes).await?;
     let client = registered.client;

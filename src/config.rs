@@ -79,6 +79,32 @@ pub struct PasswordPolicySettings {
     pub require_composition: bool,
 }
 
+/// Which database `DATABASE_URL` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` or `postgresql://` URLs are PostgreSQL; anything else is a SQLite path.
+    pub fn of(database_url: &str) -> Backend {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Pool sizing and timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: u32,
+    /// How long a request may wait for a free connection.
+    pub timeout: Duration,
+}
+
 /// Email delivery and the flows that depend on it.
 #[derive(Debug, Clone)]
 pub struct EmailSettings {
@@ -317,8 +343,8 @@ impl Settings {
     }
 
     /// The connection pool's size and timeout.
-    pub fn pool(&self) -> crate::db::PoolSettings {
-        crate::db::PoolSettings {
+    pub fn pool(&self) -> PoolSettings {
+        PoolSettings {
             size: self.database_pool_size,
             timeout: self.database_pool_timeout,
         }
@@ -463,7 +489,7 @@ fn key_source(
 /// Where a development run keeps what it generates (the signing key, the outbox): the SQLite
 /// database's directory, or `data/` for a server database.
 fn default_data_dir(database_url: &str) -> PathBuf {
-    if crate::db::Backend::of(database_url) == crate::db::Backend::Postgres {
+    if Backend::of(database_url) == Backend::Postgres {
         return PathBuf::from("data");
     }
     Path::new(database_url)

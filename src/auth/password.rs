@@ -267,7 +267,6 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PasswordPolicySettings;
     use crate::domain::PasswordPolicy;
 
     fn settings(memory_kib: u32) -> HashSettings {
@@ -281,13 +280,11 @@ mod tests {
     }
 
     fn password(raw: &str) -> Password {
-        let policy = PasswordPolicy::from(PasswordPolicySettings {
-            require_composition: false,
-        });
+        let policy = PasswordPolicy::new(false);
         policy.parse(raw, "someone@example.com").unwrap()
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_the_configured_parameters() {
         let hasher = PasswordHasher::new(settings(8192)).unwrap();
         let hash = hasher.hash(&password("a long passphrase")).await.unwrap();
@@ -296,7 +293,7 @@ mod tests {
         assert_ne!(hash, again, "every hash has its own salt");
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn verifies_and_rehashes_when_parameters_change() {
         let old = PasswordHasher::new(settings(4096)).unwrap();
         let hash = old.hash(&password("a long passphrase")).await.unwrap();
@@ -322,7 +319,7 @@ mod tests {
         assert_eq!(same, Verified::Yes);
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn unknown_accounts_never_verify() {
         let hasher = PasswordHasher::new(settings(8192)).unwrap();
         let outcome = hasher.verify("anything at all".into(), None).await.unwrap();
@@ -334,7 +331,7 @@ mod tests {
         assert_eq!(garbage, Verified::No);
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn hashes_interoperate_with_the_argon2_crate() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let hasher = PasswordHasher::new(settings(8192)).unwrap();
@@ -363,7 +360,7 @@ mod tests {
         assert_eq!(wrong, Verified::No);
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_full_queue_sheds_work_instead_of_growing() {
         let hasher = PasswordHasher::new(HashSettings {
             memory_kib: 8192,

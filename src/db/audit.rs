@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use super::{escape_like, Conn, DbError, Listing, Page};
-use crate::domain::{AuditEvent, AuditRecord, Party};
+use crate::domain::{AuditEvent, AuditFilter, AuditRecord, Party};
 
 /// An event to record.
 #[derive(Debug, Clone)]
@@ -16,19 +16,6 @@ pub struct NewAuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub detail: Option<String>,
-}
-
-/// Which events to list; every set field must match.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub event: Option<AuditEvent>,
-    /// Matches the actor or the subject by exact id, or any part of an email, a client name or
-    /// the detail, in any letter case.
-    pub party: Option<String>,
-    pub ip: Option<String>,
-    /// Seconds since the Unix epoch, inclusive.
-    pub since: Option<i64>,
-    pub until: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]

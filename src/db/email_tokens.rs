@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::models::UserRecord;
 use super::schema::{email_tokens, users};
-use super::{now, users as user_queries, write_transaction, Conn, DbError};
+use super::{now, Conn, DbError};
 use crate::domain::{User, UserId};
 
 /// What a token may be redeemed for.
@@ -33,16 +33,6 @@ pub struct NewEmailToken<'a> {
     pub ttl_secs: i64,
 }
 
-/// Why a token could not be redeemed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Unknown, expired, used, sent to an address the account no longer has, or its user is
-    /// inactive.
-    BadToken,
-    /// A verification token for an account that is verified already.
-    AlreadyVerified,
-}
-
 pub fn insert(conn: &mut Conn, new: NewEmailToken<'_>) -> Result<(), DbError> {
     let now = now();
     diesel::insert_into(email_tokens::table)
@@ -58,53 +48,6 @@ pub fn insert(conn: &mut Conn, new: NewEmailToken<'_>) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Sets a new password with a reset token, in one transaction: the token and every other
-/// reset token of the user are used up, and every session ends. Returns the user before and
-/// after.
-pub fn reset_password(
-    conn: &mut Conn,
-    token_hash: &str,
-    password_hash: String,
-) -> Result<Result<(User, User), Refusal>, DbError> {
-    write_transaction(conn, |conn| {
-        let Some(user) = take(conn, token_hash, Purpose::Reset)? else {
-            return Ok(Err(Refusal::BadToken));
-        };
-        let changes = user_queries::UserChanges {
-            password_hash: Some(password_hash),
-            ..Default::default()
-        };
-        let updated = user_queries::apply_changes(conn, user.id, changes)?;
-        use_up_all(conn, user.id, Purpose::Reset)?;
-        Ok(Ok(updated))
-    })
-}
-
-/// Marks an address verified with a verification token, in one transaction. A token that
-/// would be good but for having been used, on an account that is verified, says so (as a
-/// stateless fastapi-users token would) rather than calling itself bad.
-pub fn verify_email(conn: &mut Conn, token_hash: &str) -> Result<Result<User, Refusal>, DbError> {
-    write_transaction(conn, |conn| {
-        let Some((user, used)) = find(conn, token_hash, Purpose::Verify)? else {
-            return Ok(Err(Refusal::BadToken));
-        };
-        if user.is_verified {
-            return Ok(Err(Refusal::AlreadyVerified));
-        }
-        if used {
-            return Ok(Err(Refusal::BadToken));
-        }
-        take(conn, token_hash, Purpose::Verify)?;
-        let changes = user_queries::UserChanges {
-            is_verified: Some(true),
-            ..Default::default()
-        };
-        let (_, verified) = user_queries::apply_changes(conn, user.id, changes)?;
-        use_up_all(conn, user.id, Purpose::Verify)?;
-        Ok(Ok(verified))
-    })
-}
-
 /// The active user a good token of this purpose belongs to, if it is good.
 pub fn find_good(
     conn: &mut Conn,
@@ -116,7 +59,7 @@ pub fn find_good(
 
 /// The active user an unexpired token of this purpose belongs to, provided the account still
 /// has the address it was sent to, and whether the token has been used.
-fn find(
+pub fn find(
     conn: &mut Conn,
     token_hash: &str,
     purpose: Purpose,
@@ -137,7 +80,7 @@ fn find(
 }
 
 /// Uses up a good token; returns its user.
-fn take(conn: &mut Conn, token_hash: &str, purpose: Purpose) -> Result<Option<User>, DbError> {
+pub fn take(conn: &mut Conn, token_hash: &str, purpose: Purpose) -> Result<Option<User>, DbError> {
     let Some(user) = find_good(conn, token_hash, purpose)? else {
         return Ok(None);
     };
@@ -159,7 +102,8 @@ pub fn use_up_all_of_user(conn: &mut Conn, user_id: UserId) -> Result<(), DbErro
     Ok(())
 }
 
-fn use_up_all(conn: &mut Conn, user_id: UserId, purpose: Purpose) -> Result<(), DbError> {
+/// Uses up every outstanding token of the user for this purpose.
+pub fn use_up_all(conn: &mut Conn, user_id: UserId, purpose: Purpose) -> Result<(), DbError> {
     diesel::update(
         email_tokens::table
             .filter(email_tokens::user_id.eq(user_id.to_string()))

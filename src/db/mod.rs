@@ -29,9 +29,7 @@ pub mod throttle;
 pub mod users;
 
 use std::path::Path;
-use std::time::Duration;
 
-use actix_web::web;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, R2D2Connection};
@@ -39,6 +37,9 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use crate::config::{Backend, PoolSettings};
+pub use crate::domain::{Listing, Page};
 
 pub(crate) use users::escape_like;
 
@@ -65,8 +66,6 @@ pub enum DbError {
     EmailTaken,
     #[error("no such row")]
     NotFound,
-    #[error("the change would leave no active superuser")]
-    LastSuperuser,
     #[error("database query failed: {0}")]
     Query(#[from] DieselError),
     #[error("no database connection available: {0}")]
@@ -77,24 +76,6 @@ pub enum DbError {
     Corrupt(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
-}
-
-/// Which database `DATABASE_URL` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    /// `postgres://` or `postgresql://` URLs are PostgreSQL; anything else is a SQLite path.
-    pub fn of(database_url: &str) -> Backend {
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            Backend::Sqlite
-        }
-    }
 }
 
 /// Opens connections to the configured backend (rather than guessing from the URL, as
@@ -136,14 +117,6 @@ impl ManageConnection for Manager {
     fn has_broken(&self, conn: &mut Conn) -> bool {
         std::thread::panicking() || conn.is_broken()
     }
-}
-
-/// Pool sizing and timeouts.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    pub size: u32,
-    /// How long a request may wait for a free connection.
-    pub timeout: Duration,
 }
 
 /// Opens (creating a SQLite file if needed) the database and builds the connection pool.
@@ -207,15 +180,17 @@ pub fn migrate(pool: &Pool) -> Result<Vec<String>, DbError> {
     applied
 }
 
-/// Runs `work` with a pooled connection on the blocking thread pool.
-pub async fn run<T, F>(pool: &Pool, work: F) -> Result<T, DbError>
+/// Runs `work` with a pooled connection on the blocking thread pool. Generic over the error
+/// so that a service can keep its own rules inside one transaction.
+pub async fn run<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
 where
-    F: FnOnce(&mut Conn) -> Result<T, DbError> + Send + 'static,
+    F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
         work(&mut conn)
     })
     .await
@@ -229,25 +204,26 @@ where
 /// lock taken sleeps in growing steps (up to 100 ms) before it looks again; queueing this
 /// process's write transactions on a mutex first hands the lock over the moment it is free.
 /// PostgreSQL: a transaction-scoped advisory lock, which every instance's writers share.
-pub fn write_transaction<T>(
+pub fn write_transaction<T, E: From<DbError>>(
     conn: &mut Conn,
-    work: impl FnOnce(&mut Conn) -> Result<T, DbError>,
-) -> Result<T, DbError> {
+    work: impl FnOnce(&mut Conn) -> Result<T, E>,
+) -> Result<T, E> {
     static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = match conn {
         Conn::Sqlite(c) => {
             let turn = WRITERS
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                .map_err(DbError::from)?;
             Some(turn)
         }
         Conn::Postgresql(c) => {
-            AnsiTransactionManager::begin_transaction(c)?;
+            AnsiTransactionManager::begin_transaction(c).map_err(DbError::from)?;
             let locked = c.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"));
             if let Err(e) = locked {
                 let _ = AnsiTransactionManager::rollback_transaction(c);
-                return Err(e.into());
+                return Err(DbError::from(e).into());
             }
             None
         }
@@ -260,8 +236,18 @@ pub fn write_transaction<T>(
         (Err(_), Conn::Postgresql(c)) => AnsiTransactionManager::rollback_transaction(c),
     };
     let value = outcome?;
-    ended?;
+    ended.map_err(DbError::from)?;
     Ok(value)
+}
+
+/// Runs `work` in a write transaction (see [`write_transaction`]) on the blocking pool.
+pub async fn write<T, E, F>(pool: &Pool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut Conn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    run(pool, move |conn| write_transaction(conn, work)).await
 }
 
 /// Answers whether the database responds.
@@ -278,26 +264,6 @@ pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
 }
 
 /// Seconds since the Unix epoch: how every timestamp is stored.
-/// Which slice of a long list to load: page numbers start at 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    pub number: i64,
-    pub size: i64,
-}
-
-impl Page {
-    fn offset(&self) -> i64 {
-        (self.number.max(1) - 1).saturating_mul(self.size)
-    }
-}
-
-/// One page of a list, and how many items the whole list holds.
-#[derive(Debug, Clone)]
-pub struct Listing<T> {
-    pub items: Vec<T>,
-    pub total: i64,
-}
-
 pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

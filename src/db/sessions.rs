@@ -8,7 +8,7 @@ use super::models::{
 };
 use super::schema::{refresh_tokens, sessions, users};
 use super::{now, write_transaction, Conn, DbError};
-use crate::domain::{User, UserId};
+use crate::domain::{LiveSession, User, UserId};
 
 /// A new session and the hash of its first refresh token.
 pub struct NewSession {
@@ -180,15 +180,6 @@ pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, Db
     .execute(conn)?)
 }
 
-/// A session that has neither ended nor expired, as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct LiveSession {
-    pub id: String,
-    pub created_at: i64,
-    pub last_used_at: i64,
-    pub user_agent: Option<String>,
-}
-
 /// A user's live sessions, most recently used first.
 pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, DbError> {
     Ok(sessions::table
@@ -202,7 +193,15 @@ pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, D
             sessions::last_used_at,
             sessions::user_agent,
         ))
-        .load(conn)?)
+        .load::<(String, i64, i64, Option<String>)>(conn)?
+        .into_iter()
+        .map(|(id, created_at, last_used_at, user_agent)| LiveSession {
+            id,
+            created_at,
+            last_used_at,
+            user_agent,
+        })
+        .collect())
 }
 
 /// Ends one of a user's live sessions; [`DbError::NotFound`] when it is not theirs, has ended

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{NewUserRecord, UserRecord, USER_COLUMNS};
 use super::schema::users;
-use super::{is_unique_violation, now, sessions, write_transaction, Conn, DbError, Listing, Page};
+use super::{is_unique_violation, now, Conn, DbError, Listing, Page};
 use crate::domain::{Email, User, UserId};
 
 /// A new account, with its password already hashed.
@@ -98,35 +98,9 @@ pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, 
     Ok(Listing { items, total })
 }
 
-/// Applies `changes` atomically (see [`apply_changes`]); returns the user before and after.
-pub fn update(conn: &mut Conn, id: UserId, changes: UserChanges) -> Result<(User, User), DbError> {
-    write_transaction(conn, |conn| apply_changes(conn, id, changes))
-}
-
-/// Applies `changes` inside the caller's write transaction. Enforces that an active superuser
-/// remains, resets `is_verified` when the address changes (unless the change sets it), and
-/// ends every session of the user when the password changes or the account is deactivated.
-/// Returns the user before and after.
-pub(crate) fn apply_changes(
-    conn: &mut Conn,
-    id: UserId,
-    mut changes: UserChanges,
-) -> Result<(User, User), DbError> {
-    let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
-    let loses_power = changes.is_superuser == Some(false) || changes.is_active == Some(false);
-    if current.is_superuser && current.is_active && loses_power {
-        ensure_another_superuser(conn, id)?;
-    }
-    // A change of letter case is the same address: it stays verified.
-    let email_changes = changes
-        .email
-        .as_ref()
-        .is_some_and(|email| email.normalized() != crate::domain::normalize_email(&current.email));
-    if email_changes && changes.is_verified.is_none() {
-        changes.is_verified = Some(false);
-    }
-    let ends_sessions =
-        changes.password_hash.is_some() || (changes.is_active == Some(false) && current.is_active);
+/// Writes `changes` to a user's row as they are; returns the user after. The rules a change
+/// obeys (and what it ends) are the service's: see `services::account`.
+pub fn set(conn: &mut Conn, id: UserId, changes: UserChanges) -> Result<User, DbError> {
     let changeset = UserChangeset {
         email_normalized: changes.email.as_ref().map(Email::normalized),
         email: changes.email.map(|email| email.as_str().to_owned()),
@@ -136,33 +110,31 @@ pub(crate) fn apply_changes(
         is_verified: changes.is_verified,
         updated_at: now(),
     };
-    let user: User = diesel::update(users::table.find(id.to_string()))
+    diesel::update(users::table.find(id.to_string()))
         .set(&changeset)
         .returning(USER_COLUMNS)
         .get_result::<UserRecord>(conn)
         .map_err(email_taken_or)?
-        .try_into()?;
-    if ends_sessions {
-        sessions::revoke_all_for_user(conn, id)?;
-    }
-    if email_changes {
-        // Links sent to the old address must not work, even if the address comes back.
-        super::email_tokens::use_up_all_of_user(conn, id)?;
-    }
-    Ok((current, user))
+        .try_into()
 }
 
-/// Deletes a user (their sessions go with them), keeping at least one active superuser.
-/// Returns the deleted user.
-pub fn delete(conn: &mut Conn, id: UserId) -> Result<User, DbError> {
-    write_transaction(conn, |conn| {
-        let current = find_by_id(conn, id)?.ok_or(DbError::NotFound)?;
-        if current.is_superuser && current.is_active {
-            ensure_another_superuser(conn, id)?;
-        }
-        diesel::delete(users::table.find(id.to_string())).execute(conn)?;
-        Ok(current)
-    })
+/// Deletes a user; their sessions and tokens go with them.
+pub fn delete(conn: &mut Conn, id: UserId) -> Result<(), DbError> {
+    let deleted = diesel::delete(users::table.find(id.to_string())).execute(conn)?;
+    if deleted == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// How many active superusers there are besides `id`.
+pub fn count_other_active_superusers(conn: &mut Conn, id: UserId) -> Result<i64, DbError> {
+    Ok(users::table
+        .filter(users::is_superuser.eq(true))
+        .filter(users::is_active.eq(true))
+        .filter(users::id.ne(id.to_string()))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Replaces a password hash with a re-hash of the same password (new parameters), unless the
@@ -180,19 +152,6 @@ pub fn upgrade_password_hash(
     )
     .set(users::hashed_password.eq(new_hash))
     .execute(conn)?;
-    Ok(())
-}
-
-fn ensure_another_superuser(conn: &mut Conn, id: UserId) -> Result<(), DbError> {
-    let others: i64 = users::table
-        .filter(users::is_superuser.eq(true))
-        .filter(users::is_active.eq(true))
-        .filter(users::id.ne(id.to_string()))
-        .count()
-        .get_result(conn)?;
-    if others == 0 {
-        return Err(DbError::LastSuperuser);
-    }
     Ok(())
 }
 

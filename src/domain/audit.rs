@@ -142,6 +142,19 @@ pub struct AuditRecord {
     pub detail: Option<String>,
 }
 
+/// Which events to list; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub event: Option<AuditEvent>,
+    /// Matches the actor or the subject by exact id, or any part of an email, a client name or
+    /// the detail, in any letter case.
+    pub party: Option<String>,
+    pub ip: Option<String>,
+    /// Seconds since the Unix epoch, inclusive.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

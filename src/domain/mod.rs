@@ -3,16 +3,18 @@
 mod audit;
 mod client;
 mod email;
+mod listing;
 mod local_path;
 mod password;
 mod user;
 
-pub use audit::{AuditEvent, AuditRecord, Party};
+pub use audit::{AuditEvent, AuditFilter, AuditRecord, Party};
 pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
 pub use email::{normalize as normalize_email, Email, InvalidEmail};
+pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{
     Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN,
     MIN_LEN as PASSWORD_MIN_LEN,
 };
-pub use user::{User, UserId, UserRead};
+pub use user::{LiveSession, User, UserId, UserRead};

@@ -2,8 +2,6 @@ use std::sync::LazyLock;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::PasswordPolicySettings;
-
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
 /// Local parts shorter than this are too common to forbid as substrings ("jo", "me").
@@ -44,15 +42,14 @@ pub struct PasswordPolicy {
     require_composition: bool,
 }
 
-impl From<PasswordPolicySettings> for PasswordPolicy {
-    fn from(settings: PasswordPolicySettings) -> Self {
+impl PasswordPolicy {
+    /// The policy, with or without the opt-in composition rules (`PASSWORD_REQUIRE_COMPOSITION`).
+    pub fn new(require_composition: bool) -> PasswordPolicy {
         PasswordPolicy {
-            require_composition: settings.require_composition,
+            require_composition,
         }
     }
-}
 
-impl PasswordPolicy {
     /// Checks `candidate` for the account whose address is `email`.
     pub fn parse(&self, candidate: &str, email: &str) -> Result<Password, PolicyViolation> {
         let length = candidate.chars().count();

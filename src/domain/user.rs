@@ -77,3 +77,12 @@ impl From<User> for UserRead {
         UserRead::from(&user)
     }
 }
+
+/// A session that has neither ended nor expired, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+}

@@ -3,10 +3,10 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::auth::extractors::bearer_token;
-use crate::errors::ApiError;
 use crate::metrics::CONTENT_TYPE;
-use crate::startup::AppState;
+use crate::routes::web::errors::ApiError;
+use crate::routes::web::extractors::bearer_token;
+use crate::state::AppState;
 
 /// The metrics in Prometheus' text format. With `METRICS_TOKEN` set, only a request bearing it
 /// is answered; anyone else gets 401 with `WWW-Authenticate: Bearer`.

@@ -4,7 +4,7 @@
 use super::ServiceError;
 use crate::auth::throttle::{over_limit, AccountCounter};
 use crate::db::{self, throttle};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Counts one hit on the address's `counter`, and refuses it once the window's budget is
 /// spent, whether or not an account has the address.

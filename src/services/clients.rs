@@ -7,14 +7,15 @@
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use super::audit::{self, Context};
+use super::audit;
+use super::context::Context;
 use super::ServiceError;
 use crate::auth::refresh;
 use crate::auth::tokens::ClientGrant;
 use crate::db::{self, clients};
 use crate::domain::{AuditEvent, Client, ClientId, ClientName, Party, Scopes};
 use crate::metrics::TokenKind;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A client just registered, with the secret it will never be shown again.
 #[derive(Debug)]
@@ -71,7 +72,7 @@ pub async fn delete(state: &AppState, ctx: &Context, id: ClientId) -> Result<(),
     let client = db::run(&state.pool, move |conn| {
         let (client, _) = clients::find(conn, &deleted)?.ok_or(db::DbError::NotFound)?;
         clients::delete(conn, &deleted)?;
-        Ok(client)
+        Ok::<_, ServiceError>(client)
     })
     .await?;
     log::info!("deleted client {id}");

@@ -1,8 +1,11 @@
 //! What the service does, independent of HTTP: handlers call these and map the result.
 
+mod account;
 mod account_limits;
 pub mod audit;
 pub mod clients;
+pub mod context;
+pub mod maintenance;
 pub mod recovery;
 pub mod sessions;
 pub mod users;
@@ -72,7 +75,6 @@ impl From<DbError> for ServiceError {
         match error {
             DbError::EmailTaken => ServiceError::EmailTaken,
             DbError::NotFound => ServiceError::NotFound,
-            DbError::LastSuperuser => ServiceError::LastSuperuser,
             other => ServiceError::Internal(InternalError::Database(other)),
         }
     }

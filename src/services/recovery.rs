@@ -5,22 +5,25 @@
 //! message happen in the background, after the answer, so neither the answer nor its timing
 //! tells whether an account exists.
 
-use actix_web::web;
+use std::sync::Arc;
+
 use secrecy::SecretString;
 
-use super::audit::{self, Context};
-use super::{account_limits, InternalError, ServiceError};
+use super::audit;
+use super::context::Context;
+use super::{account, account_limits, InternalError, ServiceError};
 use crate::auth::refresh;
 use crate::auth::throttle::{AccountCounter, Bucket};
-use crate::db::email_tokens::{self, NewEmailToken, Purpose, Refusal};
+use crate::db::email_tokens::{self, NewEmailToken, Purpose};
+use crate::db::users::UserChanges;
 use crate::db::{self, users};
 use crate::domain::{normalize_email, AuditEvent, Email, User};
 use crate::mail;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `POST /auth/forgot-password`: emails a reset link if an active account has this address.
 pub async fn forgot_password(
-    state: &web::Data<AppState>,
+    state: &Arc<AppState>,
     ctx: &Context,
     email: Email,
 ) -> Result<(), ServiceError> {
@@ -30,7 +33,7 @@ pub async fn forgot_password(
 /// `POST /auth/request-verify-token`: emails a verification link if an active, unverified
 /// account has this address.
 pub async fn request_verification(
-    state: &web::Data<AppState>,
+    state: &Arc<AppState>,
     ctx: &Context,
     email: Email,
 ) -> Result<(), ServiceError> {
@@ -38,7 +41,7 @@ pub async fn request_verification(
 }
 
 async fn request_email(
-    state: &web::Data<AppState>,
+    state: &Arc<AppState>,
     ctx: &Context,
     email: Email,
     purpose: Purpose,
@@ -46,7 +49,7 @@ async fn request_email(
     state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
     count_email_to(state, &email).await?;
     let state = state.clone();
-    actix_web::rt::spawn(async move {
+    tokio::spawn(async move {
         let found = db::run(&state.pool, move |conn| {
             users::find_by_email(conn, &email.normalized())
         })
@@ -133,12 +136,20 @@ pub async fn reset_password(
     })
     .await?
     .ok_or(ServiceError::BadToken)?;
-    let password_hash = super::users::hash_new_password(state, &password, &user.email).await?;
-    let (_, user) = db::run(&state.pool, move |conn| {
-        email_tokens::reset_password(conn, &token_hash, password_hash)
+    let password_hash = account::hash_new_password(state, &password, &user.email).await?;
+    // The token, the user's other reset links and every session go in one transaction.
+    let (_, user) = db::write(&state.pool, move |conn| {
+        let user =
+            email_tokens::take(conn, &token_hash, Purpose::Reset)?.ok_or(ServiceError::BadToken)?;
+        let changes = UserChanges {
+            password_hash: Some(password_hash),
+            ..Default::default()
+        };
+        let updated = account::apply_changes(conn, user.id, changes)?;
+        email_tokens::use_up_all(conn, user.id, Purpose::Reset)?;
+        Ok::<_, ServiceError>(updated)
     })
-    .await?
-    .map_err(refused)?;
+    .await?;
     log::info!("password reset for {}; its sessions were ended", user.email);
     // Whoever reset the password holds the mailbox: the account's lock no longer protects it.
     let email = normalize_email(&user.email);
@@ -154,21 +165,30 @@ pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User
         return Err(ServiceError::BadToken);
     }
     let token_hash = refresh::hash(token);
-    let user = db::run(&state.pool, move |conn| {
-        email_tokens::verify_email(conn, &token_hash)
+    // A token that would be good but for having been used, on an account that is verified,
+    // says so (as a stateless fastapi-users token would) rather than calling itself bad.
+    let (_, user) = db::write(&state.pool, move |conn| {
+        let (user, used) = email_tokens::find(conn, &token_hash, Purpose::Verify)?
+            .ok_or(ServiceError::BadToken)?;
+        if user.is_verified {
+            return Err(ServiceError::AlreadyVerified);
+        }
+        if used {
+            return Err(ServiceError::BadToken);
+        }
+        email_tokens::take(conn, &token_hash, Purpose::Verify)?;
+        let changes = UserChanges {
+            is_verified: Some(true),
+            ..Default::default()
+        };
+        let verified = account::apply_changes(conn, user.id, changes)?;
+        email_tokens::use_up_all(conn, user.id, Purpose::Verify)?;
+        Ok(verified)
     })
-    .await?
-    .map_err(refused)?;
+    .await?;
     log::info!("verified the address of {}", user.email);
     audit::record(state, ctx.own_event(AuditEvent::EmailVerified, &user)).await;
     Ok(user)
-}
-
-fn refused(refusal: Refusal) -> ServiceError {
-    match refusal {
-        Refusal::BadToken => ServiceError::BadToken,
-        Refusal::AlreadyVerified => ServiceError::AlreadyVerified,
-    }
 }
 
 /// "1 hour", "24 hours", "30 minutes": how long a link works, for the message.

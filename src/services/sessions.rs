@@ -2,30 +2,42 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audit::{self, Context};
+use super::audit;
+use super::context::Context;
 use super::{account_limits, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
-use crate::db::sessions::LiveSession;
 use crate::db::{self, clients, sessions, users};
+use crate::domain::LiveSession;
 use crate::domain::{
     normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
 };
 use crate::metrics::{LoginOutcome, TokenKind};
-use crate::startup::AppState;
+use crate::state::AppState;
 
-/// What a successful login or refresh returns (the fastapi-users bearer response, plus the
-/// refresh token).
-#[derive(Debug, Serialize)]
+/// The token pair of a login or a refresh.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
+    /// A JWT.
     pub access_token: String,
-    pub token_type: &'static str,
+    pub token_type: TokenType,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Opaque; single use: each refresh returns a new one.
     pub refresh_token: String,
+}
+
+// How a token is presented: `Authorization: Bearer …` (a comment, not a doc comment, so the
+// OpenAPI schema stays a bare enum).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Bearer,
 }
 
 /// Checks an email and password and starts a session. Unknown email, wrong password and
@@ -130,12 +142,21 @@ pub async fn start(
     )
 }
 
+/// A rotated session: the new tokens, and the user and grant they speak for (loaded while
+/// rotating, so whoever renews a browser's cookies needs no second look-up).
+#[derive(Debug)]
+pub struct Refreshed {
+    pub tokens: TokenPair,
+    pub user: User,
+    pub grant: AccessGrant,
+}
+
 /// Exchanges a refresh token for a new access token and the token's successor.
 pub async fn refresh(
     state: &AppState,
     ctx: &Context,
     presented: &str,
-) -> Result<TokenPair, ServiceError> {
+) -> Result<Refreshed, ServiceError> {
     state.throttle.check_ip(Bucket::Refresh, ctx.origin.ip)?;
     if !refresh::is_well_formed(presented) {
         return Err(ServiceError::RefreshTokenInvalid);
@@ -183,7 +204,11 @@ pub async fn refresh(
     })
     .await?;
     match user {
-        Some(user) if user.is_active => token_pair(state, grant, successor),
+        Some(user) if user.is_active => Ok(Refreshed {
+            tokens: token_pair(state, grant, successor)?,
+            user,
+            grant,
+        }),
         _ => Err(ServiceError::RefreshTokenInvalid),
     }
 }
@@ -278,7 +303,7 @@ pub async fn end_all(
 ) -> Result<usize, ServiceError> {
     let (user, ended) = db::run(&state.pool, move |conn| {
         let user = users::find_by_id(conn, user_id)?.ok_or(db::DbError::NotFound)?;
-        Ok((user, sessions::revoke_all_for_user(conn, user_id)?))
+        Ok::<_, ServiceError>((user, sessions::revoke_all_for_user(conn, user_id)?))
     })
     .await?;
     log::info!("ended all {ended} session(s) of user {user_id}");
@@ -342,7 +367,7 @@ fn token_pair(
     state.metrics.token_issued(TokenKind::Refresh);
     Ok(TokenPair {
         access_token: access.token,
-        token_type: "bearer",
+        token_type: TokenType::Bearer,
         expires_in: access.expires_in,
         refresh_token,
     })

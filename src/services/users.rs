@@ -1,14 +1,16 @@
 //! Accounts: registration, changes by their owner or a superuser, deletion.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::audit::{self, Context};
-use super::{recovery, ServiceError};
+use super::audit;
+use super::context::Context;
+use super::{account, recovery, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::throttle::Bucket;
-use crate::db::{self, users, Listing, Page};
+use crate::db::{self, users};
 use crate::domain::{AuditEvent, Email, Party, User, UserId};
-use crate::startup::AppState;
+use crate::domain::{Listing, Page};
+use crate::state::AppState;
 
 /// Changes a user may make to their own account.
 #[derive(Debug, Default)]
@@ -58,7 +60,7 @@ pub async fn create(
     password: SecretString,
     is_superuser: bool,
 ) -> Result<User, ServiceError> {
-    let password_hash = hash_new_password(state, &password, email.as_str()).await?;
+    let password_hash = account::hash_new_password(state, &password, email.as_str()).await?;
     let user = db::run(&state.pool, move |conn| {
         users::insert(
             conn,
@@ -110,7 +112,7 @@ pub async fn update_own(
             .email
             .as_ref()
             .map_or(user.email.as_str(), Email::as_str);
-        update.password_hash = Some(hash_new_password(state, &password, email).await?);
+        update.password_hash = Some(account::hash_new_password(state, &password, email).await?);
     }
     update.email = changes.email;
     apply(state, ctx, user.id, update).await
@@ -134,7 +136,7 @@ pub async fn update_any(
             Some(email) => email.as_str().to_owned(),
             None => get(state, id).await?.email,
         };
-        update.password_hash = Some(hash_new_password(state, &password, &email).await?);
+        update.password_hash = Some(account::hash_new_password(state, &password, &email).await?);
     }
     update.email = changes.email;
     apply(state, ctx, id, update).await
@@ -150,7 +152,7 @@ pub async fn list(
 }
 
 pub async fn delete(state: &AppState, ctx: &Context, id: UserId) -> Result<(), ServiceError> {
-    let user = db::run(&state.pool, move |conn| users::delete(conn, id)).await?;
+    let user = db::write(&state.pool, move |conn| account::delete(conn, id)).await?;
     log::info!("deleted user {id}");
     audit::record(
         state,
@@ -167,7 +169,10 @@ async fn apply(
     update: users::UserChanges,
 ) -> Result<User, ServiceError> {
     let password_changed = update.password_hash.is_some();
-    let (before, user) = db::run(&state.pool, move |conn| users::update(conn, id, update)).await?;
+    let (before, user) = db::write(&state.pool, move |conn| {
+        account::apply_changes(conn, id, update)
+    })
+    .await?;
     if password_changed {
         log::info!(
             "password changed for {}; its sessions were ended",
@@ -201,16 +206,4 @@ fn changes_made(before: &User, after: &User, password_changed: bool) -> Vec<Audi
         events.push(AuditEvent::EmailVerified);
     }
     events
-}
-
-pub(crate) async fn hash_new_password(
-    state: &AppState,
-    password: &SecretString,
-    email: &str,
-) -> Result<String, ServiceError> {
-    let password = state
-        .password_policy
-        .parse(password.expose_secret(), email)
-        .map_err(ServiceError::WeakPassword)?;
-    Ok(state.hasher.hash(&password).await?)
 }

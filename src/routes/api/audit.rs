@@ -5,14 +5,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::{Forbidden, Unauthorized, ValidationFailed};
-use crate::auth::Superuser;
-use crate::db::audit::AuditFilter;
-use crate::db::Page;
+use super::schemas::{Forbidden, Unauthorized, ValidationFailed};
+use crate::domain::AuditFilter;
+use crate::domain::Page;
 use crate::domain::{AuditEvent, AuditRecord, Party};
-use crate::errors::{ApiError, FieldError};
+use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::Superuser;
 use crate::services::audit;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const DEFAULT_PAGE_SIZE: i64 = 50;
 const MAX_PAGE_SIZE: i64 = 200;

@@ -7,18 +7,20 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::body::{JsonBody, LoginForm};
-use super::openapi::{
-    self, BadRequest, Busy, ErrorDetail, Forbidden, PasswordForm, PayloadTooLarge, TooManyRequests,
-    Unauthorized, ValidationFailed,
+use super::schemas::{
+    BadRequest, Busy, Forbidden, PasswordForm, PayloadTooLarge, TooManyRequests, Unauthorized,
+    ValidationFailed,
 };
-use crate::auth::origin::Origin;
-use crate::auth::{csrf, AuthUser};
 use crate::domain::{Email, UserRead};
-use crate::errors::{ApiError, FieldError};
-use crate::services::audit::Context;
+use crate::routes::web::cookies::CookiePolicy;
+use crate::routes::web::errors::ErrorDetail;
+use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::{csrf, AuthUser};
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::sessions::{LogoutScope, TokenPair};
 use crate::services::{sessions, users};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `is_active`, `is_superuser` and `is_verified` are ignored if sent.
 #[derive(Deserialize, ToSchema)]
@@ -68,7 +70,7 @@ pub async fn register(
         (PasswordForm = "multipart/form-data"),
     )),
     responses(
-        (status = 200, description = "Logged in", body = openapi::TokenPair),
+        (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "`LOGIN_BAD_CREDENTIALS` (unknown email, wrong password \
             or inactive account alike), or `LOGIN_USER_NOT_VERIFIED` when verification is \
             required", body = ErrorDetail),
@@ -107,7 +109,7 @@ pub struct RefreshBody {
     tag = "auth",
     request_body = RefreshBody,
     responses(
-        (status = 200, description = "A new token pair", body = openapi::TokenPair),
+        (status = 200, description = "A new token pair", body = TokenPair),
         (status = 401, description = "`REFRESH_TOKEN_INVALID`: unknown, expired, revoked or \
             already used", body = ErrorDetail,
             example = json!({"detail": "REFRESH_TOKEN_INVALID"})),
@@ -122,7 +124,9 @@ pub async fn refresh(
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::anonymous(origin);
-    let tokens = sessions::refresh(&state, &ctx, &body.refresh_token).await?;
+    let tokens = sessions::refresh(&state, &ctx, &body.refresh_token)
+        .await?
+        .tokens;
     Ok(no_store(HttpResponse::Ok()).json(tokens))
 }
 
@@ -225,7 +229,7 @@ pub async fn cookie_login(
     let csrf_token = csrf::renew(&session).map_err(internal)?;
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
-    for cookie in state.cookies.signed_in(&tokens) {
+    for cookie in CookiePolicy::of(&state).signed_in(&tokens) {
         response.cookie(cookie);
     }
     Ok(response.finish())
@@ -256,7 +260,7 @@ pub async fn cookie_logout(
     sessions::logout(&state, &ctx, auth.grant).await?;
     csrf::renew(&session).map_err(internal)?;
     let mut response = HttpResponse::NoContent();
-    for cookie in state.cookies.signed_out() {
+    for cookie in CookiePolicy::of(&state).signed_out() {
         response.cookie(cookie);
     }
     Ok(response.finish())

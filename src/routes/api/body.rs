@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::errors::{ApiError, FieldError};
+use crate::routes::web::errors::{ApiError, FieldError};
 
 /// The largest body the API reads; anything longer is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

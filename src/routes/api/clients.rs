@@ -1,19 +1,19 @@
 //! `/clients`: superusers register, list and delete machine clients.
 
-use crate::auth::origin::Origin;
-use crate::services::audit::Context;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use actix_web::{web, HttpResponse};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::JsonBody;
-use super::openapi::{Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed};
-use crate::auth::Superuser;
+use super::schemas::{Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed};
 use crate::domain::{Client, ClientId, ClientName, Scopes};
-use crate::errors::{ApiError, FieldError};
+use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::Superuser;
 use crate::services::clients;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateClientBody {

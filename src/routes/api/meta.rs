@@ -5,12 +5,12 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::Unauthorized;
-use crate::auth::extractors::Caller;
+use super::schemas::Unauthorized;
 use crate::auth::keys::PublicJwkSet;
-use crate::db;
 use crate::domain::UserId;
-use crate::startup::AppState;
+use crate::routes::web::extractors::Caller;
+use crate::services::maintenance;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -39,7 +39,7 @@ pub enum HealthStatus {
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    match db::run(&state.pool, db::ping).await {
+    match maintenance::check_health(&state).await {
         Ok(()) => HttpResponse::Ok().json(Health {
             status: HealthStatus::Ok,
         }),

@@ -8,6 +8,7 @@ mod meta;
 mod oauth;
 pub mod openapi;
 mod recovery;
+pub mod schemas;
 mod sessions;
 mod users;
 

@@ -12,13 +12,14 @@ use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::openapi::{OAuthErrorBody, TokenForm, TokenResponse};
-use crate::auth::origin::Origin;
+use super::schemas::{TokenForm, TokenResponse};
 use crate::domain::Scopes;
-use crate::errors::OAuthError;
-use crate::services::audit::Context;
+use crate::routes::web::errors::OAuthError;
+use crate::routes::web::errors::OAuthErrorBody;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::{clients, sessions};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The OAuth2 token endpoint (RFC 6749).
 ///
@@ -66,7 +67,7 @@ pub async fn token(
         }
         Some("refresh_token") => {
             let refresh_token = params.require("refresh_token")?;
-            json!(sessions::refresh(&state, &ctx, refresh_token).await?)
+            json!(sessions::refresh(&state, &ctx, refresh_token).await?.tokens)
         }
         Some("client_credentials") => {
             let (client_id, secret) = client_credentials(&req, &params)?;

@@ -1,24 +1,24 @@
 //! The OpenAPI 3 document of the JSON API (`GET /openapi.json`) and its viewer (`/docs`).
 //!
 //! Each operation is described beside its handler with `#[utoipa::path]`; this file gathers
-//! them, and holds the schemas of what no handler type describes: the hand-parsed forms and
-//! the error bodies that `errors.rs` writes.
+//! them with the schemas of `schemas.rs` and the error bodies of `routes::web::errors`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::RefOr;
-use utoipa::{OpenApi, PartialSchema, ToResponse, ToSchema};
+use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use super::schemas::{
+    BadRequest, Busy, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    ValidationFailed,
+};
 use super::{audit, auth, clients, meta, oauth, recovery, sessions, users};
-use crate::errors::FieldError;
+use crate::routes::web::errors::{ErrorDetail, OAuthErrorBody, PasswordRefused, ValidationError};
+use crate::routes::web::middleware::VIEWER_PATH;
 
 /// Where the document and the viewer are served.
 pub const DOCUMENT_PATH: &str = "/openapi.json";
-pub const VIEWER_PATH: &str = "/docs";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -172,19 +172,6 @@ pub fn document(access_cookie: &str) -> utoipa::openapi::OpenApi {
 #[allow(dead_code)] // only its description is used
 fn metrics() {}
 
-/// The Content-Security-Policy of Swagger UI's files: the server's usual one, except that
-/// Swagger UI sets inline styles and draws some icons from `data:` URLs. Scripts stay
-/// `'self'` only (its page has no inline script).
-pub const VIEWER_CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
-     object-src 'none'";
-
-/// Whether `path` is one of Swagger UI's files (not the document, which is plain JSON).
-pub fn is_viewer(path: &str) -> bool {
-    path.strip_prefix(VIEWER_PATH)
-        .is_some_and(|rest| rest.starts_with('/'))
-}
-
 /// Serves the document and Swagger UI from the binary: no CDN, nothing fetched at run time.
 pub fn configure(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
     let viewer = Config::default()
@@ -205,217 +192,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenAp
             .config(viewer),
     );
 }
-
-/// The JSON body `null`, as fastapi-users answers where there is nothing to say.
-pub struct Null;
-
-impl PartialSchema for Null {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new().schema_type(Type::Null).into()
-    }
-}
-
-impl ToSchema for Null {}
-
-/// `{"detail": "CODE"}`: the usual error body.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"detail": "LOGIN_BAD_CREDENTIALS"}))]
-pub struct ErrorDetail {
-    /// An error code such as `LOGIN_BAD_CREDENTIALS`, or `Unauthorized`, `Forbidden`,
-    /// `CSRF_FAILED`, `Not Found`, `TOO_MANY_REQUESTS`.
-    pub detail: String,
-}
-
-/// `{"detail": {"code", "reason"}}`: a password the policy refuses.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"detail": {
-    "code": "REGISTER_INVALID_PASSWORD",
-    "reason": "Password should be at least 8 characters."
-}}))]
-pub struct PasswordRefused {
-    pub detail: CodeReason,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CodeReason {
-    /// `REGISTER_INVALID_PASSWORD`, `RESET_PASSWORD_INVALID_PASSWORD` or
-    /// `UPDATE_USER_INVALID_PASSWORD`.
-    pub code: String,
-    /// Why, for people.
-    pub reason: String,
-}
-
-/// A 400 of a route that also checks a new password: a code, or a code with a reason.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum BadRequest {
-    Code(ErrorDetail),
-    Password(PasswordRefused),
-}
-
-/// FastAPI's 422: what in the request is malformed (bad JSON or form, a missing field, a
-/// wrong type, an invalid email, a bad query parameter).
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"detail": [
-    {"loc": ["body", "email"], "msg": "Field required", "type": "missing"}
-]}))]
-pub struct ValidationError {
-    pub detail: Vec<FieldError>,
-}
-
-/// An error of the OAuth2 token endpoint (RFC 6749 §5.2).
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({
-    "error": "invalid_grant",
-    "error_description": "invalid username or password"
-}))]
-pub struct OAuthErrorBody {
-    pub error: OAuthErrorCode,
-    pub error_description: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OAuthErrorCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnsupportedGrantType,
-    InvalidScope,
-    TemporarilyUnavailable,
-    ServerError,
-}
-
-/// The OAuth2 password form of fastapi-users' login routes.
-#[derive(Serialize, ToSchema)]
-pub struct PasswordForm {
-    /// The account's email address.
-    pub username: String,
-    #[schema(format = Password)]
-    pub password: String,
-    /// Accepted for OAuth2 compatibility and ignored, like `scope`, `client_id` and
-    /// `client_secret`.
-    #[schema(nullable = false)]
-    pub grant_type: Option<String>,
-    #[schema(nullable = false)]
-    pub scope: Option<String>,
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    #[schema(nullable = false, format = Password)]
-    pub client_secret: Option<String>,
-}
-
-/// A token request (RFC 6749): which fields count depends on `grant_type`.
-#[derive(Serialize, ToSchema)]
-pub struct TokenForm {
-    pub grant_type: GrantType,
-    /// `password` grant: the account's email address.
-    #[schema(nullable = false)]
-    pub username: Option<String>,
-    /// `password` grant.
-    #[schema(nullable = false, format = Password)]
-    pub password: Option<String>,
-    /// `refresh_token` grant.
-    #[schema(nullable = false)]
-    pub refresh_token: Option<String>,
-    /// `client_credentials` grant, unless sent with HTTP Basic.
-    #[schema(nullable = false)]
-    pub client_id: Option<String>,
-    /// `client_credentials` grant, unless sent with HTTP Basic.
-    #[schema(nullable = false, format = Password)]
-    pub client_secret: Option<String>,
-    /// `client_credentials` grant: space-separated scopes, a subset of the client's
-    /// (all of them when absent).
-    #[schema(nullable = false)]
-    pub scope: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantType {
-    Password,
-    RefreshToken,
-    ClientCredentials,
-}
-
-/// The token pair of a login or a refresh.
-#[derive(Serialize, ToSchema)]
-pub struct TokenPair {
-    /// A JWT.
-    pub access_token: String,
-    pub token_type: TokenType,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// Opaque; single use: each refresh returns a new one.
-    pub refresh_token: String,
-}
-
-/// The answer of the token endpoint: a client's token has `scope` and no refresh token.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: TokenType,
-    pub expires_in: u64,
-    #[schema(nullable = false)]
-    pub refresh_token: Option<String>,
-    /// `client_credentials` grant: the granted scopes, space-separated.
-    #[schema(nullable = false)]
-    pub scope: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenType {
-    Bearer,
-}
-
-/// Not authenticated: no token, or a bad, expired or revoked one (then the challenge carries
-/// `error="invalid_token"`), an unknown or inactive user.
-#[derive(ToResponse)]
-#[response(
-    example = json!({"detail": "Unauthorized"}),
-    headers((
-        "WWW-Authenticate" = String,
-        description = "`Bearer`, or `Bearer error=\"invalid_token\"`"
-    ))
-)]
-pub struct Unauthorized(pub ErrorDetail);
-
-/// `Forbidden`: not a superuser; or `CSRF_FAILED`: authenticated by the cookie without the
-/// `X-CSRF-Token` header.
-#[derive(ToResponse)]
-#[response(example = json!({"detail": "Forbidden"}))]
-pub struct Forbidden(pub ErrorDetail);
-
-/// No such resource (also for an id that is not well-formed).
-#[derive(ToResponse)]
-#[response(example = json!({"detail": "Not Found"}))]
-pub struct NotFound(pub ErrorDetail);
-
-/// The request is malformed.
-#[derive(ToResponse)]
-pub struct ValidationFailed(pub ValidationError);
-
-/// The body is longer than 64 KiB.
-#[derive(ToResponse)]
-#[response(example = json!({"detail": "Request body too large"}))]
-pub struct PayloadTooLarge(pub ErrorDetail);
-
-/// Throttled: too many attempts from this address or on this account.
-#[derive(ToResponse)]
-#[response(
-    example = json!({"detail": "TOO_MANY_REQUESTS"}),
-    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
-)]
-pub struct TooManyRequests(pub ErrorDetail);
-
-/// Too many passwords are being hashed right now; retry shortly.
-#[derive(ToResponse)]
-#[response(
-    example = json!({"detail": "Service Unavailable"}),
-    headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
-)]
-pub struct Busy(pub ErrorDetail);
 
 #[cfg(test)]
 mod tests {

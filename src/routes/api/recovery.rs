@@ -7,15 +7,14 @@ use utoipa::ToSchema;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
-use super::openapi::{
-    BadRequest, Busy, ErrorDetail, Null, PayloadTooLarge, TooManyRequests, ValidationFailed,
-};
-use crate::auth::origin::Origin;
+use super::schemas::{BadRequest, Busy, Null, PayloadTooLarge, TooManyRequests, ValidationFailed};
 use crate::domain::UserRead;
-use crate::errors::ApiError;
-use crate::services::audit::Context;
+use crate::routes::web::errors::ApiError;
+use crate::routes::web::errors::ErrorDetail;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::recovery;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailBody {

@@ -5,14 +5,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::openapi::{Forbidden, NotFound, Unauthorized};
-use crate::auth::origin::Origin;
-use crate::auth::{AuthUser, Superuser};
-use crate::db::sessions::LiveSession;
-use crate::errors::ApiError;
-use crate::services::audit::Context;
+use super::schemas::{Forbidden, NotFound, Unauthorized};
+use crate::domain::LiveSession;
+use crate::routes::web::errors::ApiError;
+use crate::routes::web::{AuthUser, Superuser};
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::sessions;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A session as its owner sees it; times are seconds since the Unix epoch.
 #[derive(Serialize, ToSchema)]

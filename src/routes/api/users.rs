@@ -6,17 +6,17 @@ use utoipa::ToSchema;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
-use super::openapi::{
-    BadRequest, Busy, ErrorDetail, Forbidden, NotFound, PayloadTooLarge, Unauthorized,
-    ValidationFailed,
+use super::schemas::{
+    BadRequest, Busy, Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed,
 };
-use crate::auth::origin::Origin;
-use crate::auth::{AuthUser, Superuser};
 use crate::domain::{Email, UserId, UserRead};
-use crate::errors::ApiError;
-use crate::services::audit::Context;
+use crate::routes::web::errors::ApiError;
+use crate::routes::web::errors::ErrorDetail;
+use crate::routes::web::{AuthUser, Superuser};
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::users::{self, AdminChanges, OwnChanges};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `PATCH /users/me`; privileged fields are not listed, so they are ignored.
 #[derive(Deserialize, ToSchema)]

@@ -7,19 +7,19 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
+use crate::domain::User;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::{Authenticated, SignedIn};
+use crate::routes::web::{
     display_time, flash, render, see_other, signed_in_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
 };
-use crate::auth::extractors::{Authenticated, SignedIn};
-use crate::auth::origin::Origin;
-use crate::domain::User;
-use crate::errors::PageError;
-use crate::services::audit::Context;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
 use crate::services::{sessions, users, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "account.html")]

@@ -6,16 +6,18 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout};
-use crate::auth::extractors::PageSuperuser;
-use crate::auth::origin::Origin;
-use crate::db::Page;
+use crate::domain::Page;
 use crate::domain::{User, UserId};
-use crate::errors::PageError;
-use crate::services::audit::Context;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::PageSuperuser;
+use crate::routes::web::{
+    display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout,
+};
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::users::AdminChanges;
 use crate::services::{sessions, users, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 20;
 const LIST: &str = "/admin/users";

@@ -8,14 +8,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{display_time, format_time, render, Layout};
-use crate::auth::extractors::PageSuperuser;
-use crate::db::audit::AuditFilter;
-use crate::db::Page;
+use crate::domain::AuditFilter;
+use crate::domain::Page;
 use crate::domain::{AuditEvent, AuditRecord, Party};
-use crate::errors::PageError;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::PageSuperuser;
+use crate::routes::web::{display_time, format_time, render, Layout};
 use crate::services::audit;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 50;
 const LIST: &str = "/admin/audit";

@@ -10,14 +10,16 @@ use askama::Template;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout, NoFields};
-use crate::auth::extractors::PageSuperuser;
-use crate::auth::origin::Origin;
 use crate::domain::{Client, ClientId, ClientName, Scopes, User};
-use crate::errors::PageError;
-use crate::services::audit::Context;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::PageSuperuser;
+use crate::routes::web::{
+    display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout, NoFields,
+};
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::{clients, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE: &str = "/admin/clients";
 

@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use crate::errors::PageError;
+use crate::routes::web::errors::PageError;
 
 /// (name, content type, bytes) of every file in `static/`.
 const FILES: &[(&str, &str, &[u8])] = &[

@@ -6,17 +6,17 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{
+use crate::domain::Email;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::{Authenticated, Visitor};
+use crate::routes::web::{
     flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
 };
-use crate::auth::extractors::{Authenticated, Visitor};
-use crate::auth::origin::Origin;
-use crate::domain::Email;
-use crate::errors::PageError;
-use crate::services::audit::Context;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::{sessions, users, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const AFTER_LOGIN: &str = "/account";
 

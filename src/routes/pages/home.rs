@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use askama::Template;
 
-use super::{render, Layout};
-use crate::auth::extractors::Visitor;
-use crate::errors::PageError;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::Visitor;
+use crate::routes::web::{render, Layout};
 
 #[derive(Template)]
 #[template(path = "home.html")]

@@ -10,16 +10,16 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{
+use crate::domain::Email;
+use crate::routes::web::errors::PageError;
+use crate::routes::web::extractors::{SignedIn, Visitor};
+use crate::routes::web::{
     flash, render, see_other, signed_out_redirect, CsrfForm, FieldErrors, Layout, NoFields,
 };
-use crate::auth::extractors::{SignedIn, Visitor};
-use crate::auth::origin::Origin;
-use crate::domain::Email;
-use crate::errors::PageError;
-use crate::services::audit::Context;
+use crate::services::context::Context;
+use crate::services::context::Origin;
 use crate::services::{recovery, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "forgot_password.html")]

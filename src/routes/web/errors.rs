@@ -3,12 +3,13 @@
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::{LocalPath, PolicyViolation};
 use crate::services::ServiceError;
 
 /// One entry of a 422 body, as FastAPI writes them.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct FieldError {
     /// Where: `body` or `query`, then the field's name.
     pub loc: Vec<String>,
@@ -77,7 +78,7 @@ pub enum ApiError {
 }
 
 /// Seconds a client should wait before retrying when the service sheds load.
-const RETRY_AFTER_SECS: &str = "1";
+pub(super) const RETRY_AFTER_SECS: &str = "1";
 
 impl ApiError {
     pub fn validation(error: FieldError) -> ApiError {
@@ -170,15 +171,72 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Detail<T: Serialize> {
-    detail: T,
+/// `{"detail": "CODE"}`: the usual error body.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": "LOGIN_BAD_CREDENTIALS"}))]
+pub struct ErrorDetail {
+    /// An error code such as `LOGIN_BAD_CREDENTIALS`, or `Unauthorized`, `Forbidden`,
+    /// `CSRF_FAILED`, `Not Found`, `TOO_MANY_REQUESTS`.
+    pub detail: String,
 }
 
-#[derive(Serialize)]
-struct CodeReason<'a> {
-    code: &'a str,
-    reason: &'a str,
+/// `{"detail": {"code", "reason"}}`: a password the policy refuses.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": {
+    "code": "REGISTER_INVALID_PASSWORD",
+    "reason": "Password should be at least 8 characters."
+}}))]
+pub struct PasswordRefused {
+    pub detail: CodeReason,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CodeReason {
+    /// `REGISTER_INVALID_PASSWORD`, `RESET_PASSWORD_INVALID_PASSWORD` or
+    /// `UPDATE_USER_INVALID_PASSWORD`.
+    pub code: String,
+    /// Why, for people.
+    pub reason: String,
+}
+
+/// FastAPI's 422: what in the request is malformed (bad JSON or form, a missing field, a
+/// wrong type, an invalid email, a bad query parameter).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": [
+    {"loc": ["body", "email"], "msg": "Field required", "type": "missing"}
+]}))]
+pub struct ValidationError {
+    pub detail: Vec<FieldError>,
+}
+
+/// An error of the OAuth2 token endpoint (RFC 6749 §5.2).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "error": "invalid_grant",
+    "error_description": "invalid username or password"
+}))]
+pub struct OAuthErrorBody {
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnsupportedGrantType,
+    InvalidScope,
+    TemporarilyUnavailable,
+    ServerError,
+}
+
+/// The usual error body, with this code or message.
+fn detail(text: &str) -> ErrorDetail {
+    ErrorDetail {
+        detail: text.to_owned(),
+    }
 }
 
 impl ResponseError for ApiError {
@@ -200,11 +258,16 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
         match self {
-            ApiError::Detail { code, .. } => response.json(Detail { detail: code }),
-            ApiError::InvalidPassword { code, reason } => response.json(Detail {
-                detail: CodeReason { code, reason },
+            ApiError::Detail { code, .. } => response.json(detail(code)),
+            ApiError::InvalidPassword { code, reason } => response.json(PasswordRefused {
+                detail: CodeReason {
+                    code: (*code).to_owned(),
+                    reason: reason.clone(),
+                },
             }),
-            ApiError::Validation(errors) => response.json(Detail { detail: errors }),
+            ApiError::Validation(errors) => response.json(ValidationError {
+                detail: errors.clone(),
+            }),
             ApiError::Unauthorized { invalid_token } => {
                 let challenge = if *invalid_token {
                     r#"Bearer error="invalid_token""#
@@ -213,35 +276,19 @@ impl ResponseError for ApiError {
                 };
                 response
                     .insert_header((header::WWW_AUTHENTICATE, challenge))
-                    .json(Detail {
-                        detail: "Unauthorized",
-                    })
+                    .json(detail("Unauthorized"))
             }
-            ApiError::Forbidden => response.json(Detail {
-                detail: "Forbidden",
-            }),
-            ApiError::CsrfFailed => response.json(Detail {
-                detail: "CSRF_FAILED",
-            }),
-            ApiError::NotFound => response.json(Detail {
-                detail: "Not Found",
-            }),
-            ApiError::PayloadTooLarge => response.json(Detail {
-                detail: "Request body too large",
-            }),
+            ApiError::Forbidden => response.json(detail("Forbidden")),
+            ApiError::CsrfFailed => response.json(detail("CSRF_FAILED")),
+            ApiError::NotFound => response.json(detail("Not Found")),
+            ApiError::PayloadTooLarge => response.json(detail("Request body too large")),
             ApiError::Busy => response
                 .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
-                .json(Detail {
-                    detail: "Service Unavailable",
-                }),
+                .json(detail("Service Unavailable")),
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((header::RETRY_AFTER, retry_after.to_string()))
-                .json(Detail {
-                    detail: "TOO_MANY_REQUESTS",
-                }),
-            ApiError::Internal => response.json(Detail {
-                detail: "Internal Server Error",
-            }),
+                .json(detail("TOO_MANY_REQUESTS")),
+            ApiError::Internal => response.json(detail("Internal Server Error")),
         }
     }
 }
@@ -294,52 +341,6 @@ impl From<ServiceError> for PageError {
                 log::error!("internal error: {other}");
                 PageError::Internal
             }
-        }
-    }
-}
-
-impl ResponseError for PageError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
-            PageError::NotFound => StatusCode::NOT_FOUND,
-            PageError::BadRequest => StatusCode::BAD_REQUEST,
-            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            PageError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            PageError::LoginRequired { next } => {
-                let location = match next {
-                    Some(next) => format!(
-                        "/login?{}",
-                        serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default()
-                    ),
-                    None => "/login".to_owned(),
-                };
-                HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, location))
-                    .finish()
-            }
-            PageError::Busy => {
-                let mut page = crate::routes::pages::error_page(self);
-                page.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from_static(RETRY_AFTER_SECS),
-                );
-                page
-            }
-            PageError::TooManyRequests { retry_after } => {
-                let mut page = crate::routes::pages::error_page(self);
-                page.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
-                page
-            }
-            other => crate::routes::pages::error_page(other),
         }
     }
 }
@@ -409,24 +410,25 @@ impl ResponseError for OAuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        use OAuthErrorCode as Code;
         let (error, description) = match self {
-            OAuthError::InvalidRequest(why) => ("invalid_request", *why),
-            OAuthError::InvalidClient => ("invalid_client", "client authentication failed"),
-            OAuthError::InvalidGrant(why) => ("invalid_grant", *why),
+            OAuthError::InvalidRequest(why) => (Code::InvalidRequest, *why),
+            OAuthError::InvalidClient => (Code::InvalidClient, "client authentication failed"),
+            OAuthError::InvalidGrant(why) => (Code::InvalidGrant, *why),
             OAuthError::UnsupportedGrantType => (
-                "unsupported_grant_type",
+                Code::UnsupportedGrantType,
                 "grant_type must be password, refresh_token or client_credentials",
             ),
-            OAuthError::InvalidScope(why) => ("invalid_scope", *why),
+            OAuthError::InvalidScope(why) => (Code::InvalidScope, *why),
             OAuthError::TemporarilyUnavailable => (
-                "temporarily_unavailable",
+                Code::TemporarilyUnavailable,
                 "the server is busy; retry shortly",
             ),
             OAuthError::Throttled { .. } => (
-                "temporarily_unavailable",
+                Code::TemporarilyUnavailable,
                 "too many attempts; retry after the time in Retry-After",
             ),
-            OAuthError::Internal => ("server_error", "the server could not answer"),
+            OAuthError::Internal => (Code::ServerError, "the server could not answer"),
         };
         let mut response = HttpResponse::build(self.status_code());
         response
@@ -444,6 +446,9 @@ impl ResponseError for OAuthError {
             }
             _ => {}
         }
-        response.json(serde_json::json!({"error": error, "error_description": description}))
+        response.json(OAuthErrorBody {
+            error,
+            error_description: description.to_owned(),
+        })
     }
 }

@@ -2,10 +2,8 @@
 //!
 //! [`identify`] does the work for every extractor: it reads `Authorization: Bearer` first and
 //! the access cookie otherwise, verifies the token and loads the user and their session. When
-//! the access cookie has expired (or is gone) but the refresh cookie still lives, it rotates
-//! the refresh token as `/auth/jwt/refresh` does and leaves the new cookies in the request's
-//! extensions for `startup` to set on the response: a browser stays signed in without
-//! JavaScript.
+//! the access cookie has expired (or is gone) but the refresh cookie still lives, it renews
+//! the browser's session (see [`super::renewal`]).
 //!
 //! The JSON extractors ([`AuthUser`], [`Superuser`]) answer with the API's errors and demand
 //! the CSRF header on cookie-authenticated state changes; the page extractors ([`Visitor`],
@@ -16,19 +14,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_session::SessionExt;
-use actix_web::cookie::Cookie;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 
+use super::cookies::CookiePolicy;
 use super::csrf;
-use super::origin::Origin;
-use super::tokens::AccessGrant;
+use super::errors::{ApiError, PageError};
+use super::renewal;
+use crate::auth::tokens::AccessGrant;
 use crate::domain::{Client, Scopes, User};
-use crate::errors::{ApiError, PageError};
-use crate::services::audit::Context;
 use crate::services::sessions::Principal;
 use crate::services::{sessions, ServiceError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,11 +54,6 @@ pub enum Identity {
     },
 }
 
-/// Cookies to set on the response because authenticating renewed or ended the browser's
-/// session; `startup` applies them unless the handler set its own.
-#[derive(Debug, Clone)]
-pub struct CookieUpdate(pub Vec<Cookie<'static>>);
-
 /// Authenticates a request by bearer token or cookie (see the module documentation).
 pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, ServiceError> {
     if let Some(token) = bearer_token(req) {
@@ -70,7 +62,7 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, S
             Transport::Bearer,
         );
     }
-    let cookies = state.cookies;
+    let cookies = CookiePolicy::of(state);
     let access = cookies.access_token(req);
     if let Some(token) = &access {
         match sessions::authenticate(state, token).await {
@@ -78,27 +70,16 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, S
             outcome => return known_or_refused(outcome, Transport::Cookie),
         }
     }
-    let Some(refresh_token) = cookies.refresh_token(req) else {
-        return Ok(Identity::Anonymous {
-            token_presented: access.is_some(),
-        });
-    };
-    let ctx = Context::anonymous(Origin::of(req, state.throttle.trusted_proxies()));
-    match sessions::refresh(state, &ctx, &refresh_token).await {
-        Ok(tokens) => {
-            req.extensions_mut()
-                .insert(CookieUpdate(cookies.signed_in(&tokens).into()));
-            let renewed = sessions::authenticate(state, &tokens.access_token).await;
-            known_or_refused(renewed, Transport::Cookie)
-        }
-        Err(ServiceError::RefreshTokenInvalid) => {
-            req.extensions_mut()
-                .insert(CookieUpdate(cookies.signed_out().into()));
-            Ok(Identity::Anonymous {
-                token_presented: true,
-            })
-        }
-        Err(other) => Err(other),
+    match renewal::renew(req, state, cookies).await? {
+        Some((user, grant)) => Ok(Identity::Known(Authenticated {
+            user,
+            grant,
+            transport: Transport::Cookie,
+        })),
+        // No refresh cookie, or a refused one.
+        None => Ok(Identity::Anonymous {
+            token_presented: access.is_some() || cookies.refresh_token(req).is_some(),
+        }),
     }
 }
 

@@ -1,11 +1,57 @@
-//! The 403, 404 and error pages, shown for any [`PageError`] that is not a redirect.
+//! How a [`PageError`] answers: a redirect to the login page, or the 403, 404 or error page.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use super::{render, Layout};
-use crate::errors::PageError;
+use super::errors::{PageError, RETRY_AFTER_SECS};
+use super::page::{render, Layout};
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::BadRequest => StatusCode::BAD_REQUEST,
+            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::LoginRequired { next } => {
+                let location = match next {
+                    Some(next) => format!(
+                        "/login?{}",
+                        serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default()
+                    ),
+                    None => "/login".to_owned(),
+                };
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, location))
+                    .finish()
+            }
+            PageError::Busy => {
+                let mut page = error_page(self);
+                page.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+                page
+            }
+            PageError::TooManyRequests { retry_after } => {
+                let mut page = error_page(self);
+                page.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
+                page
+            }
+            other => error_page(other),
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "forbidden.html")]
@@ -30,7 +76,7 @@ struct ErrorPage {
 }
 
 /// The page for an error; falls back to plain text if even that cannot render.
-pub fn error_page(error: &PageError) -> HttpResponse {
+pub(super) fn error_page(error: &PageError) -> HttpResponse {
     let layout = Layout::bare();
     let (heading, message): (&str, String) = match error {
         PageError::Forbidden => {

@@ -1,6 +1,6 @@
-//! Where a request comes from: the client's address (believing `X-Forwarded-For` only from
-//! configured proxies) and its user agent. Throttling keys on the first, the audit log
-//! records both.
+//! Where a request comes from, the `Origin` of a service call: the client's address
+//! (believing `X-Forwarded-For` only from configured proxies) and its user agent. Throttling
+//! keys on the first, the audit log records both.
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -9,34 +9,26 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use ipnet::IpNet;
 
-use crate::startup::AppState;
+use crate::services::context::Origin;
+use crate::state::AppState;
 
-/// The client behind a request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
-    pub ip: Option<IpAddr>,
-    /// Shortened to 256 characters.
-    pub user_agent: Option<String>,
-}
-
-impl Origin {
-    pub fn of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
-        let forwarded_for = req
+/// Where a request comes from: its client address and user agent.
+pub fn origin_of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
+    let forwarded_for = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Origin {
+        ip: req
+            .peer_addr()
+            .map(|peer| client_ip(peer.ip(), &forwarded_for, trusted_proxies)),
+        user_agent: req
             .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|value| value.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        Origin {
-            ip: req
-                .peer_addr()
-                .map(|peer| client_ip(peer.ip(), &forwarded_for, trusted_proxies)),
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|agent| agent.to_str().ok())
-                .map(|agent| agent.chars().take(256).collect()),
-        }
+            .get(header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(|agent| agent.chars().take(256).collect()),
     }
 }
 
@@ -49,7 +41,7 @@ impl FromRequest for Origin {
             .app_data::<web::Data<AppState>>()
             .map(|state| state.throttle.trusted_proxies())
             .unwrap_or_default();
-        ready(Ok(Origin::of(req, trusted)))
+        ready(Ok(origin_of(req, trusted)))
     }
 }
 

@@ -4,6 +4,7 @@ use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 
 use crate::services::sessions::TokenPair;
+use crate::state::AppState;
 
 /// Names and flags of the cookies that carry a browser's session.
 ///
@@ -22,6 +23,11 @@ impl CookiePolicy {
             secure,
             refresh_ttl,
         }
+    }
+
+    /// The policy the application's settings ask for.
+    pub fn of(state: &AppState) -> CookiePolicy {
+        CookiePolicy::new(state.cookie_secure, state.refresh.ttl)
     }
 
     pub fn secure(&self) -> bool {
@@ -116,11 +122,12 @@ fn seconds(secs: u64) -> time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::sessions::TokenType;
 
     fn pair() -> TokenPair {
         TokenPair {
             access_token: "a.b.c".into(),
-            token_type: "bearer",
+            token_type: TokenType::Bearer,
             expires_in: 1800,
             refresh_token: "r".into(),
         }

@@ -1,0 +1,142 @@
+//! The middleware every answer passes through: the page session, the security headers, the
+//! access log and the request metrics.
+
+use std::time::Instant;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::Method;
+use actix_web::middleware::{Logger, Next};
+use actix_web::web;
+
+use super::cookies::CookiePolicy;
+use crate::state::AppState;
+
+/// The encrypted cookie that holds a browser's CSRF token and flash messages. It lives as long
+/// as the browser session and is only written when it changes.
+pub fn page_session(key: Key, cookies: CookiePolicy) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(cookies.session_name().to_owned())
+        .cookie_secure(cookies.secure())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(BrowserSession::default())
+        .build()
+}
+
+/// Where the API's viewer (Swagger UI) is served.
+pub const VIEWER_PATH: &str = "/docs";
+
+/// The Content-Security-Policy of Swagger UI's files: the server's usual one, except that
+/// Swagger UI sets inline styles and draws some icons from `data:` URLs. Scripts stay
+/// `'self'` only (its page has no inline script).
+pub const VIEWER_CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
+     object-src 'none'";
+
+/// Whether `path` is one of Swagger UI's files (not the document, which is plain JSON).
+pub fn is_viewer(path: &str) -> bool {
+    path.strip_prefix(VIEWER_PATH)
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Headers every answer gets: the JSON charset the API promises, and what keeps pages from
+/// being framed, sniffed, or leaking where the user came from.
+pub async fn response_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let csp = if is_viewer(req.path()) {
+        VIEWER_CSP
+    } else {
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
+         object-src 'none'"
+    };
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    Ok(response)
+}
+
+/// One line per request: client, method, path (never the query string, which could carry a
+/// token), status, size, duration.
+pub fn request_logger() -> Logger {
+    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("method", |req| req.method().to_string())
+}
+
+/// Counts and times every request. The route is the pattern that matched, or `unmatched`; the
+/// method is one of the standard ones or `OTHER` (actix accepts any token as a method).
+pub async fn record_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
+    // The resource map answers before routing, so an error from an inner middleware (which
+    // returns no request) is labelled too.
+    let route = req.match_pattern();
+    let outcome = next.call(req).await;
+    if let Some(state) = state {
+        let status = match &outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        state.metrics.request(
+            method_label(&method),
+            route,
+            status.as_u16(),
+            started.elapsed(),
+        );
+    }
+    outcome
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
+}

@@ -1,0 +1,131 @@
+//! The frame of every page: its layout, rendering, redirects, and dates for people.
+
+use actix_session::Session;
+use actix_web::cookie::Cookie;
+use actix_web::http::{header, StatusCode};
+use actix_web::HttpResponse;
+use askama::Template;
+
+use super::cookies::CookiePolicy;
+use super::csrf;
+use super::errors::PageError;
+use super::flash::{self, Flash};
+use crate::domain::User;
+use crate::services::sessions::TokenPair;
+use crate::state::AppState;
+
+/// What every page's frame (`base.html`) shows: who is signed in, the token for the logout
+/// form, and the flash messages waiting for this page.
+pub struct Layout {
+    pub user: Option<NavUser>,
+    /// Empty on error pages rendered outside a session.
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+}
+
+pub struct NavUser {
+    pub email: String,
+    pub is_superuser: bool,
+}
+
+impl Layout {
+    /// The frame for a page in this session: takes its flash messages and its CSRF token.
+    pub fn new(session: &Session, user: Option<&User>) -> Result<Layout, PageError> {
+        Ok(Layout {
+            user: user.map(|user| NavUser {
+                email: user.email.clone(),
+                is_superuser: user.is_superuser,
+            }),
+            csrf_token: csrf::token(session).map_err(internal)?,
+            flashes: flash::take(session),
+        })
+    }
+
+    /// The frame of an error page, which knows nothing of the session.
+    pub fn bare() -> Layout {
+        Layout {
+            user: None,
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+        }
+    }
+}
+
+/// Renders a page. Pages are never cached: they carry account data and CSRF tokens.
+pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
+    let html = page.render().map_err(internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// 303 See Other: the answer to every successful form.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Puts a new session's tokens in the browser's cookies, gives the page session a fresh CSRF
+/// token (one seen before login is worthless after it) and sends the browser on.
+pub fn signed_in_redirect(
+    state: &AppState,
+    session: &Session,
+    tokens: &TokenPair,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    csrf::renew(session).map_err(internal)?;
+    with_cookies(see_other(next), CookiePolicy::of(state).signed_in(tokens))
+}
+
+/// Makes the browser forget its tokens, renews the CSRF token and sends the browser on.
+pub fn signed_out_redirect(
+    state: &AppState,
+    session: &Session,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    csrf::renew(session).map_err(internal)?;
+    with_cookies(see_other(next), CookiePolicy::of(state).signed_out())
+}
+
+fn with_cookies(
+    mut response: HttpResponse,
+    cookies: [Cookie<'static>; 2],
+) -> Result<HttpResponse, PageError> {
+    for cookie in cookies {
+        response.add_cookie(&cookie).map_err(internal)?;
+    }
+    Ok(response)
+}
+
+pub fn internal(error: impl std::fmt::Display) -> PageError {
+    log::error!("page error: {error}");
+    PageError::Internal
+}
+
+/// A date and time for people: `2026-11-22 14:03 UTC`.
+pub fn display_time(unix_seconds: i64) -> String {
+    format_time(
+        unix_seconds,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC"),
+    )
+}
+
+/// A date for people: `2026-11-22`.
+pub fn display_date(unix_seconds: i64) -> String {
+    format_time(
+        unix_seconds,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+}
+
+pub fn format_time(
+    unix_seconds: i64,
+    format: &[time::format_description::BorrowedFormatItem<'_>],
+) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}

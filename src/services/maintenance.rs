@@ -1,0 +1,47 @@
+//! Keeping the service in shape: the health check, and the periodic purge of what expired.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ServiceError;
+use crate::db::{self, email_tokens, sessions, throttle, DbError};
+use crate::state::AppState;
+
+/// How often expired sessions and used refresh tokens are deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// Whether the database answers.
+pub async fn check_health(state: &AppState) -> Result<(), ServiceError> {
+    Ok(db::run(&state.pool, db::ping).await?)
+}
+
+/// Deletes what has expired: sessions and refresh tokens, emailed tokens, throttle counters
+/// whose window has passed, and idle per-address buckets.
+pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
+    let mut ticks = tokio::time::interval(PURGE_INTERVAL);
+    let window = state
+        .throttle
+        .account_limits()
+        .map_or(0, |l| l.window.as_secs() as i64);
+    loop {
+        ticks.tick().await;
+        state.throttle.forget_idle();
+        let purged = db::run(&state.pool, move |conn| {
+            let now = db::now();
+            Ok::<_, DbError>((
+                sessions::purge_expired(conn, now)?,
+                email_tokens::purge(conn, now)?,
+                throttle::purge(conn, now - window)?,
+            ))
+        })
+        .await;
+        match purged {
+            Ok((0, 0, 0)) => {}
+            Ok((sessions, tokens, counters)) => log::info!(
+                "purged {sessions} expired sessions and refresh tokens, {tokens} emailed tokens, \
+                 {counters} throttle counters"
+            ),
+            Err(e) => log::warn!("could not purge expired rows: {e}"),
+        }
+    }
+}

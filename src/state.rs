@@ -1,0 +1,33 @@
+//! The state every handler and service shares: the pool, the hasher, the token machinery, the
+//! throttle, the mailer and the metrics. A low floor: everything above may import it, and it
+//! knows nothing of HTTP.
+
+use std::sync::Arc;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::refresh::RefreshTokens;
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::AccessTokens;
+use crate::config::{EmailSettings, RefreshSettings};
+use crate::db::Pool;
+use crate::domain::PasswordPolicy;
+use crate::mail::Mailer;
+use crate::metrics::Metrics;
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub pool: Pool,
+    pub hasher: PasswordHasher,
+    pub access_tokens: Arc<AccessTokens>,
+    pub refresh_tokens: RefreshTokens,
+    pub refresh: RefreshSettings,
+    pub password_policy: PasswordPolicy,
+    /// Whether the browser's cookies are `Secure` (and `__Host-` prefixed).
+    pub cookie_secure: bool,
+    pub throttle: Throttle,
+    pub mailer: Mailer,
+    pub email: EmailSettings,
+    /// The base of links in emails, without a trailing slash.
+    pub public_url: String,
+    pub metrics: Metrics,
+}
