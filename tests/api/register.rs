@@ -4,8 +4,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const USER_READ_KEYS: [&str; 5] = ["email", "id", "is_active", "is_superuser", "is_verified"];
-
 async fn register_json(app: &TestApp, body: Value) -> reqwest::Response {
     app.client
         .post(app.url("/auth/register"))
@@ -13,20 +11,6 @@ async fn register_json(app: &TestApp, body: Value) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-/// Asserts that `body` is exactly a `UserRead` object.
-fn assert_user_read(body: &Value) {
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, USER_READ_KEYS, "UserRead keys in {body}");
-    let id = body["id"].as_str().expect("id is a string");
-    uuid::Uuid::parse_str(id).expect("id is a UUID");
 }
 
 /// Asserts a 400 password-policy error with `code` and a non-empty human reason.
@@ -77,7 +61,7 @@ async fn register_returns_201_with_the_new_user() {
         "{content_type}"
     );
     let body: Value = response.json().await.unwrap();
-    assert_user_read(&body);
+    assert_user_read(&body, "alice@example.com");
     assert_eq!(body["email"], "alice@example.com");
     assert_eq!(body["is_active"], true);
     assert_eq!(body["is_superuser"], false);
@@ -186,7 +170,7 @@ async fn register_ignores_privileged_fields() {
 
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
-    assert_user_read(&body);
+    assert_user_read(&body, "mallory@example.com");
     assert_ne!(body["id"], chosen_id.as_str());
     assert_eq!(body["is_active"], true);
     assert_eq!(body["is_superuser"], false);
@@ -214,7 +198,7 @@ async fn register_ignores_unknown_fields() {
     .await;
 
     assert_eq!(response.status(), 201);
-    assert_user_read(&response.json().await.unwrap());
+    assert_user_read(&response.json().await.unwrap(), "alice@example.com");
     assert_eq!(app.user_count(), 1);
 }
 

@@ -6,23 +6,6 @@ use crate::helpers::*;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-/// Asserts that `body` is exactly a `UserRead` object for `email`.
-fn assert_user_read(body: &Value, email: &str) {
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        ["email", "id", "is_active", "is_superuser", "is_verified"],
-        "{body}"
-    );
-    assert_eq!(body["email"], email, "{body}");
-}
-
 /// Asserts a plain 401 with a Bearer challenge.
 async fn assert_unauthorized(response: reqwest::Response) {
     assert_eq!(response.status(), 401);

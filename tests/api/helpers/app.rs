@@ -347,6 +347,26 @@ pub async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens 
     }
 }
 
+/// Asserts that `body` is exactly a fastapi-users `UserRead` for `email`: `id` (a UUID),
+/// `email`, and the booleans `is_active`, `is_superuser` and `is_verified`; no other member, so
+/// no password or hash.
+pub fn assert_user_read(body: &Value, email: &str) {
+    assert_eq!(
+        keys_of(body),
+        ["email", "id", "is_active", "is_superuser", "is_verified"],
+        "UserRead keys in {body}"
+    );
+    let id = body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("id is not a string in {body}"));
+    uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("id is not a UUID ({e}) in {body}"));
+    assert_eq!(body["email"], email, "{body}");
+    for flag in ["is_active", "is_superuser", "is_verified"] {
+        assert!(body[flag].is_boolean(), "{flag} is not a boolean in {body}");
+    }
+    assert!(!body.to_string().contains("argon2"), "a hash in {body}");
+}
+
 /// The sorted member names of a JSON object.
 pub fn keys_of(body: &Value) -> Vec<String> {
     let mut keys: Vec<String> = body
