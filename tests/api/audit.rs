@@ -4,8 +4,8 @@
 use reqwest::header::USER_AGENT;
 use serde_json::{json, Value};
 
-use crate::browser::Browser;
 use crate::helpers::*;
+use crate::page_client::PageClient;
 use crate::tokens::claims_of;
 
 const ADMIN: &str = "admin@example.com";
@@ -573,7 +573,7 @@ async fn logins_through_the_token_endpoint_and_the_cookie_are_recorded() {
     assert_eq!(event["subject"], user);
 
     let before = census(&app);
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let response = browser
         .client
         .post(browser.url("/auth/cookie/login"))
@@ -692,7 +692,7 @@ async fn every_logout_scope_is_recorded_once() {
 async fn a_cookie_logout_is_recorded_once() {
     let (app, admin) = with_admin(&[("COOKIE_SECURE", "false")]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let response = browser
         .client
         .post(browser.url("/auth/cookie/login"))

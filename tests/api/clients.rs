@@ -517,10 +517,10 @@ async fn a_client_outlives_the_superuser_who_registered_it() {
 
 #[tokio::test]
 async fn managing_clients_with_the_cookie_needs_the_csrf_header() {
-    use crate::browser::{spawn_browser_app, Browser};
+    use crate::page_client::{spawn_page_app, PageClient};
 
-    let app = spawn_browser_app().await;
-    let browser = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::superuser(&app, ADMIN).await;
     let admin = app.tokens(ADMIN, PASSWORD).await;
     let existing = app.machine_client(&admin.access, "existing", &[]).await;
     let post = |csrf: Option<String>| {

@@ -8,8 +8,8 @@ use reqwest::header::{ACCEPT, COOKIE};
 use reqwest::RequestBuilder;
 use serde_json::Value;
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const EMAIL: &str = "cookie@example.com";
 const ACCESS_TTL: i64 = 600;
@@ -167,7 +167,7 @@ async fn page_sign_in_cookies_are_host_prefixed_and_secure_by_default() {
 async fn without_cookie_secure_the_cookies_lose_the_prefix_and_the_secure_flag() {
     let app = spawn_app_with(&[TTLS[0], TTLS[1], ("COOKIE_SECURE", "false")]).await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let form = browser.get("/login").await;
     let session = set_cookie(&form, SESSION).expect("the page session cookie");
@@ -255,7 +255,7 @@ async fn cookie_api_logout_clears_the_secure_cookies_with_the_same_attributes() 
 // /auth/cookie/login and /auth/cookie/logout
 
 /// Logs a browser in through `POST /auth/cookie/login`.
-async fn cookie_login(browser: &Browser, email: &str, password: &str) -> reqwest::Response {
+async fn cookie_login(browser: &PageClient, email: &str, password: &str) -> reqwest::Response {
     browser
         .client
         .post(browser.url("/auth/cookie/login"))
@@ -265,7 +265,7 @@ async fn cookie_login(browser: &Browser, email: &str, password: &str) -> reqwest
         .unwrap()
 }
 
-async fn cookie_logout(browser: &Browser, token: Option<&str>) -> reqwest::Response {
+async fn cookie_logout(browser: &PageClient, token: Option<&str>) -> reqwest::Response {
     let mut request = browser.client.post(browser.url("/auth/cookie/logout"));
     if let Some(token) = token {
         request = request.header("x-csrf-token", token);
@@ -273,7 +273,7 @@ async fn cookie_logout(browser: &Browser, token: Option<&str>) -> reqwest::Respo
     request.send().await.unwrap()
 }
 
-async fn me(browser: &Browser) -> reqwest::Response {
+async fn me(browser: &PageClient) -> reqwest::Response {
     browser
         .client
         .get(browser.url("/users/me"))
@@ -284,9 +284,9 @@ async fn me(browser: &Browser) -> reqwest::Response {
 
 #[tokio::test]
 async fn cookie_login_sets_the_cookies_and_hands_out_the_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let response = cookie_login(&browser, EMAIL, PASSWORD).await;
 
@@ -308,9 +308,9 @@ async fn cookie_login_sets_the_cookies_and_hands_out_the_csrf_token() {
 
 #[tokio::test]
 async fn cookie_login_renews_the_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let before = browser.token().await;
 
     let response = cookie_login(&browser, EMAIL, PASSWORD).await;
@@ -326,7 +326,7 @@ async fn cookie_login_renews_the_csrf_token() {
 
 #[tokio::test]
 async fn cookie_login_with_bad_credentials_is_400_and_sets_no_cookies() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
     app.register("inactive@example.com", PASSWORD).await;
     app.execute("UPDATE users SET is_active = FALSE WHERE email = 'inactive@example.com'");
@@ -337,7 +337,7 @@ async fn cookie_login_with_bad_credentials_is_400_and_sets_no_cookies() {
         (EMAIL, "not the right password"),
         ("inactive@example.com", PASSWORD),
     ] {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let response = cookie_login(&browser, email, password).await;
         assert_no_token_cookies(&response);
         assert!(response.headers().get("x-csrf-token").is_none());
@@ -348,7 +348,7 @@ async fn cookie_login_with_bad_credentials_is_400_and_sets_no_cookies() {
 
 #[tokio::test]
 async fn cookie_login_from_another_site_is_refused() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
     let before = snapshot(&app);
 
@@ -358,7 +358,7 @@ async fn cookie_login_from_another_site_is_refused() {
         ("origin", "http://evil.example"),
         ("origin", "null"),
     ] {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let response = browser
             .client
             .post(browser.url("/auth/cookie/login"))
@@ -376,9 +376,9 @@ async fn cookie_login_from_another_site_is_refused() {
 
 #[tokio::test]
 async fn cookie_logout_with_the_csrf_header_clears_the_cookies_and_ends_the_session() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let login = cookie_login(&browser, EMAIL, PASSWORD).await;
     let token = login.headers()["x-csrf-token"].to_str().unwrap().to_owned();
     let access = browser.cookie(ACCESS).unwrap();
@@ -397,9 +397,9 @@ async fn cookie_logout_with_the_csrf_header_clears_the_cookies_and_ends_the_sess
 
 #[tokio::test]
 async fn cookie_logout_without_the_csrf_header_is_refused_and_the_session_lives() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     cookie_login(&browser, EMAIL, PASSWORD).await;
 
     for token in [None, Some("not-a-token")] {
@@ -414,9 +414,9 @@ async fn cookie_logout_without_the_csrf_header_is_refused_and_the_session_lives(
 
 #[tokio::test]
 async fn cookie_logout_renews_the_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let login = cookie_login(&browser, EMAIL, PASSWORD).await;
     let token = login.headers()["x-csrf-token"].to_str().unwrap().to_owned();
 
@@ -427,8 +427,8 @@ async fn cookie_logout_renews_the_csrf_token() {
 
 #[tokio::test]
 async fn cookie_logout_without_a_cookie_is_401() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
     let token = browser.token().await;
 
     for token in [None, Some(token.as_str())] {
@@ -442,10 +442,10 @@ async fn cookie_logout_without_a_cookie_is_401() {
 
 /// A browser holding only the refresh cookie (and page session) of a signed-in browser, as
 /// one whose access cookie has expired would.
-async fn browser_with_only_the_refresh_cookie(app: &TestApp) -> (Browser, String) {
-    let signed_in = Browser::user(app, EMAIL).await;
+async fn browser_with_only_the_refresh_cookie(app: &TestApp) -> (PageClient, String) {
+    let signed_in = PageClient::user(app, EMAIL).await;
     let refresh = signed_in.cookie(REFRESH).unwrap();
-    let browser = Browser::new(app);
+    let browser = PageClient::new(app);
     browser.set_cookie(REFRESH, &refresh);
     (browser, refresh)
 }
@@ -467,7 +467,7 @@ fn assert_renewed(response: &reqwest::Response, old_refresh: &str) -> (String, S
 
 #[tokio::test]
 async fn a_page_renews_a_missing_access_cookie_from_the_refresh_cookie() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, old_refresh) = browser_with_only_the_refresh_cookie(&app).await;
 
     let response = browser.get("/account").await;
@@ -489,7 +489,7 @@ async fn a_page_renews_a_missing_access_cookie_from_the_refresh_cookie() {
 
 #[tokio::test]
 async fn an_api_request_renews_a_missing_access_cookie_from_the_refresh_cookie() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, old_refresh) = browser_with_only_the_refresh_cookie(&app).await;
 
     let response = me(&browser).await;
@@ -502,7 +502,7 @@ async fn an_api_request_renews_a_missing_access_cookie_from_the_refresh_cookie()
 
 #[tokio::test]
 async fn a_garbage_access_cookie_is_renewed_from_the_refresh_cookie() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, old_refresh) = browser_with_only_the_refresh_cookie(&app).await;
     browser.set_cookie(ACCESS, "not.a.jwt");
 
@@ -519,7 +519,7 @@ async fn a_garbage_access_cookie_is_renewed_from_the_refresh_cookie() {
 
 #[tokio::test]
 async fn renewed_cookies_are_set_on_error_pages_too() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (member, old_refresh) = browser_with_only_the_refresh_cookie(&app).await;
 
     let forbidden = member.get("/admin/users").await;
@@ -537,7 +537,7 @@ async fn renewed_cookies_are_set_on_error_pages_too() {
 
 #[tokio::test]
 async fn parallel_pages_renewing_the_same_refresh_cookie_all_succeed() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, _) = browser_with_only_the_refresh_cookie(&app).await;
 
     let responses = join_all((0..3).map(|_| browser.get("/account"))).await;
@@ -550,9 +550,9 @@ async fn parallel_pages_renewing_the_same_refresh_cookie_all_succeed() {
 
 #[tokio::test]
 async fn an_invalid_refresh_cookie_sends_the_page_to_login_and_clears_the_cookies() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     browser.set_cookie(REFRESH, "not-a-refresh-token");
 
     let response = browser.get("/account").await;
@@ -564,18 +564,18 @@ async fn an_invalid_refresh_cookie_sends_the_page_to_login_and_clears_the_cookie
 
 #[tokio::test]
 async fn a_revoked_refresh_cookie_is_refused_and_cleared() {
-    let app = spawn_browser_app().await;
-    let signed_in = Browser::user(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let signed_in = PageClient::user(&app, EMAIL).await;
     let refresh = signed_in.cookie(REFRESH).unwrap();
     assert_see_other(&signed_in.submit("/logout", &[]).await, "/");
 
-    let page = Browser::new(&app);
+    let page = PageClient::new(&app);
     page.set_cookie(REFRESH, &refresh);
     let response = page.get("/account").await;
     assert_see_other(&response, "/login?next=%2Faccount");
     assert_cleared_cookies(&response, false);
 
-    let api = Browser::new(&app);
+    let api = PageClient::new(&app);
     api.set_cookie(REFRESH, &refresh);
     let response = me(&api).await;
     assert_cleared_cookies(&response, false);
@@ -584,7 +584,7 @@ async fn a_revoked_refresh_cookie_is_refused_and_cleared() {
 
 #[tokio::test]
 async fn logout_with_only_the_refresh_cookie_ends_the_session_and_clears_the_cookies() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, _) = browser_with_only_the_refresh_cookie(&app).await;
     let token = browser.token().await;
 

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const MEMBER: &str = "member@example.com";
 const ADMIN: &str = "admin@example.com";
@@ -23,21 +23,21 @@ enum Who {
 /// visitor plus a stranger whose session lends its token.
 struct World {
     app: TestApp,
-    anonymous: Browser,
-    member: Browser,
-    admin: Browser,
-    stranger: Browser,
+    anonymous: PageClient,
+    member: PageClient,
+    admin: PageClient,
+    stranger: PageClient,
 }
 
 impl World {
     async fn new() -> World {
-        let app = spawn_browser_app().await;
-        let member = Browser::user(&app, MEMBER).await;
-        let admin = Browser::superuser(&app, ADMIN).await;
+        let app = spawn_page_app().await;
+        let member = PageClient::user(&app, MEMBER).await;
+        let admin = PageClient::superuser(&app, ADMIN).await;
         app.register(TARGET, PASSWORD).await;
-        let anonymous = Browser::new(&app);
+        let anonymous = PageClient::new(&app);
         anonymous.token().await; // starts its page session
-        let stranger = Browser::new(&app);
+        let stranger = PageClient::new(&app);
         stranger.token().await;
         World {
             app,
@@ -48,7 +48,7 @@ impl World {
         }
     }
 
-    fn browser(&self, who: Who) -> &Browser {
+    fn browser(&self, who: Who) -> &PageClient {
         match who {
             Who::Anonymous => &self.anonymous,
             Who::Member => &self.member,
@@ -241,12 +241,12 @@ async fn forms_from_this_site_are_accepted() {
 
 #[tokio::test]
 async fn login_without_a_token_is_refused_and_sets_no_cookies() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(MEMBER, PASSWORD).await;
     let before = snapshot(&app);
 
     // A browser that never saw the site, as a login-CSRF page elsewhere would drive it.
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let response = browser
         .post_form("/login", &[("email", MEMBER), ("password", PASSWORD)])
         .await;
@@ -260,9 +260,9 @@ async fn login_without_a_token_is_refused_and_sets_no_cookies() {
 
 #[tokio::test]
 async fn the_refusal_page_is_html_with_security_headers() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let response = Browser::new(&app).post_form("/logout", &[]).await;
+    let response = PageClient::new(&app).post_form("/logout", &[]).await;
 
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.headers()["x-frame-options"], "DENY");
@@ -274,9 +274,9 @@ async fn the_refusal_page_is_html_with_security_headers() {
 
 #[tokio::test]
 async fn the_token_is_stable_within_a_session_and_differs_between_sessions() {
-    let app = spawn_browser_app().await;
-    let one = Browser::new(&app);
-    let two = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let one = PageClient::new(&app);
+    let two = PageClient::new(&app);
 
     let token = one.csrf_token("/login").await;
 
@@ -291,9 +291,9 @@ async fn the_token_is_stable_within_a_session_and_differs_between_sessions() {
 
 #[tokio::test]
 async fn csrf_endpoint_is_not_cacheable() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let response = Browser::new(&app)
+    let response = PageClient::new(&app)
         .client
         .get(app.url("/auth/csrf"))
         .send()
@@ -308,8 +308,8 @@ async fn csrf_endpoint_is_not_cacheable() {
 
 #[tokio::test]
 async fn other_sites_are_not_allowed_to_read_the_token() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     let response = browser
         .client
@@ -335,9 +335,9 @@ async fn other_sites_are_not_allowed_to_read_the_token() {
 
 #[tokio::test]
 async fn a_token_from_before_login_is_refused_after_it() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(MEMBER, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let before_login = browser.csrf_token("/login").await;
 
     assert_eq!(browser.log_in(MEMBER, PASSWORD, None).await.status(), 303);
@@ -357,8 +357,8 @@ async fn a_token_from_before_login_is_refused_after_it() {
 
 #[tokio::test]
 async fn signup_logout_and_password_change_renew_the_token() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     let mut previous = browser.token().await;
     let steps: [(&str, &[(&str, &str)]); 3] = [
@@ -395,7 +395,11 @@ async fn signup_logout_and_password_change_renew_the_token() {
 // The JSON API with the cookie
 
 /// `PATCH /users/me` from a browser, with optional extra headers.
-async fn patch_me(browser: &Browser, body: Value, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn patch_me(
+    browser: &PageClient,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = browser.client.patch(browser.url("/users/me")).json(&body);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -405,9 +409,9 @@ async fn patch_me(browser: &Browser, body: Value, headers: &[(&str, &str)]) -> r
 
 #[tokio::test]
 async fn cookie_api_changes_without_the_csrf_header_are_refused() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
-    let stranger = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
+    let stranger = PageClient::new(&app);
     let foreign = stranger.token().await;
     let before = snapshot(&app);
 
@@ -427,8 +431,8 @@ async fn cookie_api_changes_without_the_csrf_header_are_refused() {
 
 #[tokio::test]
 async fn cookie_api_changes_with_the_csrf_header_succeed() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
     let token = browser.token().await;
 
     let response = patch_me(
@@ -446,8 +450,8 @@ async fn cookie_api_changes_with_the_csrf_header_succeed() {
 
 #[tokio::test]
 async fn cookie_api_changes_from_another_site_are_refused_even_with_the_header() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
     let token = browser.token().await;
     let before = snapshot(&app);
 
@@ -464,8 +468,8 @@ async fn cookie_api_changes_from_another_site_are_refused_even_with_the_header()
 
 #[tokio::test]
 async fn cookie_reads_need_no_csrf_header() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
 
     let response = browser
         .client
@@ -481,8 +485,8 @@ async fn cookie_reads_need_no_csrf_header() {
 
 #[tokio::test]
 async fn cookie_superuser_delete_needs_the_csrf_header() {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     app.register(TARGET, PASSWORD).await;
     let url = admin.url(&format!("/users/{}", app.user_row(TARGET).unwrap().id));
     let before = snapshot(&app);
@@ -505,8 +509,8 @@ async fn cookie_superuser_delete_needs_the_csrf_header() {
 
 #[tokio::test]
 async fn cookie_jwt_logout_needs_the_csrf_header() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
 
     let response = browser
         .client
@@ -521,7 +525,7 @@ async fn cookie_jwt_logout_needs_the_csrf_header() {
 
 #[tokio::test]
 async fn bearer_api_changes_need_no_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let tokens = app.user(MEMBER).await;
 
     let response = app
@@ -538,8 +542,8 @@ async fn bearer_api_changes_need_no_csrf_token() {
 
 #[tokio::test]
 async fn a_bearer_token_beside_the_cookie_needs_no_csrf_token() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
     let tokens = app.tokens(MEMBER, PASSWORD).await;
 
     let response = browser

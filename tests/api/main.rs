@@ -1,8 +1,8 @@
 //! Black-box tests: each test starts the real application on a random port with a fresh SQLite file.
 
-mod browser;
 mod cookie_auth;
 mod helpers;
+mod page_client;
 
 mod admin;
 mod audit;

@@ -1,7 +1,7 @@
 //! `/admin/users`: the superusers' list, its search and pagination, and the row actions.
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "member@example.com";
@@ -21,7 +21,7 @@ fn action_path(app: &TestApp, email: &str, action: &str) -> String {
 
 /// Submits a row's action form for `email`, as the list renders it (`next` is the list).
 async fn act(
-    browser: &Browser,
+    browser: &PageClient,
     app: &TestApp,
     email: &str,
     action: &str,
@@ -57,9 +57,9 @@ fn last_superuser_message(email: &str) -> String {
     )
 }
 
-async fn admin_app() -> (TestApp, Browser) {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+async fn admin_app() -> (TestApp, PageClient) {
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     (app, admin)
 }
 
@@ -68,8 +68,8 @@ async fn admin_app() -> (TestApp, Browser) {
 
 #[tokio::test]
 async fn admin_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     assert_see_other(&browser.get(LIST).await, "/login?next=%2Fadmin%2Fusers");
     assert_see_other(
@@ -81,7 +81,7 @@ async fn admin_page_sends_anonymous_visitors_to_log_in() {
 #[tokio::test]
 async fn admin_pages_are_403_for_a_member() {
     let (app, _) = admin_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     for path in [
         LIST.to_owned(),
@@ -103,7 +103,7 @@ async fn admin_pages_are_403_for_a_member() {
 #[tokio::test]
 async fn admin_actions_by_a_member_are_403_and_change_nothing() {
     let (app, _) = admin_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
     app.execute(&format!(
         "UPDATE users SET is_active = FALSE WHERE email = '{ADMIN}'"
     ));
@@ -130,7 +130,7 @@ async fn admin_actions_by_a_member_are_403_and_change_nothing() {
 #[tokio::test]
 async fn admin_actions_when_signed_out_go_to_login_and_change_nothing() {
     let (app, _) = admin_app().await;
-    let anonymous = Browser::new(&app);
+    let anonymous = PageClient::new(&app);
     let before = snapshot(&app);
 
     for action in ["demote", "deactivate", "delete"] {
@@ -144,7 +144,7 @@ async fn admin_actions_when_signed_out_go_to_login_and_change_nothing() {
 #[tokio::test]
 async fn only_superusers_get_the_admin_link() {
     let (app, admin) = admin_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     assert!(admin.page("/").await.contains("href=\"/admin/users\""));
     assert!(!member.page("/").await.contains("href=\"/admin/users\""));
@@ -461,7 +461,7 @@ async fn an_action_never_goes_anywhere_but_the_user_list() {
 #[tokio::test]
 async fn deactivating_a_user_signs_them_out_everywhere() {
     let (app, admin) = admin_app().await;
-    let target = Browser::user(&app, TARGET).await;
+    let target = PageClient::user(&app, TARGET).await;
     let api = app.tokens(TARGET, PASSWORD).await;
 
     assert_see_other(&act(&admin, &app, TARGET, "deactivate", &[]).await, LIST);
@@ -546,7 +546,7 @@ async fn with_another_active_superuser_a_superuser_can_be_demoted() {
 #[tokio::test]
 async fn two_superusers_demoting_each_other_at_once_leave_one() {
     let (app, admin) = admin_app().await;
-    let other = Browser::superuser(&app, TARGET).await;
+    let other = PageClient::superuser(&app, TARGET).await;
     let (admin_path, other_path) = (
         action_path(&app, TARGET, "demote"),
         action_path(&app, ADMIN, "demote"),
@@ -651,7 +651,7 @@ async fn the_confirmation_page_deletes_when_submitted() {
 #[tokio::test]
 async fn deleting_a_user_ends_their_sessions() {
     let (app, admin) = admin_app().await;
-    let target = Browser::user(&app, TARGET).await;
+    let target = PageClient::user(&app, TARGET).await;
     let id = id_of(&app, TARGET);
 
     let response = act(&admin, &app, TARGET, "delete", &[("confirm", "yes")]).await;

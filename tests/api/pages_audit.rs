@@ -4,8 +4,8 @@
 use reqwest::header::USER_AGENT;
 use serde_json::json;
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "member@example.com";
@@ -71,17 +71,17 @@ fn filtered(params: &[(&str, &str)]) -> String {
     format!("{PAGE}?{}", serde_urlencoded::to_string(params).unwrap())
 }
 
-async fn admin_app_with(vars: &[(&str, &str)]) -> (TestApp, Browser) {
+async fn admin_app_with(vars: &[(&str, &str)]) -> (TestApp, PageClient) {
     let mut all = vec![("COOKIE_SECURE", "false")];
     all.extend_from_slice(vars);
     let app = spawn_app_with(&all).await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     (app, admin)
 }
 
 /// An app with a superuser signed in to the pages. Its first events are the superuser's signup
 /// and two logins (through the API, then the login page).
-async fn admin_app() -> (TestApp, Browser) {
+async fn admin_app() -> (TestApp, PageClient) {
     admin_app_with(&[]).await
 }
 
@@ -114,8 +114,8 @@ async fn promote(app: &TestApp, admin: &str, email: &str) {
 
 #[tokio::test]
 async fn audit_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     assert_see_other(&browser.get(PAGE).await, "/login?next=%2Fadmin%2Faudit");
     assert_see_other(
@@ -127,7 +127,7 @@ async fn audit_page_sends_anonymous_visitors_to_log_in() {
 #[tokio::test]
 async fn audit_page_is_403_for_a_member_whatever_the_query() {
     let (app, _) = admin_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     for path in [PAGE, "/admin/audit?q=admin", "/admin/audit?event=bogus"] {
         let response = member.get(path).await;
@@ -145,7 +145,7 @@ async fn audit_page_is_403_for_a_member_whatever_the_query() {
 #[tokio::test]
 async fn only_superusers_get_the_audit_link() {
     let (app, admin) = admin_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     assert!(admin.page("/").await.contains("href=\"/admin/audit\""));
     assert!(!member.page("/").await.contains("href=\"/admin/audit\""));
@@ -160,7 +160,7 @@ async fn audit_page_answers_head() {
     assert_html(&response);
     assert!(response.bytes().await.unwrap().is_empty());
 
-    let anonymous = Browser::new(&app);
+    let anonymous = PageClient::new(&app);
     let response = anonymous
         .client
         .head(anonymous.url(PAGE))
@@ -244,8 +244,8 @@ async fn events_are_listed_newest_first_with_actor_subject_and_ip() {
 
 #[tokio::test]
 async fn an_empty_log_says_so() {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     app.execute("DELETE FROM audit_events");
 
     let html = admin.page(PAGE).await;

@@ -1,7 +1,7 @@
 //! The home, signup, login, logout and account pages, driven the way a browser drives them.
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const EMAIL: &str = "reader@example.com";
 const NEW_PASSWORD: &str = "a different long passphrase";
@@ -42,9 +42,9 @@ const HOSTILE_NEXT: &[&str] = &[
 
 #[tokio::test]
 async fn home_page_invites_anonymous_visitors_to_sign_up_or_log_in() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let html = Browser::new(&app).page("/").await;
+    let html = PageClient::new(&app).page("/").await;
 
     assert!(html.contains("href=\"/signup\""), "{html}");
     assert!(html.contains("href=\"/login\""), "{html}");
@@ -53,8 +53,8 @@ async fn home_page_invites_anonymous_visitors_to_sign_up_or_log_in() {
 
 #[tokio::test]
 async fn home_page_shows_the_signed_in_user_and_a_logout_form() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
 
     let html = browser.page("/").await;
 
@@ -70,8 +70,8 @@ async fn home_page_shows_the_signed_in_user_and_a_logout_form() {
 
 #[tokio::test]
 async fn signup_page_renders_the_form_with_a_csrf_token() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     let html = browser.page("/signup").await;
 
@@ -85,8 +85,8 @@ async fn signup_page_renders_the_form_with_a_csrf_token() {
 
 #[tokio::test]
 async fn signup_creates_the_account_signs_in_and_goes_to_the_account_page() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     let response = browser.sign_up(EMAIL, PASSWORD, PASSWORD).await;
 
@@ -109,8 +109,8 @@ async fn signup_creates_the_account_signs_in_and_goes_to_the_account_page() {
 
 #[tokio::test]
 async fn a_flash_message_shows_once() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
     browser.sign_up(EMAIL, PASSWORD, PASSWORD).await;
 
     assert_eq!(browser.flashes_on("/account").await.len(), 1);
@@ -120,7 +120,7 @@ async fn a_flash_message_shows_once() {
 
 #[tokio::test]
 async fn signup_errors_re_render_the_form_with_422_beside_the_field() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register("taken@example.com", PASSWORD).await;
     let cases = [
         (
@@ -168,7 +168,7 @@ async fn signup_errors_re_render_the_form_with_422_beside_the_field() {
     ];
 
     for (email, password, confirm, field, message) in cases {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let before = snapshot(&app);
 
         let response = browser.sign_up(email, password, confirm).await;
@@ -191,9 +191,9 @@ async fn signup_errors_re_render_the_form_with_422_beside_the_field() {
 
 #[tokio::test]
 async fn login_page_renders_the_form_with_a_default_next() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let html = Browser::new(&app).page("/login").await;
+    let html = PageClient::new(&app).page("/login").await;
 
     assert!(html.contains("action=\"/login\""), "{html}");
     assert!(html.contains("name=\"email\""), "{html}");
@@ -204,9 +204,9 @@ async fn login_page_renders_the_form_with_a_default_next() {
 
 #[tokio::test]
 async fn login_signs_in_and_goes_to_the_account_page() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let response = browser.log_in(EMAIL, PASSWORD, None).await;
 
@@ -219,9 +219,9 @@ async fn login_signs_in_and_goes_to_the_account_page() {
 
 #[tokio::test]
 async fn login_email_is_matched_in_any_letter_case() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let response = browser.log_in(&EMAIL.to_uppercase(), PASSWORD, None).await;
 
@@ -230,8 +230,8 @@ async fn login_email_is_matched_in_any_letter_case() {
 
 #[tokio::test]
 async fn login_page_carries_a_local_next_into_the_form() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     for next in ["/", "/account", "/admin/users?q=a%40b&page=2"] {
         let html = browser.page(&login_path_with_next(next)).await;
@@ -241,8 +241,8 @@ async fn login_page_carries_a_local_next_into_the_form() {
 
 #[tokio::test]
 async fn login_page_replaces_a_hostile_next_with_the_account_page() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
     let mut paths: Vec<String> = HOSTILE_NEXT
         .iter()
         .map(|next| login_path_with_next(next))
@@ -260,10 +260,12 @@ async fn login_page_replaces_a_hostile_next_with_the_account_page() {
 
 #[tokio::test]
 async fn login_page_escapes_a_local_next_with_markup() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let next = "/\"><script>alert(1)</script>";
 
-    let html = Browser::new(&app).page(&login_path_with_next(next)).await;
+    let html = PageClient::new(&app)
+        .page(&login_path_with_next(next))
+        .await;
 
     assert_not_raw(&html, "\"><script>");
     assert_eq!(input_value(&html, "next").unwrap(), next);
@@ -271,11 +273,11 @@ async fn login_page_escapes_a_local_next_with_markup() {
 
 #[tokio::test]
 async fn login_redirects_to_a_local_next() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
 
     for next in ["/", "/account", "/admin/users?q=a%40b&page=2"] {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let response = browser.log_in(EMAIL, PASSWORD, Some(next)).await;
         assert_see_other(&response, next);
     }
@@ -283,11 +285,11 @@ async fn login_redirects_to_a_local_next() {
 
 #[tokio::test]
 async fn login_never_redirects_to_a_hostile_next() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
 
     for next in HOSTILE_NEXT {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let response = browser.log_in(EMAIL, PASSWORD, Some(next)).await;
         assert_see_other(&response, "/account");
         assert!(set_cookie(&response, ACCESS).is_some(), "signed in anyway");
@@ -296,7 +298,7 @@ async fn login_never_redirects_to_a_hostile_next() {
 
 #[tokio::test]
 async fn login_failure_is_one_message_for_every_cause() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
     app.register("inactive@example.com", PASSWORD).await;
     app.execute("UPDATE users SET is_active = FALSE WHERE email = 'inactive@example.com'");
@@ -309,7 +311,7 @@ async fn login_failure_is_one_message_for_every_cause() {
     ];
 
     for (email, password) in cases {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let before = snapshot(&app);
 
         let response = browser.log_in(email, password, None).await;
@@ -331,9 +333,9 @@ async fn login_failure_is_one_message_for_every_cause() {
 
 #[tokio::test]
 async fn login_failure_keeps_the_next_for_the_second_try() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let response = browser
         .log_in(EMAIL, "wrong password", Some("/admin/users?q=x"))
@@ -350,10 +352,10 @@ async fn login_failure_keeps_the_next_for_the_second_try() {
 
 #[tokio::test]
 async fn login_failure_echoes_a_hostile_email_escaped() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let hostile = "\"><script>alert(1)</script>";
 
-    let response = Browser::new(&app).log_in(hostile, PASSWORD, None).await;
+    let response = PageClient::new(&app).log_in(hostile, PASSWORD, None).await;
 
     assert_eq!(response.status(), 400);
     let html = response.text().await.unwrap();
@@ -367,17 +369,17 @@ async fn login_failure_echoes_a_hostile_email_escaped() {
 
 #[tokio::test]
 async fn account_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let response = Browser::new(&app).get("/account").await;
+    let response = PageClient::new(&app).get("/account").await;
 
     assert_see_other(&response, "/login?next=%2Faccount");
 }
 
 #[tokio::test]
 async fn protected_pages_keep_their_path_and_query_in_next() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::new(&app);
+    let app = spawn_page_app().await;
+    let browser = PageClient::new(&app);
 
     for path in [
         "/account",
@@ -392,9 +394,9 @@ async fn protected_pages_keep_their_path_and_query_in_next() {
 
 #[tokio::test]
 async fn logging_in_from_the_redirect_comes_back_to_the_page() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.superuser(EMAIL).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let login_page = location(&browser.get("/admin/users?q=reader").await);
     let html = browser.page(&login_page).await;
@@ -418,8 +420,8 @@ async fn logging_in_from_the_redirect_comes_back_to_the_page() {
 
 #[tokio::test]
 async fn account_page_shows_the_user_and_the_password_form() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
     let id = app.user_row(EMAIL).unwrap().id;
 
     let html = browser.page("/account").await;
@@ -437,8 +439,8 @@ async fn account_page_shows_the_user_and_the_password_form() {
 
 #[tokio::test]
 async fn logout_clears_the_cookies_revokes_the_session_and_says_so() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
     let access = browser.cookie(ACCESS).unwrap();
     let refresh = browser.cookie(REFRESH).unwrap();
 
@@ -467,9 +469,9 @@ async fn logout_clears_the_cookies_revokes_the_session_and_says_so() {
 
 #[tokio::test]
 async fn logout_ends_only_this_browsers_session() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
-    let other = Browser::logged_in(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
+    let other = PageClient::logged_in(&app, EMAIL).await;
 
     assert_see_other(&browser.submit("/logout", &[]).await, "/");
 
@@ -494,9 +496,9 @@ fn password_fields<'a>(
 
 #[tokio::test]
 async fn password_change_keeps_this_browser_signed_in_and_ends_every_other_session() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
-    let other_browser = Browser::logged_in(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
+    let other_browser = PageClient::logged_in(&app, EMAIL).await;
     let api = app.tokens(EMAIL, PASSWORD).await;
     let old_access = browser.cookie(ACCESS).unwrap();
     let old_refresh = browser.cookie(REFRESH).unwrap();
@@ -550,8 +552,8 @@ async fn password_change_keeps_this_browser_signed_in_and_ends_every_other_sessi
 
 #[tokio::test]
 async fn password_change_refusals_re_render_with_422_and_change_nothing() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
     let cases = [
         (
             "not my password",
@@ -606,9 +608,9 @@ async fn password_change_refusals_re_render_with_422_and_change_nothing() {
 
 #[tokio::test]
 async fn password_change_when_signed_out_goes_to_login_and_changes_nothing() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let before = snapshot(&app);
 
     let response = browser

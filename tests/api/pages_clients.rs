@@ -3,17 +3,17 @@
 
 use serde_json::Value;
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 use crate::tokens::assert_invalid_token;
 
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "member@example.com";
 const PAGE: &str = "/admin/clients";
 
-async fn admin_app() -> (TestApp, Browser) {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+async fn admin_app() -> (TestApp, PageClient) {
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     (app, admin)
 }
 
@@ -36,14 +36,14 @@ fn shown_credentials(html: &str) -> ClientCredentials {
     }
 }
 
-async fn register(browser: &Browser, name: &str, scopes: &str) -> reqwest::Response {
+async fn register(browser: &PageClient, name: &str, scopes: &str) -> reqwest::Response {
     browser
         .submit(PAGE, &[("name", name), ("scopes", scopes)])
         .await
 }
 
 /// Registers a client through the page, failing the test on any error.
-async fn registered(browser: &Browser, name: &str, scopes: &str) -> ClientCredentials {
+async fn registered(browser: &PageClient, name: &str, scopes: &str) -> ClientCredentials {
     let response = register(browser, name, scopes).await;
     assert_eq!(response.status(), 201, "register {name}");
     shown_credentials(&response.text().await.unwrap())
@@ -62,10 +62,10 @@ fn client_count(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn the_clients_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
     assert_see_other(
-        &Browser::new(&app).get(PAGE).await,
+        &PageClient::new(&app).get(PAGE).await,
         "/login?next=%2Fadmin%2Fclients",
     );
 }
@@ -74,7 +74,7 @@ async fn the_clients_page_sends_anonymous_visitors_to_log_in() {
 async fn the_clients_page_is_403_for_a_member_who_changes_nothing() {
     let (app, admin) = admin_app().await;
     let existing = registered(&admin, "existing", "").await;
-    let member = Browser::user(&app, MEMBER).await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     let response = member.get(PAGE).await;
     assert_eq!(response.status(), 403);

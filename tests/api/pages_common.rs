@@ -2,8 +2,8 @@
 
 use reqwest::header::ACCEPT;
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const MEMBER: &str = "member@example.com";
 const ADMIN: &str = "admin@example.com";
@@ -29,11 +29,11 @@ fn assert_security_headers(response: &reqwest::Response) {
 
 #[tokio::test]
 async fn every_page_carries_the_security_headers_and_is_never_cached() {
-    let app = spawn_browser_app().await;
-    let anonymous = Browser::new(&app);
-    let member = Browser::user(&app, MEMBER).await;
-    let admin = Browser::superuser(&app, ADMIN).await;
-    let cases: [(&Browser, &str, u16); 9] = [
+    let app = spawn_page_app().await;
+    let anonymous = PageClient::new(&app);
+    let member = PageClient::user(&app, MEMBER).await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
+    let cases: [(&PageClient, &str, u16); 9] = [
         (&anonymous, "/", 200),
         (&anonymous, "/login", 200),
         (&anonymous, "/signup", 200),
@@ -56,9 +56,9 @@ async fn every_page_carries_the_security_headers_and_is_never_cached() {
 
 #[tokio::test]
 async fn form_answers_and_redirects_carry_the_security_headers() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     app.register(MEMBER, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let refused = browser.post_form("/logout", &[]).await;
     assert_eq!(refused.status(), 403);
@@ -81,8 +81,8 @@ async fn form_answers_and_redirects_carry_the_security_headers() {
 
 #[tokio::test]
 async fn pages_answer_head_as_they_answer_get() {
-    let app = spawn_browser_app().await;
-    let member = Browser::user(&app, MEMBER).await;
+    let app = spawn_page_app().await;
+    let member = PageClient::user(&app, MEMBER).await;
 
     for (path, status) in [
         ("/", 200),
@@ -98,9 +98,9 @@ async fn pages_answer_head_as_they_answer_get() {
 
 #[tokio::test]
 async fn unknown_paths_are_an_html_404_for_browsers_and_json_otherwise() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
-    let page = Browser::new(&app).get("/no-such-page").await;
+    let page = PageClient::new(&app).get("/no-such-page").await;
     assert_eq!(page.status(), 404);
     assert_html(&page);
     assert!(page
@@ -120,7 +120,7 @@ async fn unknown_paths_are_an_html_404_for_browsers_and_json_otherwise() {
 
 #[tokio::test]
 async fn static_assets_are_served_with_their_content_types() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
     for (path, content_type) in [
         ("/static/gatehouse.css", "text/css"),
@@ -139,7 +139,7 @@ async fn static_assets_are_served_with_their_content_types() {
 
 #[tokio::test]
 async fn unknown_static_files_are_404() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
 
     for path in [
         "/static/missing.css",
@@ -154,9 +154,9 @@ async fn unknown_static_files_are_404() {
 
 #[tokio::test]
 async fn pages_load_nothing_from_other_sites() {
-    let app = spawn_browser_app().await;
-    let anonymous = Browser::new(&app);
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let anonymous = PageClient::new(&app);
+    let admin = PageClient::superuser(&app, ADMIN).await;
 
     for (browser, path) in [
         (&anonymous, "/"),
@@ -175,10 +175,10 @@ async fn pages_load_nothing_from_other_sites() {
 
 #[tokio::test]
 async fn signup_echoes_a_hostile_email_escaped() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let hostile = "\"<script>alert(1)</script>\"@example.com";
 
-    let response = Browser::new(&app)
+    let response = PageClient::new(&app)
         .sign_up(hostile, PASSWORD, PASSWORD)
         .await;
 
@@ -192,9 +192,9 @@ async fn signup_echoes_a_hostile_email_escaped() {
 
 #[tokio::test]
 async fn an_email_with_markup_characters_is_escaped_on_every_page() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let odd = "it's&co/{x}=1@example.com";
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     assert_see_other(&browser.sign_up(odd, PASSWORD, PASSWORD).await, "/account");
 
     let account = browser.page("/account").await;

@@ -2,8 +2,8 @@
 //! "send the link again" buttons, and what the login and signup pages do when verification is
 //! required, driven the way a browser drives them.
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 
 const EMAIL: &str = "reader@example.com";
 const NEW_PASSWORD: &str = "a different long passphrase";
@@ -24,7 +24,7 @@ fn forgot_flash(email: &str) -> Flash {
     Flash::success(&format!("If an account exists for {email}, {FORGOT_FLASH}"))
 }
 
-async fn forgot_password(browser: &Browser, email: &str) -> reqwest::Response {
+async fn forgot_password(browser: &PageClient, email: &str) -> reqwest::Response {
     let token = browser.csrf_token("/forgot-password").await;
     browser
         .post_form("/forgot-password", &with_token(&[("email", email)], &token))
@@ -33,7 +33,7 @@ async fn forgot_password(browser: &Browser, email: &str) -> reqwest::Response {
 
 /// Posts the reset form as its page would, whatever `token` is.
 async fn reset_password(
-    browser: &Browser,
+    browser: &PageClient,
     token: &str,
     password: &str,
     confirm: &str,
@@ -47,7 +47,7 @@ async fn reset_password(
 }
 
 /// Opens the verification link and presses its button.
-async fn verify(browser: &Browser, token: &str) -> reqwest::Response {
+async fn verify(browser: &PageClient, token: &str) -> reqwest::Response {
     let html = browser.page(&format!("/verify?token={token}")).await;
     let fields = [("token", token), ("csrf_token", &csrf_in(&html))];
     browser.post_form("/verify", &fields).await
@@ -72,9 +72,9 @@ async fn assert_bad_link(response: reqwest::Response, offers: &str, what: &str) 
 
 /// Asserts `password` logs `email` in through the login page and `refused` does not.
 async fn assert_password(app: &TestApp, email: &str, password: &str, refused: &str) {
-    let response = Browser::new(app).log_in(email, refused, None).await;
+    let response = PageClient::new(app).log_in(email, refused, None).await;
     assert_eq!(response.status(), 400, "{refused} refused");
-    let response = Browser::new(app).log_in(email, password, None).await;
+    let response = PageClient::new(app).log_in(email, password, None).await;
     assert_see_other(&response, "/account");
 }
 
@@ -84,7 +84,7 @@ async fn assert_password(app: &TestApp, email: &str, password: &str, refused: &s
 #[tokio::test]
 async fn login_page_links_to_the_forgot_password_page() {
     let app = mail_app().await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let login = browser.page("/login").await;
     assert!(login.contains("href=\"/forgot-password\""), "{login}");
@@ -102,7 +102,7 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     app.register(EMAIL, PASSWORD).await;
     let unknown = "nobody@example.com";
 
-    let known_answer = Browser::new(&app);
+    let known_answer = PageClient::new(&app);
     let response = forgot_password(&known_answer, EMAIL).await;
     assert_see_other(&response, "/login");
     assert_no_token_cookies(&response);
@@ -111,7 +111,7 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
         [forgot_flash(EMAIL)]
     );
 
-    let unknown_answer = Browser::new(&app);
+    let unknown_answer = PageClient::new(&app);
     let response = forgot_password(&unknown_answer, unknown).await;
     assert_see_other(&response, "/login");
     assert_no_token_cookies(&response);
@@ -132,7 +132,7 @@ async fn forgot_password_re_renders_an_invalid_email_with_422() {
     let app = mail_app().await;
     let hostile = "<script>not-an-email";
 
-    let response = forgot_password(&Browser::new(&app), hostile).await;
+    let response = forgot_password(&PageClient::new(&app), hostile).await;
 
     assert_eq!(response.status(), 422);
     assert_html(&response);
@@ -152,7 +152,7 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     app.register(EMAIL, PASSWORD).await;
     let reset = app.reset_token(EMAIL).await;
     let verify_token = app.verify_token(EMAIL).await;
-    let browser = Browser::user(&app, "member@example.com").await;
+    let browser = PageClient::user(&app, "member@example.com").await;
     let before = snapshot(&app);
     let sent = app.outbox().len();
 
@@ -183,11 +183,11 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     assert!(!is_verified(&app, EMAIL));
     // The tokens are still good.
     assert_see_other(
-        &reset_password(&Browser::new(&app), &reset, NEW_PASSWORD, NEW_PASSWORD).await,
+        &reset_password(&PageClient::new(&app), &reset, NEW_PASSWORD, NEW_PASSWORD).await,
         "/login",
     );
     assert_see_other(
-        &verify(&Browser::new(&app), &verify_token).await,
+        &verify(&PageClient::new(&app), &verify_token).await,
         "/account",
     );
 }
@@ -198,8 +198,8 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn the_emailed_link_resets_the_password_and_signs_the_browser_out() {
     let app = mail_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
-    let other_device = Browser::logged_in(&app, EMAIL).await;
+    let browser = PageClient::user(&app, EMAIL).await;
+    let other_device = PageClient::logged_in(&app, EMAIL).await;
     assert_see_other(&forgot_password(&browser, EMAIL).await, "/login");
     let token = app.wait_for_email(EMAIL, 1).await.token;
 
@@ -246,7 +246,7 @@ async fn reset_with_mismatched_passwords_re_renders_with_422() {
     let before = snapshot(&app);
 
     let response = reset_password(
-        &Browser::new(&app),
+        &PageClient::new(&app),
         &token,
         NEW_PASSWORD,
         "something else entirely",
@@ -272,7 +272,7 @@ async fn reset_with_mismatched_passwords_re_renders_with_422() {
     );
     assert_eq!(snapshot(&app), before);
     assert_see_other(
-        &reset_password(&Browser::new(&app), &token, NEW_PASSWORD, NEW_PASSWORD).await,
+        &reset_password(&PageClient::new(&app), &token, NEW_PASSWORD, NEW_PASSWORD).await,
         "/login",
     );
 }
@@ -288,7 +288,7 @@ async fn reset_with_a_weak_password_shows_why_beside_the_field() {
         ("password", "This password is too common"),
         ("short", "Password should be at least 8 characters long."),
     ] {
-        let response = reset_password(&Browser::new(&app), &token, password, password).await;
+        let response = reset_password(&PageClient::new(&app), &token, password, password).await;
 
         assert_eq!(response.status(), 422, "{password}");
         let html = response.text().await.unwrap();
@@ -305,7 +305,7 @@ async fn a_missing_bad_or_used_reset_link_shows_the_invalid_link_page() {
     let app = mail_app().await;
     app.register(EMAIL, PASSWORD).await;
     let token = app.reset_token(EMAIL).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     for path in ["/reset-password", "/reset-password?token="] {
         assert_bad_link(browser.get(path).await, "/forgot-password", path).await;
@@ -337,7 +337,7 @@ async fn a_missing_bad_or_used_reset_link_shows_the_invalid_link_page() {
 #[tokio::test]
 async fn opening_the_verify_link_changes_nothing_until_the_button_is_pressed() {
     let app = mail_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let browser = PageClient::user(&app, EMAIL).await;
     let token = app.verify_token(EMAIL).await;
     let before = snapshot(&app);
 
@@ -372,7 +372,7 @@ async fn opening_the_verify_link_changes_nothing_until_the_button_is_pressed() {
 #[tokio::test]
 async fn a_second_press_says_the_address_was_already_verified() {
     let app = mail_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let browser = PageClient::user(&app, EMAIL).await;
     let token = app.verify_token(EMAIL).await;
     assert_see_other(&verify(&browser, &token).await, "/account");
     browser.flashes_on("/account").await;
@@ -391,7 +391,7 @@ async fn a_missing_or_bad_verify_link_shows_the_invalid_link_page() {
     let app = mail_app().await;
     app.register(EMAIL, PASSWORD).await;
     let reset = app.reset_token(EMAIL).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     for path in ["/verify", "/verify?token="] {
         assert_bad_link(browser.get(path).await, "/account", path).await;
@@ -407,7 +407,7 @@ async fn a_missing_or_bad_verify_link_shows_the_invalid_link_page() {
 #[tokio::test]
 async fn the_account_page_sends_a_verification_link_to_an_unverified_address() {
     let app = mail_app().await;
-    let browser = Browser::user(&app, EMAIL).await;
+    let browser = PageClient::user(&app, EMAIL).await;
 
     let html = browser.page("/account").await;
     assert!(html.contains("action=\"/account/verify-email\""), "{html}");
@@ -433,7 +433,7 @@ async fn the_account_page_sends_a_verification_link_to_an_unverified_address() {
 #[tokio::test]
 async fn the_account_page_button_needs_a_signed_in_user() {
     let app = mail_app().await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
     let token = browser.csrf_token("/login").await;
 
     let response = browser
@@ -449,7 +449,7 @@ async fn the_account_page_button_needs_a_signed_in_user() {
 #[tokio::test]
 async fn with_required_verification_signup_sends_the_link_instead_of_signing_in() {
     let app = strict_app().await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let response = browser.sign_up(EMAIL, PASSWORD, PASSWORD).await;
 
@@ -481,7 +481,7 @@ async fn with_required_verification_login_offers_to_send_the_link_again() {
     let app = strict_app().await;
     app.register(EMAIL, PASSWORD).await;
     app.wait_for_email(EMAIL, 1).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     let wrong = browser.log_in(EMAIL, "not the right password", None).await;
     assert_eq!(wrong.status(), 400);
@@ -535,7 +535,7 @@ async fn sending_the_link_again_answers_alike_for_every_address() {
     app.execute("UPDATE users SET is_verified = TRUE WHERE email = 'verified@example.com'");
 
     for address in [EMAIL, "verified@example.com", "nobody@example.com"] {
-        let browser = Browser::new(&app);
+        let browser = PageClient::new(&app);
         let token = browser.csrf_token("/login").await;
         let response = browser
             .post_form(
@@ -571,7 +571,7 @@ async fn too_many_logins_show_the_429_page_with_retry_after() {
     ])
     .await;
     app.register(EMAIL, PASSWORD).await;
-    let browser = Browser::new(&app);
+    let browser = PageClient::new(&app);
 
     for _ in 0..2 {
         let response = browser.log_in(EMAIL, "not the right password", None).await;

@@ -1,8 +1,8 @@
 //! Sessions on the pages: the account page's table of signed-in devices and its forms, and a
 //! superuser's "sign out everywhere" on the admin list.
 
-use crate::browser::*;
 use crate::helpers::*;
+use crate::page_client::*;
 use crate::tokens::claims_of;
 
 const USER: &str = "user@example.com";
@@ -18,7 +18,7 @@ fn sid(access_token: &str) -> String {
 }
 
 /// The session of a signed-in browser, read from its access cookie.
-fn browser_session(browser: &Browser) -> String {
+fn browser_session(browser: &PageClient) -> String {
     sid(&browser
         .cookie(ACCESS)
         .expect("the browser holds an access cookie"))
@@ -63,8 +63,8 @@ async fn assert_live(app: &TestApp, tokens: &Tokens, what: &str) {
 }
 
 /// A user signed in in a browser, and on a phone through the API.
-async fn browser_and_phone(app: &TestApp) -> (Browser, Tokens) {
-    let browser = Browser::user(app, USER).await;
+async fn browser_and_phone(app: &TestApp) -> (PageClient, Tokens) {
+    let browser = PageClient::user(app, USER).await;
     let phone = login_from(app, USER, PHONE).await;
     (browser, phone)
 }
@@ -74,7 +74,7 @@ async fn browser_and_phone(app: &TestApp) -> (Browser, Tokens) {
 
 #[tokio::test]
 async fn the_account_page_lists_each_session_and_marks_this_device() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
     let here = browser_session(&browser);
 
@@ -114,8 +114,8 @@ async fn the_account_page_lists_each_session_and_marks_this_device() {
 
 #[tokio::test]
 async fn a_lone_session_has_no_sign_out_others_form() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, USER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
 
     let html = browser.page(ACCOUNT).await;
 
@@ -127,7 +127,7 @@ async fn a_lone_session_has_no_sign_out_others_form() {
 
 #[tokio::test]
 async fn only_this_users_live_sessions_are_shown() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
     let other = app.user(OTHER).await;
     let tablet = login_from(&app, USER, TABLET).await;
@@ -157,8 +157,8 @@ async fn only_this_users_live_sessions_are_shown() {
 
 #[tokio::test]
 async fn a_user_agent_with_markup_is_escaped() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, USER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
     let hostile = "Evil\"><script>alert(1)</script>";
     let phone = login_from(&app, USER, hostile).await;
 
@@ -176,7 +176,7 @@ async fn a_user_agent_with_markup_is_escaped() {
 
 #[tokio::test]
 async fn signing_out_another_session_from_the_account_page() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
     let here = browser_session(&browser);
 
@@ -196,7 +196,7 @@ async fn signing_out_another_session_from_the_account_page() {
 
 #[tokio::test]
 async fn signing_out_a_session_needs_the_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
     let path = end_path(&sid(&phone.access));
 
@@ -209,8 +209,8 @@ async fn signing_out_a_session_needs_the_csrf_token() {
 
 #[tokio::test]
 async fn another_users_session_cannot_be_signed_out_from_the_page() {
-    let app = spawn_browser_app().await;
-    let browser = Browser::user(&app, USER).await;
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
     let other = app.user(OTHER).await;
 
     let response = browser.submit(&end_path(&sid(&other.access)), &[]).await;
@@ -225,7 +225,7 @@ async fn another_users_session_cannot_be_signed_out_from_the_page() {
 
 #[tokio::test]
 async fn signing_out_a_malformed_session_id_is_404() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
 
     let response = browser.submit(&end_path("not-a-uuid"), &[]).await;
@@ -239,7 +239,7 @@ async fn signing_out_a_malformed_session_id_is_404() {
 
 #[tokio::test]
 async fn signing_out_every_other_session_keeps_this_browser() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
     let tablet = login_from(&app, USER, TABLET).await;
     let other = app.user(OTHER).await;
@@ -264,7 +264,7 @@ async fn signing_out_every_other_session_keeps_this_browser() {
 
 #[tokio::test]
 async fn signing_out_every_other_session_needs_the_csrf_token() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
 
     let response = browser.post_form("/account/sessions/end-others", &[]).await;
@@ -276,7 +276,7 @@ async fn signing_out_every_other_session_needs_the_csrf_token() {
 
 #[tokio::test]
 async fn a_session_signed_out_from_another_device_leaves_this_browser_signed_out() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
 
     let path = format!("/users/me/sessions/{}", browser_session(&browser));
@@ -298,8 +298,8 @@ fn end_sessions_path(app: &TestApp, email: &str) -> String {
 
 #[tokio::test]
 async fn the_admin_list_offers_sign_out_everywhere_for_each_user() {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     app.user(USER).await;
 
     let html = admin.page(LIST).await;
@@ -312,8 +312,8 @@ async fn the_admin_list_offers_sign_out_everywhere_for_each_user() {
 
 #[tokio::test]
 async fn a_superuser_signs_a_user_out_everywhere_from_the_admin_page() {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     let (user_browser, phone) = browser_and_phone(&app).await;
     let other = app.user(OTHER).await;
 
@@ -338,8 +338,8 @@ async fn a_superuser_signs_a_user_out_everywhere_from_the_admin_page() {
 
 #[tokio::test]
 async fn sign_out_everywhere_needs_the_csrf_token() {
-    let app = spawn_browser_app().await;
-    let admin = Browser::superuser(&app, ADMIN).await;
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
     let (_, phone) = browser_and_phone(&app).await;
 
     let response = admin
@@ -352,9 +352,9 @@ async fn sign_out_everywhere_needs_the_csrf_token() {
 
 #[tokio::test]
 async fn a_member_cannot_sign_anyone_out_from_the_admin_page() {
-    let app = spawn_browser_app().await;
+    let app = spawn_page_app().await;
     let admin_tokens = app.superuser(ADMIN).await;
-    let member = Browser::user(&app, USER).await;
+    let member = PageClient::user(&app, USER).await;
     let other = app.user(OTHER).await;
 
     for email in [OTHER, ADMIN] {

@@ -538,15 +538,15 @@ async fn ending_a_users_sessions_anonymously_is_401() {
 
 mod with_the_cookie {
     use super::*;
-    use crate::browser::{spawn_browser_app, Browser, ACCESS};
+    use crate::page_client::{spawn_page_app, PageClient, ACCESS};
 
-    fn browser_session(browser: &Browser) -> String {
+    fn browser_session(browser: &PageClient) -> String {
         let access = browser.cookie(ACCESS).expect("an access cookie");
         claims_of(&access)["sid"].as_str().unwrap().to_owned()
     }
 
     async fn send(
-        browser: &Browser,
+        browser: &PageClient,
         method: reqwest::Method,
         path: &str,
         csrf: Option<&str>,
@@ -560,8 +560,8 @@ mod with_the_cookie {
 
     #[tokio::test]
     async fn a_browser_lists_its_sessions_with_itself_current() {
-        let app = spawn_browser_app().await;
-        let browser = Browser::user(&app, USER).await;
+        let app = spawn_page_app().await;
+        let browser = PageClient::user(&app, USER).await;
         let phone = login_from(&app, USER, PHONE).await;
 
         let response = send(&browser, reqwest::Method::GET, "/users/me/sessions", None).await;
@@ -578,8 +578,8 @@ mod with_the_cookie {
 
     #[tokio::test]
     async fn ending_a_session_with_the_cookie_needs_the_csrf_header() {
-        let app = spawn_browser_app().await;
-        let browser = Browser::user(&app, USER).await;
+        let app = spawn_page_app().await;
+        let browser = PageClient::user(&app, USER).await;
         let phone = login_from(&app, USER, PHONE).await;
         let path = format!("/users/me/sessions/{}", session_of(&phone));
 
@@ -597,8 +597,8 @@ mod with_the_cookie {
 
     #[tokio::test]
     async fn a_global_logout_with_the_cookie_needs_the_csrf_header() {
-        let app = spawn_browser_app().await;
-        let browser = Browser::user(&app, USER).await;
+        let app = spawn_page_app().await;
+        let browser = PageClient::user(&app, USER).await;
         let phone = login_from(&app, USER, PHONE).await;
         let path = "/auth/jwt/logout?scope=global";
 

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::{assert_see_other, spawn_browser_app, Browser, ACCESS};
 use crate::helpers::*;
+use crate::page_client::{assert_see_other, spawn_page_app, PageClient, ACCESS};
 use crate::tokens::{assert_invalid_token, claims_of, forge};
 
 const ADMIN: &str = "admin@example.com";
@@ -161,8 +161,8 @@ async fn a_client_token_is_refused_by_every_user_route() {
 
 #[tokio::test]
 async fn a_client_token_in_the_access_cookie_signs_no_one_in() {
-    let w = world_on(spawn_browser_app().await).await;
-    let browser = Browser::new(&w.app);
+    let w = world_on(spawn_page_app().await).await;
+    let browser = PageClient::new(&w.app);
     browser.set_cookie(ACCESS, &w.client_token);
 
     assert_see_other(&browser.get("/account").await, "/login?next=%2Faccount");

@@ -1,5 +1,6 @@
-//! A small browser for the page tests: its own cookie jar, form posts carrying the CSRF token,
-//! and readers for the bits of HTML and `Set-Cookie` the tests look at.
+//! The HTTP client of the page tests (plain reqwest, no real browser: that is `tests/browser/`):
+//! its own cookie jar, form posts carrying the CSRF token, and readers for the bits of HTML and
+//! `Set-Cookie` the tests look at.
 
 use std::sync::Arc;
 
@@ -19,51 +20,52 @@ pub const SESSION: &str = "gatehouse_session";
 pub const CSRF_PAGE_HEADING: &str = "This form has expired";
 
 /// An app whose cookies a plain-HTTP client keeps and sends back.
-pub async fn spawn_browser_app() -> TestApp {
+pub async fn spawn_page_app() -> TestApp {
     spawn_app_with(&[("COOKIE_SECURE", "false")]).await
 }
 
-/// One browser: a cookie jar that can be read and edited, no automatic redirects.
-pub struct Browser {
+/// A client that visits the pages as one browser would: a cookie jar that can be read and
+/// edited, no automatic redirects.
+pub struct PageClient {
     pub client: reqwest::Client,
     jar: Arc<Jar>,
     base: Url,
 }
 
-impl Browser {
-    pub fn new(app: &TestApp) -> Browser {
+impl PageClient {
+    pub fn new(app: &TestApp) -> PageClient {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(jar.clone())
             .build()
             .unwrap();
-        Browser {
+        PageClient {
             client,
             jar,
             base: Url::parse(&app.address).unwrap(),
         }
     }
 
-    /// A browser signed in through the login page as an existing user.
-    pub async fn logged_in(app: &TestApp, email: &str) -> Browser {
-        let browser = Browser::new(app);
+    /// A client signed in through the login page as an existing user.
+    pub async fn logged_in(app: &TestApp, email: &str) -> PageClient {
+        let browser = PageClient::new(app);
         let response = browser.log_in(email, PASSWORD, None).await;
         assert_eq!(response.status(), 303, "page login of {email}");
         browser
     }
 
-    /// Registers `email` through the API and signs a new browser in as it.
-    pub async fn user(app: &TestApp, email: &str) -> Browser {
+    /// Registers `email` through the API and signs a new client in as it.
+    pub async fn user(app: &TestApp, email: &str) -> PageClient {
         let response = app.register(email, PASSWORD).await;
         assert_eq!(response.status(), 201, "register {email}");
-        Browser::logged_in(app, email).await
+        PageClient::logged_in(app, email).await
     }
 
-    /// Creates a superuser and signs a new browser in as it.
-    pub async fn superuser(app: &TestApp, email: &str) -> Browser {
+    /// Creates a superuser and signs a new client in as it.
+    pub async fn superuser(app: &TestApp, email: &str) -> PageClient {
         app.superuser(email).await;
-        Browser::logged_in(app, email).await
+        PageClient::logged_in(app, email).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -166,7 +168,7 @@ impl Browser {
             .await
     }
 
-    /// The value of a cookie in the jar, if the browser holds it.
+    /// The value of a cookie in the jar, if the client holds it.
     pub fn cookie(&self, name: &str) -> Option<String> {
         let header = self.jar.cookies(&self.base)?;
         header.to_str().unwrap().split("; ").find_map(|pair| {
