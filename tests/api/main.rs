@@ -14,6 +14,7 @@ mod login;
 mod metrics;
 mod oauth;
 mod openapi;
+mod pages_access;
 mod pages_admin;
 mod pages_audit;
 mod pages_auth;

@@ -110,37 +110,7 @@ async fn promote(app: &TestApp, admin: &str, email: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Who may see the page
-
-#[tokio::test]
-async fn audit_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_page_app().await;
-    let browser = PageClient::new(&app);
-
-    assert_see_other(&browser.get(PAGE).await, "/login?next=%2Fadmin%2Faudit");
-    assert_see_other(
-        &browser.get("/admin/audit?event=bogus&page=2").await,
-        "/login?next=%2Fadmin%2Faudit%3Fevent%3Dbogus%26page%3D2",
-    );
-}
-
-#[tokio::test]
-async fn audit_page_is_403_for_a_member_whatever_the_query() {
-    let (app, _) = admin_app().await;
-    let member = PageClient::user(&app, MEMBER).await;
-
-    for path in [PAGE, "/admin/audit?q=admin", "/admin/audit?event=bogus"] {
-        let response = member.get(path).await;
-        assert_eq!(response.status(), 403, "{path}");
-        assert_html(&response);
-        let html = response.text().await.unwrap();
-        assert!(
-            html.contains("You don’t have access to this page"),
-            "{html}"
-        );
-        assert!(!html.contains(ADMIN), "no audit data leaks: {html}");
-    }
-}
+// Who may see the page (signed-out visitors and members: `pages_access.rs`)
 
 #[tokio::test]
 async fn only_superusers_get_the_audit_link() {

@@ -8,7 +8,6 @@ use crate::page_client::*;
 use crate::tokens::assert_invalid_token;
 
 const ADMIN: &str = "admin@example.com";
-const MEMBER: &str = "member@example.com";
 const PAGE: &str = "/admin/clients";
 
 async fn admin_app() -> (TestApp, PageClient) {
@@ -58,43 +57,7 @@ fn client_count(app: &TestApp) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Who may see the page
-
-#[tokio::test]
-async fn the_clients_page_sends_anonymous_visitors_to_log_in() {
-    let app = spawn_page_app().await;
-
-    assert_see_other(
-        &PageClient::new(&app).get(PAGE).await,
-        "/login?next=%2Fadmin%2Fclients",
-    );
-}
-
-#[tokio::test]
-async fn the_clients_page_is_403_for_a_member_who_changes_nothing() {
-    let (app, admin) = admin_app().await;
-    let existing = registered(&admin, "existing", "").await;
-    let member = PageClient::user(&app, MEMBER).await;
-
-    let response = member.get(PAGE).await;
-    assert_eq!(response.status(), 403);
-    assert_html(&response);
-    let html = response.text().await.unwrap();
-    assert!(!html.contains(&existing.id), "no client data leaks: {html}");
-
-    let response = register(&member, "sneaky", "admin").await;
-    assert_eq!(response.status(), 403, "a member registering");
-    let response = member.submit(&delete_path(&existing.id), &[]).await;
-    assert_eq!(response.status(), 403, "a member deleting");
-
-    assert_eq!(client_count(&app), 1);
-    assert_eq!(
-        app.get("/secret", &app.client_token(&existing).await)
-            .await
-            .status(),
-        200
-    );
-}
+// The empty page (who may see it at all: `pages_access.rs`)
 
 #[tokio::test]
 async fn an_empty_page_says_there_are_no_clients() {
