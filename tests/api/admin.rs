@@ -8,12 +8,8 @@ const ADMIN: &str = "admin@example.com";
 const TARGET: &str = "target@example.com";
 const NEW_PASSWORD: &str = "set by an administrator";
 
-fn user_id(app: &TestApp, email: &str) -> String {
-    app.user_row(email).expect("user exists").id
-}
-
 fn user_path(app: &TestApp, email: &str) -> String {
-    format!("/users/{}", user_id(app, email))
+    format!("/users/{}", app.user_id(email))
 }
 
 /// Asserts a 200 whose body is exactly a `UserRead` for `email`; returns the body.
@@ -35,7 +31,7 @@ async fn admin_and_target(app: &TestApp) -> (Tokens, Tokens) {
 async fn superuser_reads_a_user_by_id() {
     let app = spawn_app().await;
     let (admin, _) = admin_and_target(&app).await;
-    let id = user_id(&app, TARGET);
+    let id = app.user_id(TARGET);
 
     let body = assert_ok_user_read(
         app.get(&format!("/users/{id}"), &admin.access).await,
@@ -426,7 +422,7 @@ async fn a_promoted_user_can_manage_users() {
 async fn superuser_patch_ignores_the_id_and_unknown_fields() {
     let app = spawn_app().await;
     let (admin, _) = admin_and_target(&app).await;
-    let id = user_id(&app, TARGET);
+    let id = app.user_id(TARGET);
 
     let response = app
         .patch(
@@ -438,5 +434,5 @@ async fn superuser_patch_ignores_the_id_and_unknown_fields() {
 
     let body = assert_ok_user_read(response, TARGET).await;
     assert_eq!(body["id"], id.as_str());
-    assert_eq!(user_id(&app, TARGET), id);
+    assert_eq!(app.user_id(TARGET), id);
 }

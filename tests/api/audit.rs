@@ -95,10 +95,6 @@ fn party(id: &str, label: &str) -> Value {
     json!({"id": id, "label": label})
 }
 
-fn id_of(app: &TestApp, email: &str) -> String {
-    app.user_row(email).unwrap().id
-}
-
 /// An app with a superuser; returns the app and the superuser's access token.
 async fn with_admin(vars: &[(&str, &str)]) -> (TestApp, String) {
     let app = spawn_mail_app_with(vars).await;
@@ -174,7 +170,7 @@ async fn an_event_names_actor_subject_origin_and_time() {
         ]
     );
     uuid::Uuid::parse_str(event["id"].as_str().unwrap()).expect("the id is a UUID");
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!(event["event"], "signup");
     assert_eq!(event["actor"], user);
     assert_eq!(event["subject"], user);
@@ -322,8 +318,8 @@ async fn q_matches_an_id_as_actor_or_subject() {
     let (app, admin) = with_admin(&[]).await;
     app.user(USER).await;
     app.user(OTHER).await;
-    let user_id = id_of(&app, USER);
-    let admin_id = id_of(&app, ADMIN);
+    let user_id = app.user_id(USER);
+    let admin_id = app.user_id(ADMIN);
     let response = app
         .patch(
             &format!("/users/{user_id}"),
@@ -501,7 +497,7 @@ async fn filters_combine() {
     let page = audit(&app, &admin, "?event=login_failed&q=user%40example").await;
 
     assert_eq!(page["total"], 1, "{page}");
-    assert_eq!(items(&page)[0]["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(items(&page)[0]["subject"], party(&app.user_id(USER), USER));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,7 +511,7 @@ async fn signup_is_recorded_with_the_new_user_as_actor_and_subject() {
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
 
     let event = one_new(&app, &admin, &before, "signup", &EVENTS).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!((&event["actor"], &event["subject"]), (&user, &user));
 }
 
@@ -548,7 +544,7 @@ async fn a_login_is_recorded_with_the_user_as_actor_and_subject() {
     assert_eq!(response.status(), 200);
 
     let event = one_new(&app, &admin, &before, "login_succeeded", &EVENTS).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!((&event["actor"], &event["subject"]), (&user, &user));
     assert_eq!(event["ip"], "127.0.0.1");
     assert_eq!(event["user_agent"], AGENT);
@@ -558,7 +554,7 @@ async fn a_login_is_recorded_with_the_user_as_actor_and_subject() {
 async fn logins_through_the_token_endpoint_and_the_cookie_are_recorded() {
     let (app, admin) = with_admin(&[("COOKIE_SECURE", "false")]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
 
     let before = census(&app);
     let response = app
@@ -595,7 +591,7 @@ async fn a_wrong_password_is_recorded_against_the_account() {
     login_failed(&app, USER).await;
 
     let event = one_new(&app, &admin, &before, "login_failed", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
     assert_eq!(event["detail"], "wrong password or inactive account");
     assert_eq!(event["ip"], "127.0.0.1");
 }
@@ -617,7 +613,7 @@ async fn an_inactive_account_is_recorded_like_a_wrong_password() {
     .await;
 
     let event = one_new(&app, &admin, &before, "login_failed", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
     assert_eq!(event["detail"], "wrong password or inactive account");
 }
 
@@ -648,7 +644,7 @@ async fn an_unverified_login_is_recorded_as_failed() {
     .await;
 
     let event = one_new(&app, &admin, &before, "login_failed", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
     assert_eq!(event["detail"], "email not verified");
 }
 
@@ -670,7 +666,7 @@ async fn logout(app: &TestApp, access: &str, query: &str) {
 async fn every_logout_scope_is_recorded_once() {
     let (app, admin) = with_admin(&[]).await;
     app.user(USER).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
 
     for query in ["", "?scope=local", "?scope=global", "?scope=others"] {
         let tokens = app.tokens(USER, PASSWORD).await;
@@ -717,7 +713,7 @@ async fn a_cookie_logout_is_recorded_once() {
     assert_eq!(response.status(), 204);
 
     let event = one_new(&app, &admin, &before, "logout", &EVENTS).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!((&event["actor"], &event["subject"]), (&user, &user));
 }
 
@@ -740,7 +736,7 @@ async fn a_reused_refresh_token_is_recorded_against_its_user() {
     .await;
 
     let event = one_new(&app, &admin, &before, "refresh_reuse_detected", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
     assert_eq!(event["ip"], "127.0.0.1");
 }
 
@@ -775,7 +771,7 @@ async fn ending_one_of_ones_own_sessions_is_recorded() {
     assert_eq!(response.status(), 204);
 
     let event = one_new(&app, &admin, &before, "session_ended", &EVENTS).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!((&event["actor"], &event["subject"]), (&user, &user));
 }
 
@@ -800,7 +796,7 @@ async fn a_superuser_ending_every_session_is_recorded_with_the_count() {
     let (app, admin) = with_admin(&[]).await;
     app.user(USER).await;
     app.tokens(USER, PASSWORD).await;
-    let user_id = id_of(&app, USER);
+    let user_id = app.user_id(USER);
     let before = census(&app);
 
     let response = app
@@ -809,7 +805,7 @@ async fn a_superuser_ending_every_session_is_recorded_with_the_count() {
     assert_eq!(response.status(), 204);
 
     let event = one_new(&app, &admin, &before, "session_ended", &EVENTS).await;
-    assert_eq!(event["actor"], party(&id_of(&app, ADMIN), ADMIN));
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
     assert_eq!(event["subject"], party(&user_id, USER));
     assert_eq!(event["detail"], "all sessions (2)");
 }
@@ -833,7 +829,7 @@ async fn changing_ones_own_password_is_recorded() {
     assert_eq!(response.status(), 200);
 
     let event = one_new(&app, &admin, &before, "password_changed", &EVENTS).await;
-    let user = party(&id_of(&app, USER), USER);
+    let user = party(&app.user_id(USER), USER);
     assert_eq!((&event["actor"], &event["subject"]), (&user, &user));
 }
 
@@ -858,7 +854,7 @@ async fn a_refused_password_change_is_not_recorded() {
 async fn a_superuser_setting_a_password_is_recorded() {
     let (app, admin) = with_admin(&[]).await;
     app.user(USER).await;
-    let user_id = id_of(&app, USER);
+    let user_id = app.user_id(USER);
     let before = census(&app);
 
     let response = app
@@ -871,7 +867,7 @@ async fn a_superuser_setting_a_password_is_recorded() {
     assert_eq!(response.status(), 200);
 
     let event = one_new(&app, &admin, &before, "password_changed", &EVENTS).await;
-    assert_eq!(event["actor"], party(&id_of(&app, ADMIN), ADMIN));
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
     assert_eq!(event["subject"], party(&user_id, USER));
 }
 
@@ -885,7 +881,7 @@ async fn a_password_reset_is_recorded() {
     assert_null(app.reset_password(&token, NEW_PASSWORD).await, 200).await;
 
     let event = one_new(&app, &admin, &before, "password_reset", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
     assert_eq!(event["ip"], "127.0.0.1");
 }
 
@@ -909,7 +905,7 @@ async fn verifying_an_address_by_email_is_recorded() {
     assert_eq!(app.verify(&token).await.status(), 200);
 
     let event = one_new(&app, &admin, &before, "email_verified", &EVENTS).await;
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
 
     // Presenting it again verifies nothing.
     assert_eq!(app.verify(&token).await.status(), 400);
@@ -920,7 +916,7 @@ async fn verifying_an_address_by_email_is_recorded() {
 async fn a_superuser_verifying_an_account_is_recorded_once() {
     let (app, admin) = with_admin(&[]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let path = format!("/users/{}", id_of(&app, USER));
+    let path = format!("/users/{}", app.user_id(USER));
     let before = census(&app);
 
     assert_eq!(
@@ -931,8 +927,8 @@ async fn a_superuser_verifying_an_account_is_recorded_once() {
     );
 
     let event = one_new(&app, &admin, &before, "email_verified", &EVENTS).await;
-    assert_eq!(event["actor"], party(&id_of(&app, ADMIN), ADMIN));
-    assert_eq!(event["subject"], party(&id_of(&app, USER), USER));
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
+    assert_eq!(event["subject"], party(&app.user_id(USER), USER));
 
     assert_eq!(
         app.patch(&path, &admin, json!({"is_verified": true}))
@@ -951,9 +947,9 @@ async fn a_superuser_verifying_an_account_is_recorded_once() {
 async fn assert_each_change_recorded_once(changes: [(Value, &str); 2]) {
     let (app, admin) = with_admin(&[]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let path = format!("/users/{}", id_of(&app, USER));
-    let admin_party = party(&id_of(&app, ADMIN), ADMIN);
-    let user = party(&id_of(&app, USER), USER);
+    let path = format!("/users/{}", app.user_id(USER));
+    let admin_party = party(&app.user_id(ADMIN), ADMIN);
+    let user = party(&app.user_id(USER), USER);
 
     for (change, event) in changes {
         let before = census(&app);
@@ -989,7 +985,7 @@ async fn activations_and_deactivations_are_recorded_only_when_they_change_someth
 #[tokio::test]
 async fn a_change_refused_as_last_superuser_is_not_recorded() {
     let (app, admin) = with_admin(&[]).await;
-    let path = format!("/users/{}", id_of(&app, ADMIN));
+    let path = format!("/users/{}", app.user_id(ADMIN));
     let before = census(&app);
 
     for change in [json!({"is_superuser": false}), json!({"is_active": false})] {
@@ -1009,7 +1005,7 @@ async fn a_change_refused_as_last_superuser_is_not_recorded() {
 async fn a_deleted_user_stays_named_in_the_log() {
     let (app, admin) = with_admin(&[]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let user_id = id_of(&app, USER);
+    let user_id = app.user_id(USER);
     let before = census(&app);
 
     assert_eq!(
@@ -1020,7 +1016,7 @@ async fn a_deleted_user_stays_named_in_the_log() {
     );
 
     let event = one_new(&app, &admin, &before, "user_deleted", &EVENTS).await;
-    assert_eq!(event["actor"], party(&id_of(&app, ADMIN), ADMIN));
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
     assert_eq!(event["subject"], party(&user_id, USER));
     let history = audit(&app, &admin, &format!("?q={user_id}")).await;
     let events = event_names(&history);
@@ -1030,7 +1026,7 @@ async fn a_deleted_user_stays_named_in_the_log() {
 #[tokio::test]
 async fn creating_and_deleting_a_client_are_recorded() {
     let (app, admin) = with_admin(&[]).await;
-    let admin_party = party(&id_of(&app, ADMIN), ADMIN);
+    let admin_party = party(&app.user_id(ADMIN), ADMIN);
 
     let before = census(&app);
     let client = app.machine_client(&admin, "Nightly Export", &[]).await;

@@ -44,10 +44,6 @@ async fn assert_invalid_field(response: reqwest::Response, field: &str, what: &s
     assert!(errors[0]["type"].is_string(), "{what}: {body}");
 }
 
-fn client_count(app: &TestApp) -> i64 {
-    app.count("SELECT id FROM clients")
-}
-
 // ---------------------------------------------------------------------------------------------
 // Registering
 
@@ -157,7 +153,7 @@ async fn invalid_names_are_422_at_body_name() {
         let response = app.create_client(&admin.access, name, &[]).await;
         assert_invalid_field(response, "name", &format!("name {name:?}")).await;
     }
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -184,7 +180,7 @@ async fn invalid_scopes_are_422_at_body_scopes() {
         let what = format!("scopes {scopes:?}");
         assert_invalid_field(response, "scopes", &what).await;
     }
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -205,7 +201,7 @@ async fn a_missing_or_mistyped_field_is_422() {
         let detail: Value = response.json().await.unwrap();
         assert!(detail["detail"].is_array(), "{body}: {detail}");
     }
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -361,7 +357,7 @@ async fn deleting_an_unknown_or_malformed_client_is_404() {
         let response = app.delete(&format!("/clients/{id}"), &admin.access).await;
         assert_detail(response, 404, "Not Found").await;
     }
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +383,7 @@ async fn a_member_is_403_and_changes_nothing() {
         "Forbidden",
     )
     .await;
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }
 
 #[tokio::test]
@@ -418,7 +414,7 @@ async fn anonymous_callers_are_401() {
             .starts_with("Bearer"));
         assert_detail(response, 401, "Unauthorized").await;
     }
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }
 
 #[tokio::test]
@@ -440,7 +436,7 @@ async fn a_client_token_cannot_manage_clients() {
         "DELETE /clients/{id}",
     )
     .await;
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,7 +499,7 @@ async fn a_client_outlives_the_superuser_who_registered_it() {
     let (app, admin) = admin_app().await;
     let client = app.machine_client(&admin.access, "orphan", &[]).await;
     app.superuser("second-admin@example.com").await;
-    let admin_id = app.user_row(ADMIN).unwrap().id;
+    let admin_id = app.user_id(ADMIN);
     let second = app.tokens("second-admin@example.com", PASSWORD).await;
     let response = app
         .delete(&format!("/users/{admin_id}"), &second.access)
@@ -545,7 +541,7 @@ async fn managing_clients_with_the_cookie_needs_the_csrf_header() {
 
     assert_detail(post(None).await.unwrap(), 403, "CSRF_FAILED").await;
     assert_detail(delete(None).await.unwrap(), 403, "CSRF_FAILED").await;
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 
     let token = browser.token().await;
     assert_eq!(post(Some(token.clone())).await.unwrap().status(), 201);

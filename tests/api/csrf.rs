@@ -58,7 +58,7 @@ impl World {
 
     /// Every form of the site, filled in as its user would.
     fn forms(&self) -> Vec<Form> {
-        let target = self.app.user_row(TARGET).unwrap().id;
+        let target = self.app.user_id(TARGET);
         let admin_action = |action: &str, extra: &[(&'static str, &str)]| {
             let mut fields = vec![("next", "/admin/users".to_owned())];
             fields.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
@@ -488,7 +488,7 @@ async fn cookie_superuser_delete_needs_the_csrf_header() {
     let app = spawn_page_app().await;
     let admin = PageClient::superuser(&app, ADMIN).await;
     app.register(TARGET, PASSWORD).await;
-    let url = admin.url(&format!("/users/{}", app.user_row(TARGET).unwrap().id));
+    let url = admin.url(&format!("/users/{}", app.user_id(TARGET)));
     let before = snapshot(&app);
 
     let refused = admin.client.delete(&url).send().await.unwrap();

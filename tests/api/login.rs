@@ -33,15 +33,8 @@ async fn login_form(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response
 async fn assert_token_response(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys_of(&body),
         ["access_token", "expires_in", "refresh_token", "token_type"],
         "{body}"
     );
@@ -60,24 +53,6 @@ async fn assert_bad_credentials(response: reqwest::Response) -> String {
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body, json!({"detail": "LOGIN_BAD_CREDENTIALS"}));
     text
-}
-
-/// Asserts a 422 whose entries are `{loc, msg, type}`; returns the entries.
-async fn assert_validation_error(response: reqwest::Response) -> Vec<Value> {
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.unwrap();
-    let entries = body["detail"]
-        .as_array()
-        .expect("detail is an array")
-        .clone();
-    assert!(!entries.is_empty(), "{body}");
-    for entry in &entries {
-        let loc = entry["loc"].as_array().expect("loc is an array");
-        assert_eq!(loc.first(), Some(&json!("body")), "{body}");
-        assert!(entry["msg"].is_string(), "{body}");
-        assert!(entry["type"].is_string(), "{body}");
-    }
-    entries
 }
 
 fn session_count(app: &TestApp) -> i64 {
@@ -243,7 +218,7 @@ async fn login_rejects_a_json_body_with_422() {
 async fn login_records_a_session_and_a_hashed_refresh_token() {
     let app = spawn_app().await;
     app.register("alice@example.com", PASSWORD).await;
-    let user_id = app.user_row("alice@example.com").unwrap().id;
+    let user_id = app.user_id("alice@example.com");
 
     let response = app
         .client

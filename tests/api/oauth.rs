@@ -44,14 +44,6 @@ async fn password_grant(app: &TestApp, username: &str, password: &str) -> reqwes
     .await
 }
 
-async fn refresh_grant(app: &TestApp, refresh_token: &str) -> reqwest::Response {
-    app.token_request(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-    ])
-    .await
-}
-
 /// A client-credentials request with the credentials in the form, and `extra` fields.
 async fn client_grant(
     app: &TestApp,
@@ -424,8 +416,7 @@ async fn refresh_grant_rotates_the_refresh_token() {
     let app = spawn_app().await;
     let login = app.user(USER).await;
 
-    let renewed =
-        assert_user_token_pair(refresh_grant(&app, &login.refresh).await, "refresh").await;
+    let renewed = assert_user_token_pair(app.refresh_grant(&login.refresh).await, "refresh").await;
 
     assert_ne!(renewed.refresh, login.refresh, "a new refresh token");
     assert_eq!(email_of(&app, &renewed.access).await, USER);
@@ -434,8 +425,7 @@ async fn refresh_grant_rotates_the_refresh_token() {
         claims_of(&login.access)["sid"],
         "the same session goes on"
     );
-    let again =
-        assert_user_token_pair(refresh_grant(&app, &renewed.refresh).await, "refresh").await;
+    let again = assert_user_token_pair(app.refresh_grant(&renewed.refresh).await, "refresh").await;
     assert_eq!(email_of(&app, &again.access).await, USER);
 }
 
@@ -446,14 +436,14 @@ async fn refresh_tokens_pass_between_the_token_endpoint_and_jwt_refresh() {
 
     // From /auth/jwt/login to /auth/token ...
     let from_endpoint =
-        assert_user_token_pair(refresh_grant(&app, &login.refresh).await, "refresh grant").await;
+        assert_user_token_pair(app.refresh_grant(&login.refresh).await, "refresh grant").await;
     // ... to /auth/jwt/refresh ...
     let response = app.refresh(&from_endpoint.refresh).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let from_jwt_refresh = body["refresh_token"].as_str().unwrap();
     // ... and back.
-    let last = assert_user_token_pair(refresh_grant(&app, from_jwt_refresh).await, "back").await;
+    let last = assert_user_token_pair(app.refresh_grant(from_jwt_refresh).await, "back").await;
     assert_eq!(email_of(&app, &last.access).await, USER);
 
     // A password-grant refresh token works at /auth/jwt/refresh too.
@@ -497,16 +487,10 @@ async fn refresh_grant_refuses_unknown_tokens_as_invalid_grant() {
         &format!("{} ", login.refresh),
     ] {
         let what = format!("refresh_token {token:?}");
-        assert_oauth_error(
-            refresh_grant(&app, token).await,
-            400,
-            "invalid_grant",
-            &what,
-        )
-        .await;
+        assert_oauth_error(app.refresh_grant(token).await, 400, "invalid_grant", &what).await;
     }
     // The genuine token still works: the refusals were about the tokens.
-    assert_user_token_pair(refresh_grant(&app, &login.refresh).await, "genuine").await;
+    assert_user_token_pair(app.refresh_grant(&login.refresh).await, "genuine").await;
 }
 
 #[tokio::test]
@@ -523,7 +507,7 @@ async fn refresh_grant_after_logout_is_invalid_grant() {
     assert_eq!(response.status(), 204);
 
     assert_oauth_error(
-        refresh_grant(&app, &login.refresh).await,
+        app.refresh_grant(&login.refresh).await,
         400,
         "invalid_grant",
         "after logout",
@@ -535,11 +519,11 @@ async fn refresh_grant_after_logout_is_invalid_grant() {
 async fn reusing_a_rotated_refresh_token_at_the_endpoint_revokes_the_family() {
     let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let login = app.user(USER).await;
-    let child = assert_user_token_pair(refresh_grant(&app, &login.refresh).await, "first").await;
+    let child = assert_user_token_pair(app.refresh_grant(&login.refresh).await, "first").await;
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_oauth_error(
-        refresh_grant(&app, &login.refresh).await,
+        app.refresh_grant(&login.refresh).await,
         400,
         "invalid_grant",
         "the rotated parent",
@@ -548,7 +532,7 @@ async fn reusing_a_rotated_refresh_token_at_the_endpoint_revokes_the_family() {
 
     // The replay ended the session: the child and its access token are dead too.
     assert_oauth_error(
-        refresh_grant(&app, &child.refresh).await,
+        app.refresh_grant(&child.refresh).await,
         400,
         "invalid_grant",
         "the child after reuse",
@@ -997,7 +981,7 @@ async fn secret_names_a_client_caller_with_its_token_scopes() {
 async fn secret_names_a_user_caller() {
     let app = spawn_app().await;
     let tokens = app.user(USER).await;
-    let id = app.user_row(USER).unwrap().id;
+    let id = app.user_id(USER);
 
     let response = app.get("/secret", &tokens.access).await;
 

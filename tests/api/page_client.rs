@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, ACCEPT, LOCATION, SET_COOKIE};
 use reqwest::{Response, Url};
 
 use crate::helpers::*;
+use crate::tokens::session_of;
 
 /// Cookie names when `COOKIE_SECURE=false` (what the flow tests use over plain HTTP).
 pub const ACCESS: &str = "gatehouse_access";
@@ -175,6 +176,15 @@ impl PageClient {
             let (key, value) = pair.split_once('=')?;
             (key == name).then(|| value.to_owned())
         })
+    }
+
+    /// The session the client is signed in to, read from its access cookie.
+    pub fn session(&self) -> String {
+        session_of(
+            &self
+                .cookie(ACCESS)
+                .expect("the client holds an access cookie"),
+        )
     }
 
     /// Puts a cookie in the jar, as if the server had set it.
@@ -507,7 +517,7 @@ pub fn snapshot(app: &TestApp) -> String {
 
 /// Sessions of `email` that have not been revoked.
 pub fn live_sessions(app: &TestApp, email: &str) -> i64 {
-    let id = app.user_row(email).expect("user exists").id;
+    let id = app.user_id(email);
     app.count(&format!(
         "SELECT id FROM sessions WHERE user_id = '{id}' AND revoked_at IS NULL"
     ))

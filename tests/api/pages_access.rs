@@ -27,7 +27,7 @@ enum Route {
 
 /// What a refused attempt must leave as it was: users, sessions, refresh tokens, clients.
 fn state(app: &TestApp) -> (String, i64) {
-    (snapshot(app), app.count("SELECT id FROM clients"))
+    (snapshot(app), app.client_count())
 }
 
 #[tokio::test]
@@ -44,8 +44,8 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
     ));
     let anonymous = PageClient::new(&app);
     let member = PageClient::user(&app, MEMBER).await;
-    let id = |email: &str| app.user_row(email).expect("user exists").id;
-    let on_user = |email: &str, action: &str| format!("/admin/users/{}/{action}", id(email));
+    let on_user =
+        |email: &str, action: &str| format!("/admin/users/{}/{action}", app.user_id(email));
     let page = |path: &str, login: &str| Route::Page(path.to_owned(), login.to_owned());
 
     let routes = [
@@ -60,7 +60,10 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
         ),
         Route::Page(
             on_user(ADMIN, "delete"),
-            format!("/login?next=%2Fadmin%2Fusers%2F{}%2Fdelete", id(ADMIN)),
+            format!(
+                "/login?next=%2Fadmin%2Fusers%2F{}%2Fdelete",
+                app.user_id(ADMIN)
+            ),
         ),
         page("/admin/audit", "/login?next=%2Fadmin%2Faudit"),
         page(

@@ -11,12 +11,8 @@ const LIST: &str = "/admin/users";
 /// Extra form fields of an action (`confirm=yes`).
 type Extra<'a> = &'a [(&'a str, &'a str)];
 
-fn id_of(app: &TestApp, email: &str) -> String {
-    app.user_row(email).expect("user exists").id
-}
-
 fn action_path(app: &TestApp, email: &str, action: &str) -> String {
-    format!("/admin/users/{}/{action}", id_of(app, email))
+    format!("/admin/users/{}/{action}", app.user_id(email))
 }
 
 /// Submits a row's action form for `email`, as the list renders it (`next` is the list).
@@ -92,12 +88,12 @@ async fn admin_page_lists_every_user_with_their_actions() {
     let ids = attribute_values(&html, "data-id");
     for email in [ADMIN, MEMBER, TARGET] {
         assert!(
-            ids.contains(&id_of(&app, email)),
+            ids.contains(&app.user_id(email)),
             "the row of {email} has its id"
         );
     }
-    let admin_id = id_of(&app, ADMIN);
-    let member_id = id_of(&app, MEMBER);
+    let admin_id = app.user_id(ADMIN);
+    let member_id = app.user_id(MEMBER);
     for action in ["promote", "deactivate", "verify", "delete"] {
         let form = format!("action=\"/admin/users/{member_id}/{action}\"");
         assert!(html.contains(&form), "{form}");
@@ -509,7 +505,7 @@ async fn two_superusers_demoting_each_other_at_once_leave_one() {
 async fn delete_without_confirmation_asks_first_and_deletes_nothing() {
     let (app, admin) = admin_app().await;
     app.register(TARGET, PASSWORD).await;
-    let id = id_of(&app, TARGET);
+    let id = app.user_id(TARGET);
     let before = snapshot(&app);
 
     for extra in [&[][..], &[("confirm", "no")][..], &[("confirm", "")][..]] {
@@ -577,7 +573,7 @@ async fn the_confirmation_page_deletes_when_submitted() {
 async fn deleting_a_user_ends_their_sessions() {
     let (app, admin) = admin_app().await;
     let target = PageClient::user(&app, TARGET).await;
-    let id = id_of(&app, TARGET);
+    let id = app.user_id(TARGET);
 
     let response = act(&admin, &app, TARGET, "delete", &[("confirm", "yes")]).await;
 
@@ -593,7 +589,7 @@ async fn deleting_a_user_ends_their_sessions() {
 async fn unknown_actions_and_users_are_404() {
     let (app, admin) = admin_app().await;
     app.register(TARGET, PASSWORD).await;
-    let id = id_of(&app, TARGET);
+    let id = app.user_id(TARGET);
     let unknown = "00000000-0000-4000-8000-000000000000";
     let before = snapshot(&app);
 

@@ -98,13 +98,9 @@ async fn failed_login(app: &TestApp, username: &str, headers: &[(&str, &str)]) {
     assert_eq!(response.status(), 400, "failed login of {username}");
 }
 
-fn id_of(app: &TestApp, email: &str) -> String {
-    app.user_row(email).expect("user exists").id
-}
-
 /// Makes `email` a superuser through the API, as `admin` (a superuser's access token).
 async fn promote(app: &TestApp, admin: &str, email: &str) {
-    let path = format!("/users/{}", id_of(app, email));
+    let path = format!("/users/{}", app.user_id(email));
     let response = app.patch(&path, admin, json!({"is_superuser": true})).await;
     assert_eq!(response.status(), 200, "promote {email}");
 }
@@ -173,8 +169,8 @@ async fn events_are_listed_newest_first_with_actor_subject_and_ip() {
 
     let promoted = row_html(&html, 0);
     assert!(promoted.contains(">Promoted</td>"), "{promoted}");
-    let admin_filter = format!("href=\"/admin/audit?q={}\"", id_of(&app, ADMIN));
-    let member_filter = format!("href=\"/admin/audit?q={}\"", id_of(&app, MEMBER));
+    let admin_filter = format!("href=\"/admin/audit?q={}\"", app.user_id(ADMIN));
+    let member_filter = format!("href=\"/admin/audit?q={}\"", app.user_id(MEMBER));
     assert!(
         promoted.contains(&admin_filter),
         "actor links to its events"
@@ -285,8 +281,8 @@ async fn q_matches_part_of_an_email_or_an_exact_id_as_actor_or_subject() {
     app.register("bob@example.org", PASSWORD).await;
     let api = app.tokens(ADMIN, PASSWORD).await;
     promote(&app, &api.access, "bob@example.org").await;
-    let bob_id = id_of(&app, "bob@example.org");
-    let admin_id = id_of(&app, ADMIN);
+    let bob_id = app.user_id("bob@example.org");
+    let admin_id = app.user_id(ADMIN);
 
     let cases: Vec<(String, Vec<&str>, &str)> = vec![
         ("ALICE".into(), vec!["signup"], "1 event matches"),
@@ -488,7 +484,7 @@ async fn pagination_keeps_the_filters_across_two_pages() {
 async fn the_user_list_links_to_each_users_activity() {
     let (app, admin) = admin_app().await;
     app.register(MEMBER, PASSWORD).await;
-    let member_id = id_of(&app, MEMBER);
+    let member_id = app.user_id(MEMBER);
 
     let users = admin.page("/admin/users").await;
     let link = format!("/admin/audit?q={member_id}");
@@ -502,7 +498,7 @@ async fn the_user_list_links_to_each_users_activity() {
 async fn a_deleted_users_events_stay_readable() {
     let (app, admin) = admin_app().await;
     app.register(MEMBER, PASSWORD).await;
-    let member_id = id_of(&app, MEMBER);
+    let member_id = app.user_id(MEMBER);
     let api = app.tokens(ADMIN, PASSWORD).await;
     let response = app
         .delete(&format!("/users/{member_id}"), &api.access)

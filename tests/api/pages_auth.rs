@@ -422,7 +422,7 @@ async fn logging_in_from_the_redirect_comes_back_to_the_page() {
 async fn account_page_shows_the_user_and_the_password_form() {
     let app = spawn_page_app().await;
     let browser = PageClient::user(&app, EMAIL).await;
-    let id = app.user_row(EMAIL).unwrap().id;
+    let id = app.user_id(EMAIL);
 
     let html = browser.page("/account").await;
 

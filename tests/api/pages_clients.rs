@@ -52,10 +52,6 @@ fn delete_path(id: &str) -> String {
     format!("{PAGE}/{id}/delete")
 }
 
-fn client_count(app: &TestApp) -> i64 {
-    app.count("SELECT id FROM clients")
-}
-
 // ---------------------------------------------------------------------------------------------
 // The empty page (who may see it at all: `pages_access.rs`)
 
@@ -136,7 +132,7 @@ async fn the_secret_is_not_shown_again() {
     // Nor on the next admin page the browser visits (no flash carries it).
     let users = admin.page("/admin/users").await;
     assert!(!users.contains(&shown.secret));
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }
 
 #[tokio::test]
@@ -192,7 +188,7 @@ async fn invalid_registrations_are_422_beside_the_field_and_create_nothing() {
             "{what}"
         );
     }
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -204,7 +200,7 @@ async fn registering_needs_the_csrf_token() {
     let with_bad_token = [("name", "forged"), ("csrf_token", "nope")];
     assert_csrf_page(admin.post_form(PAGE, &with_bad_token).await).await;
 
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -269,7 +265,7 @@ async fn deleting_needs_the_csrf_token() {
 
     assert_csrf_page(admin.post_form(&delete_path(&client.id), &[]).await).await;
 
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
     assert_eq!(app.get("/secret", &token).await.status(), 200);
 }
 
@@ -288,7 +284,7 @@ async fn deleting_a_client_that_is_gone_says_so() {
         admin.flashes_on(PAGE).await,
         [Flash::error("That client no longer exists.")]
     );
-    assert_eq!(client_count(&app), 0);
+    assert_eq!(app.client_count(), 0);
 }
 
 #[tokio::test]
@@ -300,5 +296,5 @@ async fn deleting_a_malformed_client_id_is_404() {
 
     assert_eq!(response.status(), 404);
     assert_html(&response);
-    assert_eq!(client_count(&app), 1);
+    assert_eq!(app.client_count(), 1);
 }

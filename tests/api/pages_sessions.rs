@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::page_client::*;
-use crate::tokens::claims_of;
+use crate::tokens::session_of;
 
 const USER: &str = "user@example.com";
 const OTHER: &str = "other@example.com";
@@ -12,17 +12,6 @@ const PHONE: &str = "Mozilla/5.0 (iPhone) Phone";
 const TABLET: &str = "Mozilla/5.0 (iPad) Tablet";
 const ACCOUNT: &str = "/account";
 const LIST: &str = "/admin/users";
-
-fn sid(access_token: &str) -> String {
-    claims_of(access_token)["sid"].as_str().unwrap().to_owned()
-}
-
-/// The session of a signed-in browser, read from its access cookie.
-fn browser_session(browser: &PageClient) -> String {
-    sid(&browser
-        .cookie(ACCESS)
-        .expect("the browser holds an access cookie"))
-}
 
 /// The rows of `#sessions-table`: each session id with the HTML of its row.
 fn session_rows(html: &str) -> Vec<(String, String)> {
@@ -76,14 +65,14 @@ async fn browser_and_phone(app: &TestApp) -> (PageClient, Tokens) {
 async fn the_account_page_lists_each_session_and_marks_this_device() {
     let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
-    let here = browser_session(&browser);
+    let here = browser.session();
 
     let html = browser.page(ACCOUNT).await;
 
     let rows = session_rows(&html);
     let mut ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     ids.sort_unstable();
-    let mut expected = vec![here.clone(), sid(&phone.access)];
+    let mut expected = vec![here.clone(), session_of(&phone.access)];
     expected.sort_unstable();
     assert_eq!(ids, expected);
 
@@ -98,11 +87,14 @@ async fn the_account_page_lists_each_session_and_marks_this_device() {
         "no sign-out button for this device: {this}"
     );
 
-    let other = row(&rows, &sid(&phone.access));
+    let other = row(&rows, &session_of(&phone.access));
     assert!(other.contains(PHONE), "{other}");
     assert!(!other.contains("This device"), "{other}");
     assert!(
-        other.contains(&format!("action=\"{}\"", end_path(&sid(&phone.access)))),
+        other.contains(&format!(
+            "action=\"{}\"",
+            end_path(&session_of(&phone.access))
+        )),
         "{other}"
     );
     assert!(other.contains("name=\"csrf_token\""), "{other}");
@@ -121,7 +113,7 @@ async fn a_lone_session_has_no_sign_out_others_form() {
 
     let rows = session_rows(&html);
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].0, browser_session(&browser));
+    assert_eq!(rows[0].0, browser.session());
     assert!(!html.contains("/account/sessions/end-others"), "{html}");
 }
 
@@ -144,13 +136,13 @@ async fn only_this_users_live_sessions_are_shown() {
 
     let ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
-    assert!(ids.contains(&sid(&phone.access).as_str()));
+    assert!(ids.contains(&session_of(&phone.access).as_str()));
     assert!(
-        !ids.contains(&sid(&other.access).as_str()),
+        !ids.contains(&session_of(&other.access).as_str()),
         "another user's session"
     );
     assert!(
-        !ids.contains(&sid(&tablet.access).as_str()),
+        !ids.contains(&session_of(&tablet.access).as_str()),
         "an ended session"
     );
 }
@@ -167,7 +159,7 @@ async fn a_user_agent_with_markup_is_escaped() {
     assert_not_raw(&html, "<script>alert(1)</script>");
     assert_not_raw(&html, "Evil\">");
     let rows = session_rows(&html);
-    let shown = row(&rows, &sid(&phone.access));
+    let shown = row(&rows, &session_of(&phone.access));
     assert!(unescape(shown).contains(hostile), "{shown}");
 }
 
@@ -178,9 +170,11 @@ async fn a_user_agent_with_markup_is_escaped() {
 async fn signing_out_another_session_from_the_account_page() {
     let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
-    let here = browser_session(&browser);
+    let here = browser.session();
 
-    let response = browser.submit(&end_path(&sid(&phone.access)), &[]).await;
+    let response = browser
+        .submit(&end_path(&session_of(&phone.access)), &[])
+        .await;
 
     assert_see_other(&response, ACCOUNT);
     assert_ended(&app, &phone, "the phone").await;
@@ -198,7 +192,7 @@ async fn signing_out_another_session_from_the_account_page() {
 async fn signing_out_a_session_needs_the_csrf_token() {
     let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
-    let path = end_path(&sid(&phone.access));
+    let path = end_path(&session_of(&phone.access));
 
     assert_csrf_page(browser.post_form(&path, &[]).await).await;
     assert_csrf_page(browser.post_form(&path, &[("csrf_token", "forged")]).await).await;
@@ -213,7 +207,9 @@ async fn another_users_session_cannot_be_signed_out_from_the_page() {
     let browser = PageClient::user(&app, USER).await;
     let other = app.user(OTHER).await;
 
-    let response = browser.submit(&end_path(&sid(&other.access)), &[]).await;
+    let response = browser
+        .submit(&end_path(&session_of(&other.access)), &[])
+        .await;
 
     assert_see_other(&response, ACCOUNT);
     assert_eq!(
@@ -243,7 +239,7 @@ async fn signing_out_every_other_session_keeps_this_browser() {
     let (browser, phone) = browser_and_phone(&app).await;
     let tablet = login_from(&app, USER, TABLET).await;
     let other = app.user(OTHER).await;
-    let here = browser_session(&browser);
+    let here = browser.session();
 
     let response = browser.submit("/account/sessions/end-others", &[]).await;
 
@@ -279,7 +275,7 @@ async fn a_session_signed_out_from_another_device_leaves_this_browser_signed_out
     let app = spawn_page_app().await;
     let (browser, phone) = browser_and_phone(&app).await;
 
-    let path = format!("/users/me/sessions/{}", browser_session(&browser));
+    let path = format!("/users/me/sessions/{}", browser.session());
     assert_eq!(app.delete(&path, &phone.access).await.status(), 204);
 
     assert_see_other(&browser.get(ACCOUNT).await, "/login?next=%2Faccount");
@@ -291,10 +287,7 @@ async fn a_session_signed_out_from_another_device_leaves_this_browser_signed_out
 // `pages_access.rs`)
 
 fn end_sessions_path(app: &TestApp, email: &str) -> String {
-    format!(
-        "/admin/users/{}/end-sessions",
-        app.user_row(email).expect("user exists").id
-    )
+    format!("/admin/users/{}/end-sessions", app.user_id(email))
 }
 
 #[tokio::test]

@@ -53,7 +53,7 @@ async fn fingerprint(response: reqwest::Response) -> (u16, Vec<(String, String)>
 }
 
 fn reset_tokens_of(app: &TestApp, email: &str, condition: &str) -> i64 {
-    let id = app.user_row(email).unwrap().id;
+    let id = app.user_id(email);
     app.count(&format!(
         "SELECT token_hash FROM email_tokens WHERE user_id = '{id}' AND purpose = 'reset' \
          AND {condition}"

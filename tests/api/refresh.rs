@@ -8,15 +8,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
-use crate::tokens::{assert_invalid_token, claims_of, now, www_authenticate};
-
-/// The session (refresh-token family) an access token belongs to.
-fn session_of(access: &str) -> String {
-    claims_of(access)["sid"]
-        .as_str()
-        .expect("an access token names its session")
-        .to_owned()
-}
+use crate::tokens::{assert_invalid_token, now, session_of, www_authenticate};
 
 fn live_sessions(app: &TestApp, session_id: &str) -> i64 {
     app.count(&format!(

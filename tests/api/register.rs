@@ -13,35 +13,6 @@ async fn register_json(app: &TestApp, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-/// Asserts a 400 password-policy error with `code` and a non-empty human reason.
-async fn assert_policy_error(response: reqwest::Response, code: &str) {
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    let detail = body["detail"].as_object().expect("detail is an object");
-    assert_eq!(detail.len(), 2, "detail has code and reason only: {body}");
-    assert_eq!(detail["code"], code, "{body}");
-    let reason = detail["reason"].as_str().expect("reason is a string");
-    assert!(!reason.trim().is_empty(), "reason is empty: {body}");
-}
-
-/// Asserts a 422 validation error whose entries are `{loc, msg, type}`; returns the entries.
-async fn assert_validation_error(response: reqwest::Response) -> Vec<Value> {
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.unwrap();
-    let entries = body["detail"]
-        .as_array()
-        .expect("detail is an array")
-        .clone();
-    assert!(!entries.is_empty(), "detail is empty: {body}");
-    for entry in &entries {
-        let loc = entry["loc"].as_array().expect("loc is an array");
-        assert_eq!(loc.first(), Some(&json!("body")), "{body}");
-        assert!(entry["msg"].is_string(), "{body}");
-        assert!(entry["type"].is_string(), "{body}");
-    }
-    entries
-}
-
 fn has_loc(entries: &[Value], field: &str) -> bool {
     entries
         .iter()

@@ -305,7 +305,7 @@ async fn concurrent_updates_of_different_fields_are_all_applied() {
 
     let mut requests = Vec::new();
     for email in &targets {
-        let path = format!("/users/{}", app.user_row(email).unwrap().id);
+        let path = format!("/users/{}", app.user_id(email));
         for body in [
             json!({"password": new_password}),
             json!({"is_verified": true}),
@@ -337,7 +337,7 @@ async fn concurrent_updates_of_different_fields_are_all_applied() {
 async fn unknown_routes_are_404_and_wrong_methods_are_405() {
     let app = spawn_app().await;
     let admin = app.superuser(ADMIN).await;
-    let admin_path = format!("/users/{}", app.user_row(ADMIN).unwrap().id);
+    let admin_path = format!("/users/{}", app.user_id(ADMIN));
 
     for path in ["/nope", "/auth/registerx", "/users/me/extra", "/auth/jwt"] {
         let response = app.get(path, &admin.access).await;

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::tokens::{assert_invalid_token, claims_of};
+use crate::tokens::{assert_invalid_token, session_of};
 
 const USER: &str = "user@example.com";
 const OTHER: &str = "other@example.com";
@@ -18,13 +18,6 @@ async fn two_devices(app: &TestApp, email: &str) -> (Tokens, Tokens) {
     let laptop = login_from(app, email, LAPTOP).await;
     let phone = login_from(app, email, PHONE).await;
     (laptop, phone)
-}
-
-fn session_of(tokens: &Tokens) -> String {
-    claims_of(&tokens.access)["sid"]
-        .as_str()
-        .expect("a user's token names its session")
-        .to_owned()
 }
 
 async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
@@ -65,7 +58,7 @@ async fn assert_live(app: &TestApp, tokens: &Tokens, what: &str) {
     assert_eq!(
         app.count(&format!(
             "SELECT id FROM sessions WHERE id = '{}' AND revoked_at IS NULL",
-            session_of(tokens)
+            session_of(&tokens.access)
         )),
         1,
         "{what}"
@@ -84,15 +77,8 @@ async fn each_login_is_a_session_listed_with_its_user_agent() {
 
     assert_eq!(listed.len(), 2, "{listed:?}");
     for session in &listed {
-        let mut keys: Vec<&str> = session
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
         assert_eq!(
-            keys,
+            keys_of(session),
             ["created_at", "current", "id", "last_used_at", "user_agent"],
             "{session}"
         );
@@ -106,8 +92,8 @@ async fn each_login_is_a_session_listed_with_its_user_agent() {
             .unwrap_or_else(|| panic!("session {id} is listed: {listed:?}"))["user_agent"]
             .clone()
     };
-    assert_eq!(agent_of(&session_of(&laptop)), LAPTOP);
-    assert_eq!(agent_of(&session_of(&phone)), PHONE);
+    assert_eq!(agent_of(&session_of(&laptop.access)), LAPTOP);
+    assert_eq!(agent_of(&session_of(&phone.access)), PHONE);
 }
 
 #[tokio::test]
@@ -119,7 +105,7 @@ async fn current_marks_the_session_of_the_asking_token() {
         let listed = sessions(&app, &tokens.access).await;
         let current: Vec<&Value> = listed.iter().filter(|s| s["current"] == true).collect();
         assert_eq!(current.len(), 1, "{what}: {listed:?}");
-        assert_eq!(current[0]["id"], session_of(tokens), "{what}");
+        assert_eq!(current[0]["id"], session_of(&tokens.access), "{what}");
         assert!(
             listed.iter().all(|s| s["current"].is_boolean()),
             "{listed:?}"
@@ -131,7 +117,7 @@ async fn current_marks_the_session_of_the_asking_token() {
 async fn sessions_are_listed_most_recently_used_first() {
     let app = spawn_app().await;
     let (laptop, phone) = two_devices(&app, USER).await;
-    let (laptop_id, phone_id) = (session_of(&laptop), session_of(&phone));
+    let (laptop_id, phone_id) = (session_of(&laptop.access), session_of(&phone.access));
     let now = crate::tokens::now();
     app.execute(&format!(
         "UPDATE sessions SET last_used_at = {} WHERE id = '{laptop_id}'; \
@@ -192,8 +178,8 @@ async fn only_your_own_live_sessions_are_listed() {
     let mine = sessions(&app, &laptop.access).await;
     let theirs = sessions(&app, &other.access).await;
 
-    assert_eq!(ids(&mine), [session_of(&laptop)]);
-    assert_eq!(ids(&theirs), [session_of(&other)]);
+    assert_eq!(ids(&mine), [session_of(&laptop.access)]);
+    assert_eq!(ids(&theirs), [session_of(&other.access)]);
 }
 
 #[tokio::test]
@@ -202,12 +188,12 @@ async fn expired_sessions_are_not_listed() {
     let (laptop, phone) = two_devices(&app, USER).await;
     app.execute(&format!(
         "UPDATE sessions SET expires_at = 1 WHERE id = '{}'",
-        session_of(&phone)
+        session_of(&phone.access)
     ));
 
     assert_eq!(
         ids(&sessions(&app, &laptop.access).await),
-        [session_of(&laptop)]
+        [session_of(&laptop.access)]
     );
 }
 
@@ -215,7 +201,7 @@ async fn expired_sessions_are_not_listed() {
 async fn an_expired_session_cannot_be_ended_again() {
     let app = spawn_app().await;
     let (laptop, phone) = two_devices(&app, USER).await;
-    let phone_session = session_of(&phone);
+    let phone_session = session_of(&phone.access);
     app.execute(&format!(
         "UPDATE sessions SET expires_at = 1 WHERE id = '{phone_session}'"
     ));
@@ -249,7 +235,7 @@ async fn ending_another_devices_session_signs_it_out_and_keeps_this_one() {
 
     let response = app
         .delete(
-            &format!("/users/me/sessions/{}", session_of(&phone)),
+            &format!("/users/me/sessions/{}", session_of(&phone.access)),
             &laptop.access,
         )
         .await;
@@ -259,7 +245,7 @@ async fn ending_another_devices_session_signs_it_out_and_keeps_this_one() {
     assert_live(&app, &laptop, "the laptop").await;
     assert_eq!(
         ids(&sessions(&app, &laptop.access).await),
-        [session_of(&laptop)]
+        [session_of(&laptop.access)]
     );
 }
 
@@ -276,7 +262,7 @@ async fn an_ended_sessions_refresh_token_fails_even_within_the_reuse_grace() {
         refresh: body["refresh_token"].as_str().unwrap().to_owned(),
     };
 
-    let path = format!("/users/me/sessions/{}", session_of(&phone));
+    let path = format!("/users/me/sessions/{}", session_of(&phone.access));
     assert_eq!(app.delete(&path, &laptop.access).await.status(), 204);
 
     assert_ended(&app, &child, "the refreshed phone").await;
@@ -294,7 +280,7 @@ async fn ending_the_current_session_signs_this_token_out() {
     let app = spawn_app().await;
     let (laptop, phone) = two_devices(&app, USER).await;
 
-    let path = format!("/users/me/sessions/{}", session_of(&laptop));
+    let path = format!("/users/me/sessions/{}", session_of(&laptop.access));
     assert_eq!(app.delete(&path, &laptop.access).await.status(), 204);
 
     assert_ended(&app, &laptop, "the laptop").await;
@@ -306,12 +292,12 @@ async fn ending_a_session_that_is_not_yours_or_not_live_is_404() {
     let app = spawn_app().await;
     let (laptop, phone) = two_devices(&app, USER).await;
     let other = app.user(OTHER).await;
-    let phone_path = format!("/users/me/sessions/{}", session_of(&phone));
+    let phone_path = format!("/users/me/sessions/{}", session_of(&phone.access));
     assert_eq!(app.delete(&phone_path, &laptop.access).await.status(), 204);
 
     for (id, what) in [
-        (session_of(&other), "another user's session"),
-        (session_of(&phone), "an ended session"),
+        (session_of(&other.access), "another user's session"),
+        (session_of(&phone.access), "an ended session"),
         (uuid::Uuid::new_v4().to_string(), "an unknown session"),
         ("not-a-uuid".to_owned(), "a malformed id"),
         ("0".to_owned(), "a number"),
@@ -330,7 +316,7 @@ async fn ending_a_session_that_is_not_yours_or_not_live_is_404() {
 async fn ending_a_session_needs_a_user() {
     let app = spawn_app().await;
     let tokens = app.user(USER).await;
-    let path = format!("/users/me/sessions/{}", session_of(&tokens));
+    let path = format!("/users/me/sessions/{}", session_of(&tokens.access));
 
     let response = app.client.delete(app.url(&path)).send().await.unwrap();
 
@@ -397,7 +383,7 @@ async fn logout_scope_others_keeps_only_this_session() {
     assert_live(&app, &other, "another user").await;
     assert_eq!(
         ids(&sessions(&app, &laptop.access).await),
-        [session_of(&laptop)]
+        [session_of(&laptop.access)]
     );
     // The kept session still refreshes.
     assert_eq!(app.refresh(&laptop.refresh).await.status(), 200);
@@ -439,10 +425,10 @@ async fn logging_in_again_after_a_global_logout_starts_a_new_session() {
 
     let fresh = login_from(&app, USER, LAPTOP).await;
 
-    assert_ne!(session_of(&fresh), session_of(&laptop));
+    assert_ne!(session_of(&fresh.access), session_of(&laptop.access));
     assert_eq!(
         ids(&sessions(&app, &fresh.access).await),
-        [session_of(&fresh)]
+        [session_of(&fresh.access)]
     );
 }
 
@@ -450,7 +436,7 @@ async fn logging_in_again_after_a_global_logout_starts_a_new_session() {
 // A superuser ends all of a user's sessions
 
 fn sessions_path(app: &TestApp, email: &str) -> String {
-    format!("/users/{}/sessions", app.user_row(email).unwrap().id)
+    format!("/users/{}/sessions", app.user_id(email))
 }
 
 #[tokio::test]
@@ -538,12 +524,7 @@ async fn ending_a_users_sessions_anonymously_is_401() {
 
 mod with_the_cookie {
     use super::*;
-    use crate::page_client::{spawn_page_app, PageClient, ACCESS};
-
-    fn browser_session(browser: &PageClient) -> String {
-        let access = browser.cookie(ACCESS).expect("an access cookie");
-        claims_of(&access)["sid"].as_str().unwrap().to_owned()
-    }
+    use crate::page_client::{spawn_page_app, PageClient};
 
     async fn send(
         browser: &PageClient,
@@ -570,10 +551,10 @@ mod with_the_cookie {
         let listed: Vec<Value> = response.json().await.unwrap();
         assert_eq!(listed.len(), 2);
         for session in &listed {
-            let here = session["id"] == browser_session(&browser);
+            let here = session["id"] == browser.session();
             assert_eq!(session["current"], here, "{session}");
         }
-        assert!(ids(&listed).contains(&session_of(&phone)));
+        assert!(ids(&listed).contains(&session_of(&phone.access)));
     }
 
     #[tokio::test]
@@ -581,7 +562,7 @@ mod with_the_cookie {
         let app = spawn_page_app().await;
         let browser = PageClient::user(&app, USER).await;
         let phone = login_from(&app, USER, PHONE).await;
-        let path = format!("/users/me/sessions/{}", session_of(&phone));
+        let path = format!("/users/me/sessions/{}", session_of(&phone.access));
 
         for csrf in [None, Some("forged")] {
             let response = send(&browser, reqwest::Method::DELETE, &path, csrf).await;

@@ -40,10 +40,6 @@ async fn world() -> World {
     world_on(spawn_app().await).await
 }
 
-fn user_id(app: &TestApp, email: &str) -> String {
-    app.user_row(email).expect("user exists").id
-}
-
 /// Sends `method path` with a bearer token (and a JSON body for writes).
 async fn send(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::Response {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -57,21 +53,13 @@ async fn send(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::
     request.send().await.unwrap()
 }
 
-async fn refresh_grant(app: &TestApp, refresh_token: &str) -> reqwest::Response {
-    app.token_request(&[
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-    ])
-    .await
-}
-
 /// Asserts that `presented` is refused as a refresh token at both refresh endpoints.
 async fn assert_not_a_refresh_token(app: &TestApp, presented: &str, what: &str) {
     let response = app.refresh(presented).await;
     assert_eq!(response.status(), 401, "{what} at /auth/jwt/refresh");
     assert_detail(response, 401, "REFRESH_TOKEN_INVALID").await;
     assert_oauth_error(
-        refresh_grant(app, presented).await,
+        app.refresh_grant(presented).await,
         400,
         "invalid_grant",
         what,
@@ -127,7 +115,7 @@ async fn a_client_secret_is_not_a_bearer_token() {
 #[tokio::test]
 async fn a_client_token_is_refused_by_every_user_route() {
     let w = world().await;
-    let user_id = user_id(&w.app, USER);
+    let user_id = w.app.user_id(USER);
     let session = claims_of(&w.user.access)["sid"]
         .as_str()
         .unwrap()
@@ -283,7 +271,7 @@ async fn hybrid_tokens_are_refused() {
     let w = world().await;
     let client_claims = claims_of(&w.client_token);
     let user_claims = claims_of(&w.user.access);
-    let user_id = user_id(&w.app, USER);
+    let user_id = w.app.user_id(USER);
     let admin = w.app.tokens(ADMIN, PASSWORD).await;
     let other = w.app.machine_client(&admin.access, "other", &[]).await;
 

@@ -55,6 +55,14 @@ pub(crate) fn claims_of(token: &str) -> Value {
     jwt_part(token, 1)
 }
 
+/// The session an access token belongs to (its `sid` claim).
+pub(crate) fn session_of(access_token: &str) -> String {
+    claims_of(access_token)["sid"]
+        .as_str()
+        .expect("an access token names its session")
+        .to_owned()
+}
+
 pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

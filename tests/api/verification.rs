@@ -22,7 +22,7 @@ fn is_verified(app: &TestApp, email: &str) -> bool {
 }
 
 fn verify_tokens_of(app: &TestApp, email: &str, condition: &str) -> i64 {
-    let id = app.user_row(email).unwrap().id;
+    let id = app.user_id(email);
     app.count(&format!(
         "SELECT token_hash FROM email_tokens WHERE user_id = '{id}' AND purpose = 'verify' \
          AND {condition}"
@@ -123,7 +123,7 @@ async fn request_verify_token_rejects_a_missing_or_invalid_email_with_422() {
 async fn verify_marks_the_account_verified() {
     let app = mail_app().await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let id = app.user_row(USER).unwrap().id;
+    let id = app.user_id(USER);
     let token = app.verify_token(USER).await;
 
     let response = app.verify(&token).await;
@@ -205,7 +205,7 @@ async fn a_token_after_a_superuser_verified_the_account_says_already_verified() 
     let app = mail_app().await;
     let admin = app.superuser(ADMIN).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
-    let id = app.user_row(USER).unwrap().id;
+    let id = app.user_id(USER);
     let token = app.verify_token(USER).await;
     let response = app
         .patch(

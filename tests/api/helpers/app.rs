@@ -283,6 +283,11 @@ impl TestApp {
             .n
     }
 
+    /// The id of the stored user `email`.
+    pub fn user_id(&self, email: &str) -> String {
+        self.user_row(email).expect("user exists").id
+    }
+
     pub fn user_count(&self) -> i64 {
         self.count("SELECT id FROM users")
     }
@@ -345,6 +350,35 @@ pub async fn login_from(app: &TestApp, email: &str, user_agent: &str) -> Tokens 
         access: body["access_token"].as_str().unwrap().to_owned(),
         refresh: body["refresh_token"].as_str().unwrap().to_owned(),
     }
+}
+
+/// Asserts a 400 password-policy error with `code` and a non-empty human reason.
+pub async fn assert_policy_error(response: reqwest::Response, code: &str) {
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let detail = body["detail"].as_object().expect("detail is an object");
+    assert_eq!(detail.len(), 2, "detail has code and reason only: {body}");
+    assert_eq!(detail["code"], code, "{body}");
+    let reason = detail["reason"].as_str().expect("reason is a string");
+    assert!(!reason.trim().is_empty(), "reason is empty: {body}");
+}
+
+/// Asserts a 422 validation error whose entries are `{loc, msg, type}`; returns the entries.
+pub async fn assert_validation_error(response: reqwest::Response) -> Vec<Value> {
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let entries = body["detail"]
+        .as_array()
+        .expect("detail is an array")
+        .clone();
+    assert!(!entries.is_empty(), "detail is empty: {body}");
+    for entry in &entries {
+        let loc = entry["loc"].as_array().expect("loc is an array");
+        assert_eq!(loc.first(), Some(&serde_json::json!("body")), "{body}");
+        assert!(entry["msg"].is_string(), "{body}");
+        assert!(entry["type"].is_string(), "{body}");
+    }
+    entries
 }
 
 /// Asserts that `body` is exactly a fastapi-users `UserRead` for `email`: `id` (a UUID),

@@ -29,6 +29,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many machine clients are stored.
+    pub fn client_count(&self) -> i64 {
+        self.count("SELECT id FROM clients")
+    }
+
     /// Registers a machine client as the superuser `admin_token`, failing the test on any error.
     pub async fn machine_client(
         &self,
@@ -53,6 +58,15 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `POST /auth/token` with the refresh-token grant.
+    pub async fn refresh_grant(&self, refresh_token: &str) -> reqwest::Response {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
     }
 
     /// `POST /auth/token` with a form body and an `Authorization` header.
