@@ -2,8 +2,8 @@
 //!
 //! Each module may import only the layers below its own; nothing below `routes` may know
 //! HTTP; and no set of files imports each other in a loop. The check reads the source as
-//! text: every `use` item naming `crate::` or `super::`, and every other `crate::…` path, up
-//! to the file's `#[cfg(test)]` section.
+//! text: every `use` item and every other path that starts at `crate::` or `super::`, up to
+//! the file's `#[cfg(test)]` section.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -56,8 +56,9 @@ fn sources() -> BTreeMap<PathBuf, Source> {
             if path.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                let relative = path.strip_prefix(&root).unwrap().with_extension("");
+                let relative = path.strip_prefix(&root).unwrap().to_path_buf();
                 let mut module: Vec<String> = relative
+                    .with_extension("")
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect();
@@ -89,7 +90,9 @@ fn code_of(text: &str) -> String {
 
 /// `a::{b, c::{d, e}}` → `a::b`, `a::c::d`, `a::c::e`.
 fn expand(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    // Renames (`a as b`) keep their name apart; other whitespace goes.
+    let words = tree.split_whitespace().collect::<Vec<_>>().join(" ");
+    let tree = words.replace(" as ", "#").replace(' ', "");
     let Some(open) = tree.find('{') else {
         return vec![tree];
     };
@@ -117,9 +120,9 @@ fn expand(tree: &str) -> Vec<String> {
 }
 
 /// The crate-absolute module paths a file names.
-fn imports(source: &Source) -> Vec<Vec<String>> {
+fn imports(source: &Source) -> BTreeSet<Vec<String>> {
     let code = code_of(&source.text);
-    let mut paths = Vec::new();
+    let mut paths = BTreeSet::new();
     for statement in code.split(';') {
         let statement = statement.trim();
         let Some(at) = statement.find("use ") else {
@@ -130,24 +133,26 @@ fn imports(source: &Source) -> Vec<Vec<String>> {
             continue;
         }
         for path in expand(item) {
-            let path = path.split(" as ").next().unwrap_or(&path).to_owned();
-            paths.push(absolute(&source.module, &path));
+            let path = path.split('#').next().unwrap_or(&path).to_owned();
+            paths.insert(absolute(&source.module, &path));
         }
     }
-    // Paths written inline, such as `crate::db::now()`.
-    for (at, _) in code.match_indices("crate::") {
-        let preceded = code[..at]
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$');
-        if preceded {
-            continue;
+    // Paths written inline, such as `crate::db::now()` or `super::users::find(…)`.
+    for start in ["crate::", "super::"] {
+        for (at, _) in code.match_indices(start) {
+            let preceded = code[..at]
+                .chars()
+                .last()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':');
+            if preceded {
+                continue;
+            }
+            let path: String = code[at..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                .collect();
+            paths.insert(absolute(&source.module, &path));
         }
-        let path: String = code[at..]
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-            .collect();
-        paths.push(absolute(&source.module, &path));
     }
     paths
 }
@@ -227,7 +232,7 @@ fn examine() -> Findings {
                 }
             }
             if let Some(target_file) = file_of(&path, &by_module) {
-                if &target_file != file && !target_file.ends_with("lib") {
+                if &target_file != file && !target_file.ends_with("lib.rs") {
                     edges.entry(file.clone()).or_default().insert(target_file);
                 }
             }
@@ -322,6 +327,10 @@ fn the_reader_sees_grouped_and_relative_imports() {
     assert_eq!(
         expand("crate::{db::{self, users}, domain::User}"),
         ["crate::db::self", "crate::db::users", "crate::domain::User"]
+    );
+    assert_eq!(
+        expand("super::{now, users as queries}"),
+        ["super::now", "super::users#queries"]
     );
     let module = ["routes".to_owned(), "web".to_owned(), "page".to_owned()];
     assert_eq!(

@@ -32,8 +32,8 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-// How a token is presented: `Authorization: Bearer …` (a comment, not a doc comment, so the
-// OpenAPI schema stays a bare enum).
+// How the client presents the token: `Authorization: Bearer …`. A plain comment, as the
+// OpenAPI document shows this enum by its values alone.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenType {

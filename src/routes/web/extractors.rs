@@ -8,7 +8,7 @@
 //! The JSON extractors ([`AuthUser`], [`Superuser`]) answer with the API's errors and demand
 //! the CSRF header on cookie-authenticated state changes; the page extractors ([`Visitor`],
 //! [`SignedIn`], [`PageSuperuser`]) redirect to the login page or render the 403 page (page
-//! forms prove CSRF through `routes::pages::CsrfForm`).
+//! forms prove CSRF through [`super::CsrfForm`]).
 
 use std::future::Future;
 use std::pin::Pin;
