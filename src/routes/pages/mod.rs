@@ -1,12 +1,12 @@
-//! The HTML pages: signup, login, account and the superusers' admin page.
+//! The HTML pages: signup, login, recovery, account and the superusers' admin pages.
 //!
 //! Every form is POST → 303 → GET, carries the session's CSRF token (checked by `routes::web::CsrfForm`),
 //! and reports back through flash messages or by re-rendering with its field errors.
 
 mod account;
-mod admin;
 mod admin_audit;
 mod admin_clients;
+mod admin_users;
 mod assets;
 mod auth;
 mod home;
@@ -48,11 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/verify-email").post(recovery::send_verification))
         .service(web::resource("/account/sessions/end-others").post(account::end_other_sessions))
         .service(web::resource("/account/sessions/{id}/end").post(account::end_session))
-        .service(web::resource("/admin/users").route(page(admin::list)))
+        .service(web::resource("/admin/users").route(page(admin_users::list)))
         .service(
             web::resource("/admin/users/{id}/{action}")
-                .route(page(admin::confirm))
-                .post(admin::act),
+                .route(page(admin_users::confirm))
+                .post(admin_users::act),
         )
         .service(
             web::resource("/admin/clients")
