@@ -13,7 +13,7 @@ use crate::domain::Page;
 use crate::domain::{AuditEvent, AuditRecord, Party};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::PageSuperuser;
-use crate::routes::web::{display_time, format_time, render, Layout};
+use crate::routes::web::{display_time, format_time, render, Layout, Pager};
 use crate::services::audit;
 use crate::state::AppState;
 
@@ -163,10 +163,7 @@ struct AuditPage {
     filtered: bool,
     summary: String,
     rows: Vec<EventRow>,
-    page: i64,
-    pages: i64,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
 }
 
 /// `GET /admin/audit?event=&q=&ip=&page=`. The query is read only once the caller is known to
@@ -181,25 +178,23 @@ pub async fn list(
     let filters = serde_urlencoded::from_str::<Filters>(query)
         .map_err(|_| PageError::BadRequest)?
         .trimmed();
-    let number = serde_urlencoded::from_str::<PageNumber>(query)
-        .ok()
-        .and_then(|p| p.page)
-        .and_then(|p| p.trim().parse::<i64>().ok())
-        .map_or(1, |p| p.max(1));
+    let requested = Pager::requested(
+        serde_urlencoded::from_str::<PageNumber>(query)
+            .ok()
+            .and_then(|p| p.page)
+            .as_deref(),
+    );
     let filter = filters.to_filter()?;
     let page = |number| Page {
         number,
         size: PAGE_SIZE,
     };
-    let mut listing = audit::list(&state, filter.clone(), page(number)).await?;
-    let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    // Past the end (a hand-edited link, or a narrower filter): show the last page.
-    let number = if number > pages {
-        listing = audit::list(&state, filter, page(pages)).await?;
-        pages
-    } else {
-        number
-    };
+    let mut listing = audit::list(&state, filter.clone(), page(requested)).await?;
+    let pager = Pager::new(requested, listing.total, PAGE_SIZE, |n| filters.url(n));
+    // Past the end (the list shrank, or a hand-edited link): the last page instead.
+    if pager.page != requested {
+        listing = audit::list(&state, filter, page(pager.page)).await?;
+    }
     let filtered = !filters.is_empty();
     let summary = match (listing.total, filtered) {
         (0, true) => "No events match".to_owned(),
@@ -222,10 +217,7 @@ pub async fn list(
         filtered,
         summary,
         rows: listing.items.into_iter().map(EventRow::from).collect(),
-        page: number,
-        pages,
-        previous: (number > 1).then(|| filters.url(number - 1)),
-        next: (number < pages).then(|| filters.url(number + 1)),
+        pager,
         q: filters.q,
         ip: filters.ip,
     };

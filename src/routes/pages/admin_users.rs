@@ -11,7 +11,7 @@ use crate::domain::{User, UserId};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::PageSuperuser;
 use crate::routes::web::{
-    display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout,
+    display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout, Pager,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
@@ -142,10 +142,7 @@ struct UsersPage {
     rows: Vec<UserRow>,
     /// This listing's own address, so actions come back to it.
     current: String,
-    page: i64,
-    pages: i64,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
 }
 
 #[derive(Deserialize)]
@@ -161,26 +158,19 @@ pub async fn list(
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
     let search = query.q.as_deref().unwrap_or("").trim().to_owned();
-    let number = query
-        .page
-        .as_deref()
-        .and_then(|p| p.parse::<i64>().ok())
-        .filter(|p| (1..=1_000_000).contains(p))
-        .unwrap_or(1);
+    let requested = Pager::requested(query.page.as_deref());
     let page = |number| Page {
         number,
         size: PAGE_SIZE,
     };
-    let mut listing = users::list(&state, search.clone(), page(number)).await?;
-    let pages = ((listing.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    // Past the end (the list shrank, or a hand-edited link): show the last page.
-    let number = if number > pages {
-        listing = users::list(&state, search.clone(), page(pages)).await?;
-        pages
-    } else {
-        number
-    };
-    let link = |n: i64| list_url(&search, n);
+    let mut listing = users::list(&state, search.clone(), page(requested)).await?;
+    let pager = Pager::new(requested, listing.total, PAGE_SIZE, |n| {
+        list_url(&search, n)
+    });
+    // Past the end (the list shrank, or a hand-edited link): the last page instead.
+    if pager.page != requested {
+        listing = users::list(&state, search.clone(), page(pager.page)).await?;
+    }
     let summary = match (listing.total, search.is_empty()) {
         (1, true) => "1 user".to_owned(),
         (n, true) => format!("{n} users"),
@@ -191,11 +181,8 @@ pub async fn list(
         layout: Layout::new(&session, Some(&auth.user))?,
         summary,
         rows: listing.items.into_iter().map(UserRow::from).collect(),
-        current: link(number),
-        page: number,
-        pages,
-        previous: (number > 1).then(|| link((number - 1).min(pages))),
-        next: (number < pages).then(|| link(number + 1)),
+        current: list_url(&search, pager.page),
+        pager,
         query: search,
     };
     render(StatusCode::OK, &view)

@@ -1,6 +1,7 @@
 //! The web kit: what the JSON API and the pages share on the HTTP side of the house. Who is
 //! asking (extractors, client address, cookie renewal), CSRF, cookies, the middleware, the
-//! error answers, and the frame and forms of the pages. Nothing below `routes` knows HTTP.
+//! error answers, and the frame, forms and pager of the pages. Nothing below `routes` knows
+//! HTTP.
 
 pub mod client;
 pub mod cookies;
@@ -13,6 +14,7 @@ pub mod flash;
 pub mod forms;
 pub mod middleware;
 pub mod page;
+pub mod pager;
 pub mod renewal;
 
 pub use errors::{ApiError, FieldError, OAuthError, PageError};
@@ -24,3 +26,4 @@ pub use page::{
     display_date, display_time, format_time, render, see_other, signed_in_redirect,
     signed_out_redirect, Layout,
 };
+pub use pager::Pager;
