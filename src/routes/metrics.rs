@@ -20,10 +20,10 @@ pub async fn scrape(
             invalid_token: token.is_some(),
         });
     }
-    let text = state.metrics.render().map_err(|e| {
-        log::error!("cannot render the metrics: {e}");
-        ApiError::Internal
-    })?;
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::internal(format_args!("cannot render the metrics: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -226,7 +226,7 @@ pub async fn cookie_login(
         return Err(ApiError::CsrfFailed);
     }
     let tokens = log_in(&state, origin, form).await?;
-    let csrf_token = csrf::renew(&session).map_err(internal)?;
+    let csrf_token = csrf::renew(&session).map_err(ApiError::internal)?;
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
     for cookie in CookiePolicy::of(&state).signed_in(&tokens) {
@@ -258,7 +258,7 @@ pub async fn cookie_logout(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::user(&auth.user, origin);
     sessions::logout(&state, &ctx, auth.grant).await?;
-    csrf::renew(&session).map_err(internal)?;
+    csrf::renew(&session).map_err(ApiError::internal)?;
     let mut response = HttpResponse::NoContent();
     for cookie in CookiePolicy::of(&state).signed_out() {
         response.cookie(cookie);
@@ -280,7 +280,7 @@ pub async fn cookie_logout(
     )
 )]
 pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
-    let csrf_token = csrf::token(&session).map_err(internal)?;
+    let csrf_token = csrf::token(&session).map_err(ApiError::internal)?;
     Ok(no_store(HttpResponse::Ok()).json(CsrfToken { csrf_token }))
 }
 
@@ -288,11 +288,6 @@ pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
 #[derive(Serialize, ToSchema)]
 pub struct CsrfToken {
     csrf_token: String,
-}
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    log::error!("internal error: {error}");
-    ApiError::Internal
 }
 
 /// Parses an email field, answering 422 as FastAPI's `EmailStr` does.

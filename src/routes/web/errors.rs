@@ -1,5 +1,7 @@
 //! The HTTP boundary's error type: every failure becomes one of the contract's bodies here.
 
+use std::fmt::Display;
+
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
@@ -85,6 +87,11 @@ impl ApiError {
         ApiError::Validation(vec![error])
     }
 
+    /// 500: logs `cause`, which the answer does not tell.
+    pub fn internal(cause: impl Display) -> ApiError {
+        logged(cause, ApiError::Internal)
+    }
+
     fn detail(status: StatusCode, code: &'static str) -> ApiError {
         ApiError::Detail { status, code }
     }
@@ -163,10 +170,7 @@ impl From<ServiceError> for ApiError {
                 invalid_token: token_presented,
             },
             ServiceError::NotFound => ApiError::NotFound,
-            ServiceError::Internal(cause) => {
-                log::error!("internal error: {cause}");
-                ApiError::Internal
-            }
+            ServiceError::Internal(cause) => logged(cause, ApiError::Internal),
         }
     }
 }
@@ -327,6 +331,18 @@ impl PageError {
             .flatten();
         PageError::LoginRequired { next }
     }
+
+    /// The error page: logs `cause`, which the page does not tell.
+    pub fn internal(cause: impl Display) -> PageError {
+        logged(cause, PageError::Internal)
+    }
+}
+
+/// Logs why a request failed on our side, and gives back the answer, which never says why.
+/// Every boundary's internal error is logged here, in the same words.
+fn logged<E>(cause: impl Display, answer: E) -> E {
+    log::error!("internal error: {cause}");
+    answer
 }
 
 impl From<ServiceError> for PageError {
@@ -337,10 +353,7 @@ impl From<ServiceError> for PageError {
             ServiceError::Throttled(throttled) => PageError::TooManyRequests {
                 retry_after: throttled.retry_after_secs(),
             },
-            other => {
-                log::error!("internal error: {other}");
-                PageError::Internal
-            }
+            other => logged(other, PageError::Internal),
         }
     }
 }
@@ -390,10 +403,7 @@ impl From<ServiceError> for OAuthError {
             ServiceError::Throttled(throttled) => OAuthError::Throttled {
                 retry_after: throttled.retry_after_secs(),
             },
-            other => {
-                log::error!("internal error: {other}");
-                OAuthError::Internal
-            }
+            other => logged(other, OAuthError::Internal),
         }
     }
 }

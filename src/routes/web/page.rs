@@ -36,7 +36,7 @@ impl Layout {
                 email: user.email.clone(),
                 is_superuser: user.is_superuser,
             }),
-            csrf_token: csrf::token(session).map_err(internal)?,
+            csrf_token: csrf::token(session).map_err(PageError::internal)?,
             flashes: flash::take(session),
         })
     }
@@ -53,7 +53,7 @@ impl Layout {
 
 /// Renders a page. Pages are never cached: they carry account data and CSRF tokens.
 pub fn render(status: StatusCode, page: &impl Template) -> Result<HttpResponse, PageError> {
-    let html = page.render().map_err(internal)?;
+    let html = page.render().map_err(PageError::internal)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -75,7 +75,7 @@ pub fn signed_in_redirect(
     tokens: &TokenPair,
     next: &str,
 ) -> Result<HttpResponse, PageError> {
-    csrf::renew(session).map_err(internal)?;
+    csrf::renew(session).map_err(PageError::internal)?;
     with_cookies(see_other(next), CookiePolicy::of(state).signed_in(tokens))
 }
 
@@ -85,7 +85,7 @@ pub fn signed_out_redirect(
     session: &Session,
     next: &str,
 ) -> Result<HttpResponse, PageError> {
-    csrf::renew(session).map_err(internal)?;
+    csrf::renew(session).map_err(PageError::internal)?;
     with_cookies(see_other(next), CookiePolicy::of(state).signed_out())
 }
 
@@ -94,14 +94,9 @@ fn with_cookies(
     cookies: [Cookie<'static>; 2],
 ) -> Result<HttpResponse, PageError> {
     for cookie in cookies {
-        response.add_cookie(&cookie).map_err(internal)?;
+        response.add_cookie(&cookie).map_err(PageError::internal)?;
     }
     Ok(response)
-}
-
-pub fn internal(error: impl std::fmt::Display) -> PageError {
-    log::error!("page error: {error}");
-    PageError::Internal
 }
 
 /// A date and time for people: `2026-11-22 14:03 UTC`.
