@@ -304,7 +304,12 @@ fn bench_database(c: &mut Criterion) {
         size: 1,
         timeout: Duration::from_secs(10),
     };
-    let pool = db::connect(path.to_str().expect("UTF-8 path"), settings).expect("connect");
+    let pool = db::connect(
+        path.to_str().expect("UTF-8 path"),
+        settings,
+        db::Creation::Allowed,
+    )
+    .expect("connect");
     db::migrate(&pool).expect("migrate");
     let mut conn = pool.get().expect("connection");
     let conn: &mut Conn = &mut conn;

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::keys::generate_jwks;
 use crate::config::{Environment, JwtAlgorithm, Settings};
-use crate::db::{self, users};
+use crate::db::{self, users, Creation};
 use crate::domain::{ClientName, Email, Scopes};
 use crate::services;
 use crate::services::context::Context;
@@ -122,7 +122,7 @@ async fn serve(settings: Settings) -> CliResult {
 }
 
 async fn migrate(settings: &Settings) -> CliResult {
-    let pool = db::connect(&settings.database_url, settings.pool())?;
+    let pool = db::connect(&settings.database_url, settings.pool(), Creation::Allowed)?;
     let applied = db::migrate(&pool)?;
     if applied.is_empty() {
         println!("{}: up to date", settings.database_url);

@@ -176,6 +176,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// How long a request may wait for a pooled connection.
     pub database_pool_timeout: Duration,
+    /// Whether `serve` may create a database that does not exist yet. Development always
+    /// may; production only with `DATABASE_CREATE=true` (or through `gatehouse migrate`).
+    pub database_create: bool,
     pub jwt: JwtSettings,
     pub refresh: RefreshSettings,
     pub hashing: HashSettings,
@@ -288,6 +291,7 @@ impl Settings {
             bind_addr,
             database_pool_size: vars.parse("DATABASE_POOL_SIZE", 8)?,
             database_pool_timeout: vars.seconds("DATABASE_POOL_TIMEOUT", 10)?,
+            database_create: vars.flag("DATABASE_CREATE", false)?,
             database_url,
             jwt: JwtSettings {
                 algorithm,

@@ -267,6 +267,11 @@ impl Collector for PoolCollector {
                 "The most connections the pool opens (DATABASE_POOL_SIZE).",
                 self.0.max_size(),
             ),
+            (
+                "gatehouse_db_available",
+                "1 while connections to the database can be made; 0 while requests answer 503.",
+                u32::from(!self.0.is_failing()),
+            ),
         ] {
             let gauge = ConstGauge::new(i64::from(value));
             let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
@@ -287,6 +292,7 @@ mod tests {
                 size: 2,
                 timeout: Duration::from_secs(5),
             },
+            crate::db::Creation::Allowed,
         )
         .unwrap();
         Metrics::new(

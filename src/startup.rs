@@ -18,7 +18,7 @@ use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{Environment, Settings};
-use crate::db::{self, secrets, DbError};
+use crate::db::{self, secrets, Creation, DbError};
 use crate::domain::PasswordPolicy;
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::Metrics;
@@ -60,7 +60,11 @@ pub struct Assembled {
 
 /// Opens and migrates the database, loads the keys and prepares the hasher.
 pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
-    let pool = db::connect(&settings.database_url, settings.pool())?;
+    let creation = match settings.environment {
+        Environment::Production if !settings.database_create => Creation::Refused,
+        _ => Creation::Allowed,
+    };
+    let pool = db::connect(&settings.database_url, settings.pool(), creation)?;
     for migration in db::migrate(&pool)? {
         log::info!("applied migration {migration}");
     }
@@ -73,7 +77,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     }
     // Kept in the database rather than derived from the signing key: a key rotation must
     // not break refresh-token chains or browsers' page sessions.
-    let mut conn = pool.get().map_err(DbError::from)?;
+    let mut conn = pool.get()?;
     let refresh_tokens =
         RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
     let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod clients;
 pub mod email_tokens;
 pub mod models;
+mod pool;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
@@ -35,7 +36,7 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, R2D2Connection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
+use diesel::{Connection, ExpressionMethods, QueryDsl, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use crate::config::{Backend, PoolSettings};
@@ -50,7 +51,7 @@ pub enum Conn {
     Sqlite(SqliteConnection),
 }
 
-pub type Pool = diesel::r2d2::Pool<Manager>;
+pub use pool::{Pool, FAST_ACQUIRE};
 
 /// The same migrations serve both backends: they are written in the SQL both understand.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -67,15 +68,79 @@ pub enum DbError {
     #[error("no such row")]
     NotFound,
     #[error("database query failed: {0}")]
-    Query(#[from] DieselError),
+    Query(DieselError),
+    /// No connection could be had: the database is down, unreachable or overwhelmed.
     #[error("no database connection available: {0}")]
-    Pool(#[from] diesel::r2d2::PoolError),
+    Down(String),
+    /// A write could not be stored: the disk is full, the file read-only or failing, or the
+    /// database file was deleted or replaced.
+    #[error("the database cannot store data: {0}")]
+    Storage(String),
+    /// Starting would create a new, empty database where one was expected.
+    #[error("{0}")]
+    NoDatabase(String),
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
     #[error("the blocking task was cancelled")]
     Cancelled,
+}
+
+impl From<DieselError> for DbError {
+    fn from(error: DieselError) -> DbError {
+        match storage_failure(&error) {
+            true => DbError::Storage(error.to_string()),
+            false => DbError::Query(error),
+        }
+    }
+}
+
+impl DbError {
+    /// Whether the database, not the request, is at fault: the client should retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Down(_) | DbError::Storage(_))
+    }
+}
+
+/// Errors that say the database cannot do its job (down, full, read-only, failing I/O),
+/// on either backend, rather than that a statement was wrong.
+fn storage_failure(error: &DieselError) -> bool {
+    let DieselError::DatabaseError(kind, info) = error else {
+        return false;
+    };
+    if matches!(
+        kind,
+        DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::ReadOnlyTransaction
+    ) {
+        return true;
+    }
+    let message = info.message().to_ascii_lowercase();
+    [
+        "database or disk is full",
+        "readonly database",
+        "disk i/o error",
+        "database is locked",
+        "unable to open database file",
+        "no space left on device",
+        "could not extend file",
+        "read-only",
+        "terminating connection",
+        "the database system is",
+        "server closed the connection",
+        "connection",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
+}
+
+/// Whether starting may create a database that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// Create it, and say so loudly (development, `gatehouse migrate`).
+    Allowed,
+    /// Refuse to start: the database should exist (production).
+    Refused,
 }
 
 /// Opens connections to the configured backend (rather than guessing from the URL, as
@@ -93,16 +158,21 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<Conn, diesel::r2d2::Error> {
         let conn = match self.backend {
             Backend::Postgres => PgConnection::establish(&self.url).map(Conn::Postgresql),
-            Backend::Sqlite => SqliteConnection::establish(&self.url).map(Conn::Sqlite),
+            // Never creates the file: one deleted under a running server must not come back
+            // empty.
+            Backend::Sqlite => {
+                SqliteConnection::establish(&existing_file_uri(&self.url)).map(Conn::Sqlite)
+            }
         };
         let mut conn = conn.map_err(diesel::r2d2::Error::ConnectionError)?;
         if let Conn::Sqlite(sqlite) = &mut conn {
-            // A busy timeout instead of an immediate "database is locked", `synchronous =
-            // NORMAL` (safe with write-ahead logging) and foreign keys.
+            // A busy timeout instead of an immediate "database is locked", foreign keys, and
+            // `synchronous = FULL`: a commit is on disk before it is acknowledged, even if
+            // the machine loses power.
             sqlite
                 .batch_execute(
                     "PRAGMA busy_timeout = 5000;
-                     PRAGMA synchronous = NORMAL;
+                     PRAGMA synchronous = FULL;
                      PRAGMA foreign_keys = ON;",
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
@@ -119,35 +189,80 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Opens (creating a SQLite file if needed) the database and builds the connection pool.
-pub fn connect(database_url: &str, settings: PoolSettings) -> Result<Pool, DbError> {
+/// Opens the database and builds the connection pool. A database that does not exist yet
+/// (a missing SQLite file, an empty PostgreSQL schema) is created only when `creation`
+/// allows it, and creating one is logged as a warning.
+pub fn connect(
+    database_url: &str,
+    settings: PoolSettings,
+    creation: Creation,
+) -> Result<Pool, DbError> {
     let backend = Backend::of(database_url);
-    if backend == Backend::Sqlite {
-        prepare_sqlite_file(database_url)?;
-    }
     let manager = Manager {
         url: database_url.to_owned(),
         backend,
     };
-    let pool = diesel::r2d2::Pool::builder()
-        .max_size(settings.size)
-        .connection_timeout(settings.timeout)
-        .build(manager)?;
-    Ok(pool)
+    if backend == Backend::Postgres {
+        let pool = Pool::build(manager, settings, None)?;
+        ensure_schema_or_creation(&pool, creation)?;
+        return Ok(pool);
+    }
+    if is_plain_file(database_url) {
+        prepare_sqlite_file(database_url, creation)?;
+        return Pool::build(manager, settings, Some(Path::new(database_url)));
+    }
+    Pool::build(manager, settings, None)
 }
 
-fn prepare_sqlite_file(path: &str) -> Result<(), DbError> {
-    if path.contains("://") && !path.starts_with("file:") {
+/// A SQLite path naming a file, rather than `:memory:` or a `file:` URI (which say themselves
+/// how to open it).
+fn is_plain_file(path: &str) -> bool {
+    path != ":memory:" && !path.starts_with("file:")
+}
+
+/// A PostgreSQL database without Gatehouse's tables is new: refuse it unless allowed.
+fn ensure_schema_or_creation(pool: &Pool, creation: Creation) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    let Conn::Postgresql(pg) = &mut *conn else {
+        return Ok(());
+    };
+    let applied = pg.applied_migrations().map(|v| v.len()).unwrap_or(0);
+    match (applied, creation) {
+        (0, Creation::Refused) => Err(DbError::NoDatabase(
+            "the PostgreSQL database has no Gatehouse tables: run `gatehouse migrate` to \
+             create them, or set DATABASE_CREATE=true"
+                .to_owned(),
+        )),
+        (0, Creation::Allowed) => {
+            log::warn!("the PostgreSQL database is empty: creating Gatehouse's tables");
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn prepare_sqlite_file(path: &str, creation: Creation) -> Result<(), DbError> {
+    if path.contains("://") {
         return Err(DbError::Migration(format!(
             "unsupported DATABASE_URL scheme in `{}`: give a SQLite file path or a \
              postgres:// URL",
             path.split("://").next().unwrap_or_default()
         )));
     }
-    if let Some(dir) = Path::new(path).parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| DbError::Migration(format!("cannot create {}: {e}", dir.display())))?;
+    if !Path::new(path).exists() {
+        if creation == Creation::Refused {
+            return Err(DbError::NoDatabase(format!(
+                "there is no database at {path}: restore it, or run `gatehouse migrate` (or \
+                 set DATABASE_CREATE=true) to start a new, empty one"
+            )));
+        }
+        log::warn!("there is no database at {path}: creating a new, empty one");
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    DbError::Migration(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
         }
     }
     // Write-ahead logging (readers never block the writer) is a property of the file: set it
@@ -156,6 +271,19 @@ fn prepare_sqlite_file(path: &str) -> Result<(), DbError> {
         .map_err(|e| DbError::Migration(format!("cannot open {path}: {e}")))?;
     first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     Ok(())
+}
+
+/// The SQLite URI that opens `path` read-write, failing rather than creating it when it is
+/// missing.
+fn existing_file_uri(path: &str) -> String {
+    if !is_plain_file(path) {
+        return path.to_owned();
+    }
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    format!("file:{escaped}?mode=rw")
 }
 
 /// Applies pending migrations; returns the names of those applied. Instances starting
@@ -190,7 +318,7 @@ where
 {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
+        let mut conn = pool.get()?;
         work(&mut conn)
     })
     .await
@@ -198,7 +326,10 @@ where
 }
 
 /// Runs `work` in a transaction that holds the database's write lock from the start, so a
-/// read followed by a write cannot interleave with another writer, on any instance.
+/// read followed by a write cannot interleave with another writer, on any instance; called
+/// inside such a transaction, it simply runs `work` there. Its commit is checked: a write is
+/// acknowledged only once it is stored (SQLite does not report a failed commit of a lone
+/// `INSERT … RETURNING`, so every write goes through here, usually by [`write`]).
 ///
 /// SQLite: `BEGIN IMMEDIATE`. SQLite has one writer at a time, and a writer that finds the
 /// lock taken sleeps in growing steps (up to 100 ms) before it looks again; queueing this
@@ -209,6 +340,18 @@ pub fn write_transaction<T, E: From<DbError>>(
     work: impl FnOnce(&mut Conn) -> Result<T, E>,
 ) -> Result<T, E> {
     static WRITERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // Inside the caller's write transaction already: its commit covers this work.
+    let depth = match conn {
+        Conn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map(|depth| depth.is_some()),
+        Conn::Postgresql(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .map(|depth| depth.is_some()),
+    };
+    if depth.map_err(DbError::from)? {
+        return work(conn);
+    }
     let _turn = match conn {
         Conn::Sqlite(c) => {
             let turn = WRITERS
@@ -247,6 +390,8 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
+    // A write into a deleted or replaced file would be acknowledged and lost.
+    pool.check_file()?;
     run(pool, move |conn| write_transaction(conn, work)).await
 }
 
@@ -254,6 +399,17 @@ where
 pub fn ping(conn: &mut Conn) -> Result<(), DbError> {
     conn.batch_execute("SELECT 1")?;
     Ok(())
+}
+
+/// Proves the database can store data: changes the probe row and commits.
+pub fn probe_write(conn: &mut Conn) -> Result<(), DbError> {
+    use schema::health_probe;
+    write_transaction(conn, |conn| {
+        diesel::update(health_probe::table.find(1))
+            .set(health_probe::checked_at.eq(health_probe::checked_at + 1))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 pub(crate) fn is_unique_violation(error: &DieselError) -> bool {

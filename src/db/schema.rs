@@ -39,6 +39,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    health_probe (id) {
+        id -> Integer,
+        checked_at -> BigInt,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Text,
         session_id -> Text,
@@ -98,6 +105,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     clients,
     email_tokens,
+    health_probe,
     refresh_tokens,
     server_secrets,
     sessions,

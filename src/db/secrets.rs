@@ -6,11 +6,15 @@ use diesel::prelude::*;
 use rand_core::{OsRng, RngCore};
 
 use super::schema::server_secrets;
-use super::{now, Conn, DbError};
+use super::{now, write_transaction, Conn, DbError};
 
 /// The secret called `name`: made of 32 random bytes by whichever instance asks first, then
 /// read by all (the insert does nothing when it already exists, so racing instances agree).
 pub fn get_or_create(conn: &mut Conn, name: &str) -> Result<[u8; 32], DbError> {
+    write_transaction(conn, |conn| insert_if_missing_and_read(conn, name))
+}
+
+fn insert_if_missing_and_read(conn: &mut Conn, name: &str) -> Result<[u8; 32], DbError> {
     let mut fresh = [0u8; 32];
     OsRng.fill_bytes(&mut fresh);
     let secret = URL_SAFE_NO_PAD.encode(fresh);

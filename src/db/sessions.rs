@@ -278,7 +278,12 @@ mod tests {
             size: 1,
             timeout: std::time::Duration::from_secs(5),
         };
-        let pool = connect(dir.path().join("t.db").to_str().unwrap(), settings).unwrap();
+        let pool = connect(
+            dir.path().join("t.db").to_str().unwrap(),
+            settings,
+            crate::db::Creation::Allowed,
+        )
+        .unwrap();
         migrate(&pool).unwrap();
         let conn = &mut pool.get().unwrap();
         let email = Email::parse("purge@example.com").unwrap();

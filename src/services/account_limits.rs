@@ -19,7 +19,7 @@ pub(super) async fn count(
     let key = counter.key(normalized_email);
     let now = db::now();
     let window = limits.window.as_secs() as i64;
-    let count = db::run(&state.pool, move |conn| {
+    let count = db::write(&state.pool, move |conn| {
         throttle::hit(conn, &key, now, window)
     })
     .await?;
@@ -46,6 +46,6 @@ pub(super) async fn clear(
         return Ok(());
     }
     let key = counter.key(normalized_email);
-    db::run(&state.pool, move |conn| throttle::clear(conn, &key)).await?;
+    db::write(&state.pool, move |conn| throttle::clear(conn, &key)).await?;
     Ok(())
 }

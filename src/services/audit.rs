@@ -10,7 +10,7 @@ use crate::state::AppState;
 /// Records one event.
 pub async fn record(state: &AppState, event: NewAuditEvent) {
     let name = event.event;
-    if let Err(e) = db::run(&state.pool, move |conn| audit::insert(conn, event)).await {
+    if let Err(e) = db::write(&state.pool, move |conn| audit::insert(conn, event)).await {
         log::error!("could not record the audit event {name}: {e}");
     }
 }

@@ -46,7 +46,7 @@ pub async fn register(
         created_at: db::now(),
     };
     let (stored, hash) = (client.clone(), refresh::hash(&secret));
-    db::run(&state.pool, move |conn| {
+    db::write(&state.pool, move |conn| {
         clients::insert(conn, &stored, &hash)
     })
     .await?;
@@ -69,7 +69,7 @@ pub async fn list(state: &AppState) -> Result<Vec<Client>, ServiceError> {
 /// Deletes a client; its tokens stop working at once.
 pub async fn delete(state: &AppState, ctx: &Context, id: ClientId) -> Result<(), ServiceError> {
     let deleted = id.clone();
-    let client = db::run(&state.pool, move |conn| {
+    let client = db::write(&state.pool, move |conn| {
         let (client, _) = clients::find(conn, &deleted)?.ok_or(db::DbError::NotFound)?;
         clients::delete(conn, &deleted)?;
         Ok::<_, ServiceError>(client)

@@ -10,9 +10,24 @@ use crate::state::AppState;
 /// How often expired sessions and used refresh tokens are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
-/// Whether the database answers.
+/// Whether the service can do its job: the database answers, can store data, and (SQLite)
+/// is still the file that was opened. The verdict stands for a second, so probes stay cheap.
 pub async fn check_health(state: &AppState) -> Result<(), ServiceError> {
-    Ok(db::run(&state.pool, db::ping).await?)
+    let healthy = match state.pool.recent_health() {
+        Some(healthy) => healthy,
+        None => {
+            let probed = db::write(&state.pool, db::probe_write).await;
+            if let Err(e) = &probed {
+                log::warn!("health check failed: {e}");
+            }
+            state.pool.remember_health(probed.is_ok());
+            probed.is_ok()
+        }
+    };
+    match healthy {
+        true => Ok(()),
+        false => Err(ServiceError::Unavailable),
+    }
 }
 
 /// Deletes what has expired: sessions and refresh tokens, emailed tokens, throttle counters
@@ -26,7 +41,7 @@ pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
     loop {
         ticks.tick().await;
         state.throttle.forget_idle();
-        let purged = db::run(&state.pool, move |conn| {
+        let purged = db::write(&state.pool, move |conn| {
             let now = db::now();
             Ok::<_, DbError>((
                 sessions::purge_expired(conn, now)?,

@@ -53,6 +53,10 @@ pub enum ServiceError {
     /// Too much work is waiting (password hashing); the client should retry shortly.
     #[error("the service is busy")]
     Busy,
+    /// The database cannot do its job (down, full, read-only, its file gone); nothing was
+    /// stored, and the client should retry later.
+    #[error("the database is unavailable")]
+    Unavailable,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -75,6 +79,15 @@ impl From<DbError> for ServiceError {
         match error {
             DbError::EmailTaken => ServiceError::EmailTaken,
             DbError::NotFound => ServiceError::NotFound,
+            // The pool's breaker logs an outage once, as it begins.
+            DbError::Down(cause) => {
+                log::debug!("database unavailable: {cause}");
+                ServiceError::Unavailable
+            }
+            DbError::Storage(cause) => {
+                log::error!("storage failure, nothing was stored: {cause}");
+                ServiceError::Unavailable
+            }
             other => ServiceError::Internal(InternalError::Database(other)),
         }
     }

@@ -94,7 +94,7 @@ async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), Ser
         Purpose::Verify => (state.email.verify_token_ttl, "verify"),
     };
     let stored = (user.clone(), refresh::hash(&token));
-    db::run(&state.pool, move |conn| {
+    db::write(&state.pool, move |conn| {
         email_tokens::insert(
             conn,
             NewEmailToken {

@@ -80,7 +80,7 @@ pub async fn login(
         (Some(user), Verified::Yes) if user.is_active => user,
         (Some(user), Verified::YesRehashed(new_hash)) if user.is_active => {
             let (id, old_hash) = (user.id, user.password_hash.clone());
-            db::run(&state.pool, move |conn| {
+            db::write(&state.pool, move |conn| {
                 users::upgrade_password_hash(conn, id, &old_hash, &new_hash)
             })
             .await?;
@@ -131,7 +131,7 @@ pub async fn start(
         ttl_secs: state.refresh.ttl.as_secs() as i64,
         user_agent,
     };
-    let session_id = db::run(&state.pool, move |conn| sessions::create(conn, new)).await?;
+    let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
     token_pair(
         state,
         AccessGrant {
@@ -168,7 +168,7 @@ pub async fn refresh(
         ttl_secs: state.refresh.ttl.as_secs() as i64,
         grace_secs: state.refresh.reuse_grace.as_secs() as i64,
     };
-    let outcome = db::run(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
+    let outcome = db::write(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
     let (session_id, user_id) = match outcome {
         sessions::Rotation::Rotated {
             session_id,
@@ -255,7 +255,7 @@ pub async fn logout_scoped(
         user_id,
         session_id,
     } = grant;
-    let ended = db::run(&state.pool, move |conn| match scope {
+    let ended = db::write(&state.pool, move |conn| match scope {
         LogoutScope::Local => sessions::revoke(conn, session_id).map(|()| 1),
         LogoutScope::Global => sessions::revoke_all_for_user(conn, user_id),
         LogoutScope::Others => sessions::revoke_others(conn, user_id, session_id),
@@ -284,7 +284,7 @@ pub async fn end_own(
     user_id: UserId,
     session_id: Uuid,
 ) -> Result<(), ServiceError> {
-    db::run(&state.pool, move |conn| {
+    db::write(&state.pool, move |conn| {
         sessions::revoke_own(conn, user_id, session_id)
     })
     .await?;
@@ -301,7 +301,7 @@ pub async fn end_all(
     ctx: &Context,
     user_id: UserId,
 ) -> Result<usize, ServiceError> {
-    let (user, ended) = db::run(&state.pool, move |conn| {
+    let (user, ended) = db::write(&state.pool, move |conn| {
         let user = users::find_by_id(conn, user_id)?.ok_or(db::DbError::NotFound)?;
         Ok::<_, ServiceError>((user, sessions::revoke_all_for_user(conn, user_id)?))
     })

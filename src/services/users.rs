@@ -61,7 +61,7 @@ pub async fn create(
     is_superuser: bool,
 ) -> Result<User, ServiceError> {
     let password_hash = account::hash_new_password(state, &password, email.as_str()).await?;
-    let user = db::run(&state.pool, move |conn| {
+    let user = db::write(&state.pool, move |conn| {
         users::insert(
             conn,
             users::NewUser {

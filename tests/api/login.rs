@@ -323,7 +323,7 @@ async fn a_login_flood_beyond_the_hashing_queue_is_shed_with_503_and_retry_after
                 shed += 1;
                 assert_eq!(response.headers()["retry-after"], "1");
                 let body: Value = response.json().await.unwrap();
-                assert_eq!(body, json!({"detail": "Service Unavailable"}));
+                assert_eq!(body, json!({"detail": "SERVICE_UNAVAILABLE"}));
             }
             other => panic!("unexpected status {other}"),
         }

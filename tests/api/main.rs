@@ -8,6 +8,7 @@ mod admin;
 mod audit;
 mod clients;
 mod csrf;
+mod faults;
 mod health;
 mod key_rotation;
 mod login;

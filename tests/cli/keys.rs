@@ -80,6 +80,8 @@ async fn production_serve_publishes_exactly_the_configured_key_and_signs_with_it
     let (_, keys) = keys_generate(sandbox.path());
     let configured = only_key(&keys.private);
     let jwt_jwks = keys.encoded.clone();
+    // Production never creates its database implicitly.
+    sandbox.run(&["migrate"], &[], None).assert_success();
 
     let mut server = sandbox
         .serve(&[

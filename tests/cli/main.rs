@@ -13,3 +13,4 @@ mod keys;
 mod migrate;
 mod serve;
 mod signals;
+mod storage;

@@ -8,8 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{JsonBody, LoginForm};
 use super::schemas::{
-    BadRequest, Busy, Forbidden, PasswordForm, PayloadTooLarge, TooManyRequests, Unauthorized,
-    ValidationFailed,
+    BadRequest, Forbidden, PasswordForm, PayloadTooLarge, TooManyRequests, Unauthorized,
+    Unavailable, ValidationFailed,
 };
 use crate::domain::{Email, UserRead};
 use crate::routes::web::cookies::CookiePolicy;
@@ -44,7 +44,7 @@ pub struct RegisterBody {
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn register(
@@ -77,7 +77,7 @@ pub async fn register(
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(
@@ -212,7 +212,7 @@ pub async fn logout(
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn cookie_login(

@@ -34,7 +34,8 @@ pub enum HealthStatus {
     responses(
         (status = 200, description = "Serving", body = Health,
             example = json!({"status": "ok"})),
-        (status = 503, description = "The database does not answer", body = Health,
+        (status = 503, description = "The database does not answer, cannot store data, or \
+            (SQLite) its file was deleted or replaced", body = Health,
             example = json!({"status": "unavailable"})),
     )
 )]
@@ -43,12 +44,12 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(Health {
             status: HealthStatus::Ok,
         }),
-        Err(e) => {
-            log::warn!("health check failed: {e}");
-            HttpResponse::ServiceUnavailable().json(Health {
+        // The service logged why when it probed.
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "5"))
+            .json(Health {
                 status: HealthStatus::Unavailable,
-            })
-        }
+            }),
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::schemas::{
-    BadRequest, Busy, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
 use super::{audit, auth, clients, meta, oauth, recovery, sessions, users};
@@ -70,7 +70,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
             ValidationFailed,
             PayloadTooLarge,
             TooManyRequests,
-            Busy
+            Unavailable
         )
     ),
     tags(

@@ -7,7 +7,9 @@ use utoipa::ToSchema;
 
 use super::auth::parse_email;
 use super::body::JsonBody;
-use super::schemas::{BadRequest, Busy, Null, PayloadTooLarge, TooManyRequests, ValidationFailed};
+use super::schemas::{
+    BadRequest, Null, PayloadTooLarge, TooManyRequests, Unavailable, ValidationFailed,
+};
 use crate::domain::UserRead;
 use crate::routes::web::errors::ApiError;
 use crate::routes::web::errors::ErrorDetail;
@@ -78,7 +80,7 @@ pub async fn forgot_password(
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn reset_password(

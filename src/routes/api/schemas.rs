@@ -135,10 +135,11 @@ pub struct PayloadTooLarge(pub ErrorDetail);
 )]
 pub struct TooManyRequests(pub ErrorDetail);
 
-/// Too many passwords are being hashed right now; retry shortly.
+/// The service cannot do this right now: too many passwords are being hashed, or the
+/// database cannot store anything. Nothing was changed; retry after `Retry-After`.
 #[derive(ToResponse)]
 #[response(
-    example = json!({"detail": "Service Unavailable"}),
+    example = json!({"detail": "SERVICE_UNAVAILABLE"}),
     headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))
 )]
-pub struct Busy(pub ErrorDetail);
+pub struct Unavailable(pub ErrorDetail);

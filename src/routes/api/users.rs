@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::auth::parse_email;
 use super::body::JsonBody;
 use super::schemas::{
-    BadRequest, Busy, Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, ValidationFailed,
 };
 use crate::domain::{Email, UserId, UserRead};
 use crate::routes::web::errors::ApiError;
@@ -77,7 +77,7 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn update_me(
@@ -138,7 +138,7 @@ pub async fn get_user(
             superuser", body = ErrorDetail, example = json!({"detail": "LAST_SUPERUSER"})),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
-        (status = 503, response = Busy),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn update_user(

@@ -4,7 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use super::errors::{PageError, RETRY_AFTER_SECS};
+use super::errors::{PageError, BUSY_RETRY_AFTER, UNAVAILABLE_RETRY_AFTER};
 use super::page::{render, Layout};
 
 impl ResponseError for PageError {
@@ -14,7 +14,7 @@ impl ResponseError for PageError {
             PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
-            PageError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Busy | PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             PageError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -34,19 +34,10 @@ impl ResponseError for PageError {
                     .insert_header((header::LOCATION, location))
                     .finish()
             }
-            PageError::Busy => {
-                let mut page = error_page(self);
-                page.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from_static(RETRY_AFTER_SECS),
-                );
-                page
-            }
-            PageError::TooManyRequests { retry_after } => {
-                let mut page = error_page(self);
-                page.headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after));
-                page
+            PageError::Busy => retry_after(error_page(self), BUSY_RETRY_AFTER),
+            PageError::Unavailable => retry_after(error_page(self), UNAVAILABLE_RETRY_AFTER),
+            PageError::TooManyRequests { retry_after: secs } => {
+                retry_after(error_page(self), *secs)
             }
             other => error_page(other),
         }
@@ -103,6 +94,11 @@ pub(super) fn error_page(error: &PageError) -> HttpResponse {
             "We’re very busy right now",
             "Too many people are signing in at once. Please try again in a few seconds.".to_owned(),
         ),
+        PageError::Unavailable => (
+            "We can’t save anything right now",
+            "Our storage is not answering, so nothing was changed. Please try again in a minute."
+                .to_owned(),
+        ),
         PageError::TooManyRequests { retry_after } => (
             "Too many attempts",
             format!(
@@ -144,4 +140,10 @@ fn fallback(rendered: Result<HttpResponse, PageError>) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body("Something went wrong on our side.")
     })
+}
+
+fn retry_after(mut page: HttpResponse, seconds: u64) -> HttpResponse {
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    page
 }

@@ -68,9 +68,10 @@ pub enum ApiError {
     NotFound,
     #[error("request body too large")]
     PayloadTooLarge,
-    /// 503 with `Retry-After`: shedding load rather than queueing without limit.
-    #[error("service busy")]
-    Busy,
+    /// 503 `SERVICE_UNAVAILABLE` with `Retry-After` (seconds): shedding load, or the
+    /// database cannot store anything right now.
+    #[error("service unavailable")]
+    Unavailable { retry_after: u64 },
     /// 429 with `Retry-After` (seconds): throttled.
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
@@ -80,7 +81,10 @@ pub enum ApiError {
 }
 
 /// Seconds a client should wait before retrying when the service sheds load.
-pub(super) const RETRY_AFTER_SECS: &str = "1";
+pub(super) const BUSY_RETRY_AFTER: u64 = 1;
+/// Seconds a client should wait before retrying when the database cannot store anything:
+/// long enough for a restart or a failover, short enough to notice recovery.
+pub(super) const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 impl ApiError {
     pub fn validation(error: FieldError) -> ApiError {
@@ -165,7 +169,12 @@ impl From<ServiceError> for ApiError {
                 invalid_token: false,
             },
             ServiceError::ScopeNotAllowed => ApiError::Forbidden,
-            ServiceError::Busy => ApiError::Busy,
+            ServiceError::Busy => ApiError::Unavailable {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            ServiceError::Unavailable => ApiError::Unavailable {
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            },
             ServiceError::Unauthenticated { token_presented } => ApiError::Unauthorized {
                 invalid_token: token_presented,
             },
@@ -253,7 +262,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden | ApiError::CsrfFailed => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -286,9 +295,9 @@ impl ResponseError for ApiError {
             ApiError::CsrfFailed => response.json(detail("CSRF_FAILED")),
             ApiError::NotFound => response.json(detail("Not Found")),
             ApiError::PayloadTooLarge => response.json(detail("Request body too large")),
-            ApiError::Busy => response
-                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS))
-                .json(detail("Service Unavailable")),
+            ApiError::Unavailable { retry_after } => response
+                .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+                .json(detail("SERVICE_UNAVAILABLE")),
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((header::RETRY_AFTER, retry_after.to_string()))
                 .json(detail("TOO_MANY_REQUESTS")),
@@ -312,9 +321,12 @@ pub enum PageError {
     NotFound,
     #[error("bad request")]
     BadRequest,
-    /// 503 with `Retry-After`.
+    /// 503 with `Retry-After`: too many logins at once.
     #[error("service busy")]
     Busy,
+    /// 503 with `Retry-After`: the database cannot store anything right now.
+    #[error("service unavailable")]
+    Unavailable,
     /// 429 with `Retry-After` (seconds).
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
@@ -350,6 +362,7 @@ impl From<ServiceError> for PageError {
         match error {
             ServiceError::NotFound => PageError::NotFound,
             ServiceError::Busy => PageError::Busy,
+            ServiceError::Unavailable => PageError::Unavailable,
             ServiceError::Throttled(throttled) => PageError::TooManyRequests {
                 retry_after: throttled.retry_after_secs(),
             },
@@ -374,7 +387,7 @@ pub enum OAuthError {
     InvalidScope(&'static str),
     /// 503 with `Retry-After`.
     #[error("temporarily_unavailable")]
-    TemporarilyUnavailable,
+    TemporarilyUnavailable { retry_after: u64 },
     /// 429 with `Retry-After` (seconds): throttled.
     #[error("temporarily_unavailable (throttled)")]
     Throttled { retry_after: u64 },
@@ -396,7 +409,12 @@ impl From<ServiceError> for OAuthError {
             ServiceError::ScopeNotAllowed => {
                 OAuthError::InvalidScope("a requested scope is not granted to this client")
             }
-            ServiceError::Busy => OAuthError::TemporarilyUnavailable,
+            ServiceError::Busy => OAuthError::TemporarilyUnavailable {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            ServiceError::Unavailable => OAuthError::TemporarilyUnavailable {
+                retry_after: UNAVAILABLE_RETRY_AFTER,
+            },
             ServiceError::NotVerified => {
                 OAuthError::InvalidGrant("the email address is not verified")
             }
@@ -412,7 +430,7 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
-            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -430,7 +448,7 @@ impl ResponseError for OAuthError {
                 "grant_type must be password, refresh_token or client_credentials",
             ),
             OAuthError::InvalidScope(why) => (Code::InvalidScope, *why),
-            OAuthError::TemporarilyUnavailable => (
+            OAuthError::TemporarilyUnavailable { .. } => (
                 Code::TemporarilyUnavailable,
                 "the server is busy; retry shortly",
             ),
@@ -448,8 +466,8 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidClient => {
                 response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="gatehouse""#));
             }
-            OAuthError::TemporarilyUnavailable => {
-                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS));
+            OAuthError::TemporarilyUnavailable { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             OAuthError::Throttled { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));

@@ -1,0 +1,197 @@
+//! The connection pool, and what it knows of the database's health.
+//!
+//! - A circuit breaker: when connections cannot be made, requests stop waiting the whole pool
+//!   timeout and fail within [`FAST_ACQUIRE`], until a connection succeeds again.
+//! - For SQLite, the identity of the file that was opened: a file deleted or replaced while
+//!   the server runs is noticed, instead of writes going on into a file nobody will read.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::r2d2::{self, HandleError, PooledConnection};
+
+use super::{Backend, DbError, Manager, PoolSettings};
+
+/// How long a request waits for a connection while the database is known to be failing, and
+/// the step in which a healthy pool's longer wait checks whether it has started failing.
+pub const FAST_ACQUIRE: Duration = Duration::from_millis(500);
+
+/// How long a health verdict stands before the database is probed again, so that health
+/// checks stay cheap however often they come.
+const HEALTH_VERDICT_TTL: Duration = Duration::from_secs(1);
+
+/// A pool of connections to the database.
+#[derive(Clone)]
+pub struct Pool {
+    connections: r2d2::Pool<Manager>,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
+    file: Option<Arc<FileIdentity>>,
+    /// The last health probe: when, and whether the database could store data.
+    health: Arc<Mutex<Option<(Instant, bool)>>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("max_size", &self.connections.max_size())
+            .field("failing", &self.is_failing())
+            .finish()
+    }
+}
+
+impl Pool {
+    pub(super) fn build(
+        manager: Manager,
+        settings: PoolSettings,
+        sqlite_file: Option<&Path>,
+    ) -> Result<Pool, DbError> {
+        let backend = manager.backend;
+        let breaker = Arc::new(Breaker::default());
+        let connections = r2d2::Pool::builder()
+            .max_size(settings.size)
+            .connection_timeout(settings.timeout)
+            .error_handler(Box::new(TripOnError(breaker.clone())))
+            .build(manager)
+            .map_err(|e| DbError::Down(e.to_string()))?;
+        let file = match (backend, sqlite_file) {
+            (Backend::Sqlite, Some(path)) => Some(Arc::new(FileIdentity::of(path)?)),
+            _ => None,
+        };
+        Ok(Pool {
+            connections,
+            timeout: settings.timeout,
+            breaker,
+            file,
+            health: Arc::default(),
+        })
+    }
+
+    /// A connection: within the pool timeout while the database is healthy, within
+    /// [`FAST_ACQUIRE`] once it is known to be failing.
+    pub fn get(&self) -> Result<PooledConnection<Manager>, DbError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.connections.get_timeout(FAST_ACQUIRE.min(left)) {
+                Ok(conn) => {
+                    self.breaker.reset();
+                    return Ok(conn);
+                }
+                Err(e) if self.is_failing() || left <= FAST_ACQUIRE => {
+                    return Err(DbError::Down(e.to_string()));
+                }
+                // Busy, not failing: keep waiting for a connection to come back.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Whether connections could not be made lately.
+    pub fn is_failing(&self) -> bool {
+        self.breaker.failing.load(Ordering::Relaxed)
+    }
+
+    /// The last health verdict, if it is recent enough to stand.
+    pub fn recent_health(&self) -> Option<bool> {
+        let last = *self.health.lock().unwrap_or_else(|e| e.into_inner());
+        last.filter(|(at, _)| at.elapsed() < HEALTH_VERDICT_TTL)
+            .map(|(_, healthy)| healthy)
+    }
+
+    pub fn remember_health(&self, healthy: bool) {
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), healthy));
+    }
+
+    /// Connections open and idle.
+    pub fn state(&self) -> r2d2::State {
+        self.connections.state()
+    }
+
+    pub fn max_size(&self) -> u32 {
+        self.connections.max_size()
+    }
+
+    /// For SQLite: fails when the file at the configured path is no longer the one the server
+    /// opened (deleted, or replaced by another), and logs that as an error.
+    pub fn check_file(&self) -> Result<(), DbError> {
+        let Some(opened) = &self.file else {
+            return Ok(());
+        };
+        match FileIdentity::of(&opened.path) {
+            Ok(now) if now.same_file(opened) => Ok(()),
+            _ => {
+                let cause = format!(
+                    "the database file {} was deleted or replaced while the server ran; \
+                     restore it and restart",
+                    opened.path.display()
+                );
+                if !opened.reported.swap(true, Ordering::Relaxed) {
+                    log::error!("{cause}");
+                }
+                Err(DbError::Storage(cause))
+            }
+        }
+    }
+}
+
+/// Open while connections fail; logs each change once.
+#[derive(Debug, Default)]
+struct Breaker {
+    failing: AtomicBool,
+}
+
+impl Breaker {
+    fn trip(&self, cause: &dyn fmt::Display) {
+        if !self.failing.swap(true, Ordering::Relaxed) {
+            log::error!("database unavailable: {cause}; answering 503 until a connection succeeds");
+        }
+    }
+
+    fn reset(&self) {
+        if self.failing.swap(false, Ordering::Relaxed) {
+            log::warn!("database available again");
+        }
+    }
+}
+
+/// r2d2 reports here each connection that could not be made.
+#[derive(Debug)]
+struct TripOnError(Arc<Breaker>);
+
+impl<E: fmt::Display> HandleError<E> for TripOnError {
+    fn handle_error(&self, error: E) {
+        self.0.trip(&error);
+    }
+}
+
+/// Which file a path named when it was opened.
+#[derive(Debug)]
+struct FileIdentity {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+    /// Whether its loss has been logged already.
+    reported: AtomicBool,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<FileIdentity, DbError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| DbError::Storage(format!("cannot read {}: {e}", path.display())))?;
+        Ok(FileIdentity {
+            path: path.to_owned(),
+            device: meta.dev(),
+            inode: meta.ino(),
+            reported: AtomicBool::new(false),
+        })
+    }
+
+    fn same_file(&self, other: &FileIdentity) -> bool {
+        self.device == other.device && self.inode == other.inode
+    }
+}
