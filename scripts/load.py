@@ -8,6 +8,11 @@ RSS. Writes target/bench/load.md (the table), load.json (the figures) and load.s
 
     python3 scripts/load.py                 # 10 s per scenario
     python3 scripts/load.py --duration 5 --skip-build
+    python3 scripts/load.py --soak 60       # a mixed soak instead: reads, logins, signups
+
+The soak runs /users/me, logins and registrations at once for the given seconds and reports,
+per kind, requests, errors and p99, and the server's RSS and open files at the start and the
+end (target/bench/soak.md and soak.json): a leak of memory or descriptors shows there.
 
 Hashing uses the peer parameters (argon2id m=64 MiB, t=3, p=4) so logins compare at equal
 cost. Load generator and server share the machine: CPU per request is the figure that
@@ -88,6 +93,9 @@ class Server:
     def cpu_ticks(self):
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])  # utime + stime
+
+    def open_files(self):
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def rss_kib(self, field="VmRSS"):
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -223,6 +231,56 @@ def health_during_login_flood(server, duration):
     }
 
 
+def soak(server, duration, bearer):
+    """Reads, logins and signups at once for `duration` seconds; the server's RSS and open
+    files before and after."""
+    start = {"rss_mib": server.rss_kib() / 1024, "open_files": server.open_files()}
+    kinds = {
+        "users_me (16 connections)": dict(path="/users/me", connections=16, headers=[bearer]),
+        "login (4 connections)": dict(path="/auth/jwt/login", connections=4,
+                                      script="login.lua", env=login_env()),
+        "register (4 connections)": dict(path="/auth/register", connections=4,
+                                         script="register.lua"),
+    }
+    figures = {}
+
+    def drive(name, load):
+        figures[name] = run_wrk(server, load.pop("path"), load.pop("connections"), duration,
+                                **load)
+
+    sampler = RssSampler(server)
+    sampler.start()
+    workers = [threading.Thread(target=drive, args=item) for item in kinds.items()]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    peak = sampler.stop() / 1024
+    time.sleep(1)  # what is still held once the load stops
+    end = {"rss_mib": server.rss_kib() / 1024, "open_files": server.open_files()}
+    return {"duration_s": duration, "start": start, "end": end, "peak_rss_mib": peak,
+            "kinds": figures}
+
+
+def write_soak(result):
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = ["| kind | requests | req/s | errors | p99 ms |", "|---|---:|---:|---:|---:|"]
+    for name, f in result["kinds"].items():
+        rows.append(f"| {name} | {f['requests']} | {f['rps']:.1f} | {f['errors']} "
+                    f"| {f['p99_ms']:.2f} |")
+    start, end = result["start"], result["end"]
+    text = "\n".join([
+        f"# Gatehouse soak, {result['duration_s']} s\n",
+        f"{machine()}; wrk on the same machine.\n",
+        *rows, "",
+        f"- RSS: {start['rss_mib']:.1f} MiB at the start, {end['rss_mib']:.1f} MiB at the end "
+        f"(peak {result['peak_rss_mib']:.1f} MiB)",
+        f"- open files: {start['open_files']} at the start, {end['open_files']} at the end", ""])
+    (OUT / "soak.md").write_text(text)
+    (OUT / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(text)
+
+
 def login_env():
     return {"LOAD_EMAIL": urllib.parse.quote(EMAIL),
             "LOAD_PASSWORD_FORM": urllib.parse.quote_plus(PASSWORD)}
@@ -233,6 +291,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--skip-build", action="store_true", help="use the existing binary")
+    parser.add_argument("--soak", type=int, metavar="SECONDS",
+                        help="run the mixed soak for SECONDS instead of the scenarios")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found; install it with: sudo apt-get install -y wrk")
@@ -280,6 +340,9 @@ def main():
 
         time.sleep(1)  # let the setup's hashing memory go back before measuring RSS
         run_wrk(server, "/users/me", c, 2, headers=[bearer])  # warm-up, not reported
+        if args.soak:
+            write_soak(soak(server, args.soak, bearer))
+            return
         print(f"scenarios: {d} s each, {c} connections unless named", flush=True)
         results = [
             measured(server, "users_me", lambda: run_wrk(
