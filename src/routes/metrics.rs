@@ -20,7 +20,7 @@ pub async fn scrape(
             invalid_token: token.is_some(),
         });
     }
-    let text = state.metrics.render().map_err(|e| {
+    let text = state.metrics.render().await.map_err(|e| {
         log::error!("cannot render the metrics: {e}");
         ApiError::Internal
     })?;
