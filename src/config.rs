@@ -118,6 +118,9 @@ pub struct EmailSettings {
     pub require_verification: bool,
     pub reset_token_ttl: Duration,
     pub verify_token_ttl: Duration,
+    /// How long a failed delivery waits before each further attempt; after the last, the
+    /// message is given up (kept in the outbox, marked failed).
+    pub retry_delays: Vec<Duration>,
 }
 
 /// A token bucket: `count` requests at once, refilled evenly over `per`.
@@ -324,6 +327,7 @@ impl Settings {
                 require_verification: vars.flag("REQUIRE_VERIFICATION", false)?,
                 reset_token_ttl: vars.seconds("RESET_TOKEN_TTL", 60 * 60)?,
                 verify_token_ttl: vars.seconds("VERIFY_TOKEN_TTL", 24 * 60 * 60)?,
+                retry_delays: retry_delays(&vars)?,
             },
             rate_limit: RateLimitSettings {
                 enabled: vars.flag("RATE_LIMIT", true)?,
@@ -538,6 +542,23 @@ fn trusted_proxies(vars: &Vars<'_>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
         .collect()
 }
 
+/// `EMAIL_RETRY_DELAYS`: seconds, comma-separated; 5 s, 30 s, 2 min and 10 min by default.
+fn retry_delays(vars: &Vars<'_>) -> Result<Vec<Duration>, ConfigError> {
+    let Some(raw) = vars.get("EMAIL_RETRY_DELAYS") else {
+        return Ok([5, 30, 120, 600].map(Duration::from_secs).to_vec());
+    };
+    raw.split(',')
+        .map(|delay| {
+            delay.trim().parse().map(Duration::from_secs).map_err(|_| {
+                invalid(
+                    "EMAIL_RETRY_DELAYS",
+                    format!("expected seconds separated by commas, got `{raw}`"),
+                )
+            })
+        })
+        .collect()
+}
+
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         name,
@@ -701,6 +722,10 @@ mod tests {
         assert_eq!(s.public_url, "http://localhost:9000");
         assert_eq!(s.email.reset_token_ttl, Duration::from_secs(3600));
         assert!(!s.email.require_verification);
+        assert_eq!(
+            s.email.retry_delays,
+            [5, 30, 120, 600].map(Duration::from_secs)
+        );
         assert!(s.rate_limit.enabled);
     }
 
@@ -723,6 +748,19 @@ mod tests {
         let err = settings(&vars).unwrap_err();
         assert!(err.to_string().contains("SMTP_URL"), "{err}");
         assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+
+    #[test]
+    fn email_retry_delays_are_seconds_separated_by_commas() {
+        let s = settings(&[("EMAIL_RETRY_DELAYS", "1, 2,0")]).unwrap();
+        assert_eq!(s.email.retry_delays, [1, 2, 0].map(Duration::from_secs));
+        for bad in ["soon", "5,,30", "5,-1", "1.5"] {
+            let err = settings(&[("EMAIL_RETRY_DELAYS", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("EMAIL_RETRY_DELAYS"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `GET /metrics`: every request by method, route pattern and
 //! status, with its duration; logins by outcome; tokens issued by kind; refresh-token reuse;
-//! and the database pool, sampled at each scrape.
+//! and, sampled at each scrape, the database pool and the email outbox.
 //!
 //! Requests are labelled with the route *pattern* that matched (`/users/{id}`), never the path:
 //! paths carry ids, and every distinct label value is a new series kept for good.
@@ -21,7 +21,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::db::Pool;
+use crate::db::outbox::{self, OutboxStats};
+use crate::db::{self, Pool};
 
 /// The `Content-Type` of what [`Metrics::render`] writes: Prometheus' text format 0.0.4.
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -31,6 +32,9 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 const DURATION_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+
+/// How long a scrape waits for the outbox's figures before it answers without them.
+const OUTBOX_SAMPLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The route label of a request that matched no route (the 404 fallback).
 const UNMATCHED: &str = "unmatched";
@@ -91,13 +95,16 @@ pub struct Metrics {
     logins: Family<LoginLabels, Counter>,
     tokens_issued: Family<TokenLabels, Counter>,
     refresh_reuse: Counter,
+    /// Sampled for the outbox's figures at each scrape.
+    pool: Pool,
     /// SHA-256 of `METRICS_TOKEN`: equal-length digests compare in constant time, and do not
     /// reveal the token's length.
     token_digest: Option<[u8; 32]>,
 }
 
 impl Metrics {
-    /// Registers every metric; `pool` is sampled at each scrape.
+    /// Registers every metric; `pool` and the outbox in its database are sampled at each
+    /// scrape.
     pub fn new(pool: Pool, token: Option<&SecretString>) -> Metrics {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
@@ -131,7 +138,7 @@ impl Metrics {
             "Replayed refresh tokens: each revoked its session",
             refresh_reuse.clone(),
         );
-        registry.register_collector(Box::new(PoolCollector(pool)));
+        registry.register_collector(Box::new(PoolCollector(pool.clone())));
         // Series that exist from the start, so that a rate is defined before the first event.
         for outcome in [
             LoginOutcome::Succeeded,
@@ -150,6 +157,7 @@ impl Metrics {
             logins,
             tokens_issued,
             refresh_reuse,
+            pool,
             token_digest: token.map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         }
     }
@@ -203,10 +211,26 @@ impl Metrics {
         bearer.is_some() && bool::from(presented.as_slice().ct_eq(expected.as_slice()))
     }
 
-    /// The metrics in Prometheus' text format ([`CONTENT_TYPE`]).
-    pub fn render(&self) -> Result<String, fmt::Error> {
+    /// The metrics in Prometheus' text format ([`CONTENT_TYPE`]). The outbox's figures are
+    /// read from the database now; if it does not answer soon, they are left out (and the
+    /// reason logged) rather than holding up the scrape.
+    pub async fn render(&self) -> Result<String, fmt::Error> {
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)?;
+        let sampled =
+            tokio::time::timeout(OUTBOX_SAMPLE_TIMEOUT, db::run(&self.pool, outbox::stats)).await;
+        match sampled {
+            Ok(Ok(stats)) => {
+                let mut registry = Registry::default();
+                registry.register_collector(Box::new(OutboxCollector {
+                    stats,
+                    now: db::now(),
+                }));
+                prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
+            }
+            Ok(Err(e)) => log::warn!("metrics without the email outbox: {e}"),
+            Err(_) => log::warn!("metrics without the email outbox: the database is slow"),
+        }
         Ok(text)
     }
 }
@@ -281,22 +305,63 @@ impl Collector for PoolCollector {
     }
 }
 
+/// The outbox's gauges, from one sample of its table.
+#[derive(Debug)]
+struct OutboxCollector {
+    stats: OutboxStats,
+    now: i64,
+}
+
+impl Collector for OutboxCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let oldest_age = self
+            .stats
+            .oldest_pending_created_at
+            .map_or(0, |created| (self.now - created).max(0));
+        for (name, help, value) in [
+            (
+                "gatehouse_email_outbox_pending",
+                "Emails in the outbox waiting to be sent, by every instance.",
+                self.stats.pending,
+            ),
+            (
+                "gatehouse_email_outbox_failed",
+                "Emails given up on after their last attempt, kept in the outbox.",
+                self.stats.failed,
+            ),
+            (
+                "gatehouse_email_outbox_oldest_pending_age_seconds",
+                "Seconds since the oldest email waiting to be sent was queued (0 when none waits).",
+                oldest_age,
+            ),
+        ] {
+            let gauge = ConstGauge::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, gauge.metric_type())?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn metrics(token: Option<&str>) -> Metrics {
-        let pool = crate::db::connect(
-            ":memory:",
+    fn pool(url: &str) -> Pool {
+        crate::db::connect(
+            url,
             crate::db::PoolSettings {
                 size: 2,
                 timeout: Duration::from_secs(5),
             },
             crate::db::Creation::Allowed,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    fn metrics(token: Option<&str>) -> Metrics {
         Metrics::new(
-            pool,
+            pool(":memory:"),
             token.map(|t| SecretString::from(t.to_owned())).as_ref(),
         )
     }
@@ -313,9 +378,18 @@ mod tests {
         assert!(open.allows(Some("anything")));
     }
 
-    #[test]
-    fn renders_the_text_format_with_every_family() {
-        let metrics = metrics(None);
+    #[tokio::test]
+    async fn renders_the_text_format_with_every_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir.path().join("gatehouse.db").display().to_string());
+        crate::db::migrate(&pool).unwrap();
+        let queued = outbox::NewMessage {
+            recipient: "ada@example.com",
+            subject: "Hello",
+            message: "Subject: Hello\r\n\r\nHello\r\n",
+        };
+        outbox::insert(&mut pool.get().unwrap(), queued).unwrap();
+        let metrics = Metrics::new(pool, None);
         metrics.login(LoginOutcome::Failed);
         metrics.token_issued(TokenKind::Client);
         metrics.request(
@@ -325,7 +399,7 @@ mod tests {
             Duration::from_millis(3),
         );
         metrics.request("GET", None, 404, Duration::ZERO);
-        let text = metrics.render().unwrap();
+        let text = metrics.render().await.unwrap();
         for line in [
             "# TYPE http_requests_total counter",
             r#"http_requests_total{method="GET",route="/users/{id}",status="404"} 1"#,
@@ -337,8 +411,16 @@ mod tests {
             r#"gatehouse_tokens_issued_total{kind="client"} 1"#,
             "gatehouse_refresh_reuse_detected_total 0",
             "gatehouse_db_pool_max_connections 2",
+            "# TYPE gatehouse_email_outbox_pending gauge",
+            "gatehouse_email_outbox_pending 1",
+            "gatehouse_email_outbox_failed 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
         }
+        let age = text
+            .lines()
+            .find_map(|l| l.strip_prefix("gatehouse_email_outbox_oldest_pending_age_seconds "))
+            .unwrap_or_else(|| panic!("no outbox age in\n{text}"));
+        assert!(age.parse::<i64>().unwrap() < 60, "{age}");
     }
 }

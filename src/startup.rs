@@ -10,7 +10,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Condition, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
-use futures_util::future::{join, select, Either};
+use futures_util::future::{select, Either};
 
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
@@ -29,6 +29,7 @@ use crate::services::maintenance;
 use crate::state::AppState;
 
 mod shutdown;
+pub use shutdown::Stopper;
 use shutdown::{close, stop_on_signals, StopSignals};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +83,8 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
     let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
     drop(conn);
-    let (mailer, mail_worker) = Mailer::new(&settings.email)?;
+    let mailer = Mailer::new(&settings.email)?;
+    let mail_worker = MailWorker::new(&settings.email, pool.clone(), &mailer)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
     let state = AppState {
         pool,
@@ -184,20 +186,28 @@ impl Application {
         self.port
     }
 
+    /// Stops the running application as SIGTERM would (a second stop as a second signal):
+    /// for programs that embed it, and tests.
+    pub fn stopper(&self) -> Stopper {
+        self.signals.stopper()
+    }
+
     /// Serves until SIGTERM or SIGINT, delivering email and purging expired rows meanwhile,
     /// then stops gracefully: no new connections; requests in flight get `SHUTDOWN_TIMEOUT` to
-    /// finish (a second signal ends them at once), queued emails what is left of it; then the
-    /// database pool is closed.
+    /// finish (a second signal ends them at once), and the emails being sent what is left of
+    /// it; then the database pool is closed. Emails still queued stay in the outbox for the
+    /// next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             server,
             state,
-            mut mail_worker,
+            mail_worker,
             mut signals,
             shutdown_timeout,
             ..
         } = self;
         let signalled = OnceLock::new();
+        let mail = mail_worker.start();
         let served = {
             let stop = pin!(stop_on_signals(
                 server.handle(),
@@ -205,26 +215,25 @@ impl Application {
                 shutdown_timeout,
                 &signalled,
             ));
-            let background = pin!(join(
-                maintenance::purge_expired(state.clone().into_inner()),
-                mail_worker.run()
-            ));
-            // The background work never ends: this returns when the server does, or when a
-            // second signal gives up on it (dropping a server ends its requests).
-            match select(server, select(stop, background)).await {
+            let purge = pin!(maintenance::purge_expired(state.clone().into_inner()));
+            // The purge never ends: this returns when the server does, or when a second
+            // signal gives up on it (dropping a server ends its requests).
+            match select(server, select(stop, purge)).await {
                 Either::Left((served, _)) => served,
                 Either::Right((Either::Left(((), _)), _)) => Ok(()),
-                Either::Right((Either::Right(((never, ()), _)), _)) => match never {},
+                Either::Right((Either::Right((never, _)), _)) => match never {},
             }
         };
         let deadline = *signalled.get().unwrap_or(&Instant::now()) + shutdown_timeout;
-        let unsent = mail_worker
+        let queued = mail
             .finish(deadline.saturating_duration_since(Instant::now()))
             .await;
         close(state).await;
-        match unsent {
-            0 => log::info!("Gatehouse stopped"),
-            n => log::warn!("Gatehouse stopped; {n} email(s) could not be sent (logged above)"),
+        match queued {
+            Some(n) if n > 0 => log::warn!(
+                "Gatehouse stopped; {n} email(s) remain queued and will be sent after restart"
+            ),
+            _ => log::info!("Gatehouse stopped"),
         }
         served
     }

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod clients;
 pub mod email_tokens;
 pub mod models;
+pub mod outbox;
 mod pool;
 pub mod schema;
 pub mod secrets;

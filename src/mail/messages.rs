@@ -1,10 +1,32 @@
-//! The messages Gatehouse sends, each a plain-text and an HTML body from askama templates.
+//! The messages Gatehouse sends, each a plain-text and an HTML body from askama templates,
+//! composed into the text that goes into the outbox.
 
 use askama::Template;
 use lettre::message::MultiPart;
 use lettre::Message;
 
 use super::{recipient, MailError, Mailer};
+use crate::db::outbox::NewMessage;
+
+/// A message ready for the outbox: whom it goes to, its subject, and the whole message as it
+/// goes on the wire (RFC 5322, with a plain-text and an HTML part).
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub recipient: String,
+    pub subject: String,
+    pub message: String,
+}
+
+impl Composed {
+    /// The outbox row that queues it.
+    pub fn row(&self) -> NewMessage<'_> {
+        NewMessage {
+            recipient: &self.recipient,
+            subject: &self.subject,
+            message: &self.message,
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "email/reset_password.txt")]
@@ -40,7 +62,7 @@ pub fn password_reset(
     to: &str,
     link: &str,
     valid_for: &str,
-) -> Result<Message, MailError> {
+) -> Result<Composed, MailError> {
     let text = ResetText { link, valid_for };
     let html = ResetHtml { link, valid_for };
     build(mailer, to, "Reset your Gatehouse password", &text, &html)
@@ -52,7 +74,7 @@ pub fn verification(
     to: &str,
     link: &str,
     valid_for: &str,
-) -> Result<Message, MailError> {
+) -> Result<Composed, MailError> {
     let text = VerifyText { link, valid_for };
     let html = VerifyHtml { link, valid_for };
     build(mailer, to, "Confirm your email address", &text, &html)
@@ -64,10 +86,10 @@ fn build(
     subject: &str,
     text: &impl Template,
     html: &impl Template,
-) -> Result<Message, MailError> {
+) -> Result<Composed, MailError> {
     let render =
         |t: &dyn askama::DynTemplate| t.dyn_render().map_err(|e| MailError::Build(e.to_string()));
-    Message::builder()
+    let message = Message::builder()
         .from(mailer.from().clone())
         .to(recipient(to)?)
         .subject(subject)
@@ -75,7 +97,15 @@ fn build(
             render(text)?,
             render(html)?,
         ))
-        .map_err(|e| MailError::Build(e.to_string()))
+        .map_err(|e| MailError::Build(e.to_string()))?;
+    // Headers and bodies are encoded to 7-bit ASCII (RFC 2047, quoted-printable or base64).
+    let message = String::from_utf8(message.formatted())
+        .map_err(|_| MailError::Build("the message is not 7-bit text".to_owned()))?;
+    Ok(Composed {
+        recipient: to.to_owned(),
+        subject: subject.to_owned(),
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -91,15 +121,18 @@ mod tests {
             require_verification: false,
             reset_token_ttl: std::time::Duration::from_secs(3600),
             verify_token_ttl: std::time::Duration::from_secs(3600),
+            retry_delays: Vec::new(),
         };
-        Mailer::new(&settings).unwrap().0
+        Mailer::new(&settings).unwrap()
     }
 
     #[test]
     fn a_reset_message_carries_the_link_in_both_bodies() {
         let link = "https://auth.example.com/reset-password?token=abc&x=<y>";
-        let message = password_reset(&mailer(), "ada@example.com", link, "1 hour").unwrap();
-        let raw = String::from_utf8(message.formatted()).unwrap();
+        let composed = password_reset(&mailer(), "ada@example.com", link, "1 hour").unwrap();
+        assert_eq!(composed.recipient, "ada@example.com");
+        assert_eq!(composed.subject, "Reset your Gatehouse password");
+        let raw = composed.message;
         assert!(raw.contains("To: ada@example.com"), "{raw}");
         assert!(
             raw.contains("Subject: Reset your Gatehouse password"),

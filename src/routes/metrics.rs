@@ -23,6 +23,7 @@ pub async fn scrape(
     let text = state
         .metrics
         .render()
+        .await
         .map_err(|e| ApiError::internal(format_args!("cannot render the metrics: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)

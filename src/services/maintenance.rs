@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServiceError;
-use crate::db::{self, email_tokens, sessions, throttle, DbError};
+use crate::db::{self, email_tokens, outbox, sessions, throttle, DbError};
 use crate::state::AppState;
 
 /// How often expired sessions and used refresh tokens are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// How long sent emails stay in the outbox (without their body) before they are deleted.
+const SENT_EMAILS_KEPT: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Whether the service can do its job: the database answers, can store data, and (SQLite)
 /// is still the file that was opened. The verdict stands for a second, so probes stay cheap.
@@ -31,7 +33,8 @@ pub async fn check_health(state: &AppState) -> Result<(), ServiceError> {
 }
 
 /// Deletes what has expired: sessions and refresh tokens, emailed tokens, throttle counters
-/// whose window has passed, and idle per-address buckets.
+/// whose window has passed, idle per-address buckets, and emails sent a week ago (failed ones
+/// stay for inspection).
 pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
     let mut ticks = tokio::time::interval(PURGE_INTERVAL);
     let window = state
@@ -47,14 +50,15 @@ pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
                 sessions::purge_expired(conn, now)?,
                 email_tokens::purge(conn, now)?,
                 throttle::purge(conn, now - window)?,
+                outbox::purge_sent(conn, now - SENT_EMAILS_KEPT.as_secs() as i64)?,
             ))
         })
         .await;
         match purged {
-            Ok((0, 0, 0)) => {}
-            Ok((sessions, tokens, counters)) => log::info!(
+            Ok((0, 0, 0, 0)) => {}
+            Ok((sessions, tokens, counters, emails)) => log::info!(
                 "purged {sessions} expired sessions and refresh tokens, {tokens} emailed tokens, \
-                 {counters} throttle counters"
+                 {counters} throttle counters, {emails} sent emails"
             ),
             Err(e) => log::warn!("could not purge expired rows: {e}"),
         }

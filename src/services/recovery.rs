@@ -16,7 +16,7 @@ use crate::auth::refresh;
 use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::email_tokens::{self, NewEmailToken, Purpose};
 use crate::db::users::UserChanges;
-use crate::db::{self, users};
+use crate::db::{self, outbox, users};
 use crate::domain::{normalize_email, AuditEvent, Email, User};
 use crate::mail;
 use crate::state::AppState;
@@ -86,13 +86,22 @@ async fn count_email_to(state: &AppState, email: &Email) -> Result<(), ServiceEr
     account_limits::count(state, AccountCounter::EmailsSent, &email.normalized()).await
 }
 
-/// Stores a fresh token for `user` and queues the email that carries it.
+/// Stores a fresh token for `user` and queues the email that carries it, in one transaction:
+/// the token exists only if its message is in the outbox, and the message only if its token
+/// is stored. The message survives a restart; the worker delivers it.
 async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), ServiceError> {
     let token = refresh::random_token();
     let (ttl, path) = match purpose {
         Purpose::Reset => (state.email.reset_token_ttl, "reset-password"),
         Purpose::Verify => (state.email.verify_token_ttl, "verify"),
     };
+    let link = format!("{}/{path}?token={token}", state.public_url);
+    let valid_for = humanize(ttl);
+    let message = match purpose {
+        Purpose::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
+        Purpose::Verify => mail::verification(&state.mailer, &user.email, &link, &valid_for),
+    }
+    .map_err(|e| InternalError::Mail(e.to_string()))?;
     let stored = (user.clone(), refresh::hash(&token));
     db::write(&state.pool, move |conn| {
         email_tokens::insert(
@@ -103,17 +112,11 @@ async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), Ser
                 purpose,
                 ttl_secs: ttl.as_secs() as i64,
             },
-        )
+        )?;
+        outbox::insert(conn, message.row())
     })
     .await?;
-    let link = format!("{}/{path}?token={token}", state.public_url);
-    let valid_for = humanize(ttl);
-    let message = match purpose {
-        Purpose::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
-        Purpose::Verify => mail::verification(&state.mailer, &user.email, &link, &valid_for),
-    }
-    .map_err(|e| InternalError::Mail(e.to_string()))?;
-    state.mailer.send(message, &user.email);
+    state.mailer.queued();
     Ok(())
 }
 

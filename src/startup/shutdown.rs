@@ -8,6 +8,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::rt::signal::unix::{signal, Signal, SignalKind};
 use actix_web::web;
 use futures_util::future::{select, Either};
+use tokio::sync::Notify;
 
 use super::AppState;
 
@@ -37,10 +38,22 @@ pub(super) async fn close(state: web::Data<AppState>) {
 }
 
 /// SIGTERM and SIGINT: both stop the server gracefully (actix would end the requests in flight
-/// at SIGINT).
+/// at SIGINT). A [`Stopper`] asks the same without a signal.
 pub(super) struct StopSignals {
     terminate: Signal,
     interrupt: Signal,
+    requested: Arc<Notify>,
+}
+
+/// Asks a running application to stop, as a signal would.
+#[derive(Clone)]
+pub struct Stopper(Arc<Notify>);
+
+impl Stopper {
+    /// The first call stops the application gracefully; a second ends requests in flight.
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl StopSignals {
@@ -48,16 +61,23 @@ impl StopSignals {
         Ok(StopSignals {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
+            requested: Arc::new(Notify::new()),
         })
     }
 
-    /// Waits for the next signal; returns its name.
+    pub(super) fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.requested))
+    }
+
+    /// Waits for the next signal (or request to stop); returns its name.
     async fn next(&mut self) -> &'static str {
         let terminate = pin!(self.terminate.recv());
         let interrupt = pin!(self.interrupt.recv());
-        match select(terminate, interrupt).await {
-            Either::Left(_) => "SIGTERM",
-            Either::Right(_) => "SIGINT",
+        let requested = pin!(self.requested.notified());
+        match select(select(terminate, interrupt), requested).await {
+            Either::Left((Either::Left(_), _)) => "SIGTERM",
+            Either::Left((Either::Right(_), _)) => "SIGINT",
+            Either::Right(_) => "a request to stop",
         }
     }
 }

@@ -15,6 +15,7 @@ mod login;
 mod metrics;
 mod oauth;
 mod openapi;
+mod outbox;
 mod pages_access;
 mod pages_admin;
 mod pages_audit;

@@ -13,7 +13,7 @@ const METRICS_TOKEN: &str = "scrape-token-for-the-metrics-test";
 
 /// One sample line of the text format: `name{label="value",…} value`.
 #[derive(Debug, Clone)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -79,7 +79,7 @@ fn parse_labels(mut rest: &str, line: &str) -> BTreeMap<String, String> {
 }
 
 /// The value of the sample with exactly this name and these labels.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
     let wanted: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -105,7 +105,7 @@ async fn get_metrics(app: &TestApp, token: Option<&str>) -> reqwest::Response {
 }
 
 /// Scrapes `/metrics` (with `token`, if any), checks the headers, and parses the answer.
-async fn scrape(app: &TestApp, token: Option<&str>) -> Vec<Sample> {
+pub(crate) async fn scrape(app: &TestApp, token: Option<&str>) -> Vec<Sample> {
     let response = get_metrics(app, token).await;
     assert_eq!(response.status(), 200);
     let header = |name| {

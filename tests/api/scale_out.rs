@@ -6,17 +6,9 @@ use futures_util::future::join_all;
 
 use crate::helpers::*;
 
-/// A second instance on `first`'s database, with the same signing key (generated into the
-/// shared data directory) and the same extra settings.
-async fn second_instance(first: &TestApp, vars: &[(&str, &str)]) -> TestApp {
-    let settings = test_settings(&first.database.url, first.dir.path(), vars);
-    let dir = tempfile::tempdir().unwrap();
-    spawn_with_settings(settings, dir, TestDatabase::shared(&first.database.url)).await
-}
-
 async fn two_instances(vars: &[(&str, &str)]) -> (TestApp, TestApp) {
     let a = spawn_app_with(vars).await;
-    let b = second_instance(&a, vars).await;
+    let b = a.another_instance(vars).await;
     (a, b)
 }
 

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use gatehouse::config::Settings;
 use gatehouse::db::{Backend, Conn};
-use gatehouse::startup::Application;
+use gatehouse::startup::{Application, Stopper};
 use reqwest::header::USER_AGENT;
 use serde_json::Value;
 
@@ -21,6 +21,10 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// Keeps the temporary directory (database, generated key) alive for the test.
     pub dir: tempfile::TempDir,
+    /// Asks the application to stop, as SIGTERM would.
+    stopper: Stopper,
+    /// The application's run, until [`TestApp::stop`].
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Tokens returned by a successful login.
@@ -92,7 +96,8 @@ pub async fn spawn_with_settings(
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let stopper = app.stopper();
+    let running = tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
@@ -103,6 +108,8 @@ pub async fn spawn_with_settings(
         client,
         database,
         dir,
+        stopper,
+        running: Some(running),
     }
 }
 
@@ -163,6 +170,26 @@ impl Drop for TestDatabase {
 }
 
 impl TestApp {
+    /// Another instance of the application on this one's database, with the same signing key
+    /// (generated into the shared data directory) and `vars` over the test defaults: a second
+    /// server behind a load balancer, or this one started again after [`TestApp::stop`].
+    pub async fn another_instance(&self, vars: &[(&str, &str)]) -> TestApp {
+        let settings = test_settings(&self.database.url, self.dir.path(), vars);
+        let dir = tempfile::tempdir().unwrap();
+        spawn_with_settings(settings, dir, TestDatabase::shared(&self.database.url)).await
+    }
+
+    /// Stops the application as SIGTERM would, and waits until it has (its database stays).
+    pub async fn stop(&mut self) {
+        self.stopper.stop();
+        let running = self.running.take().expect("the application is running");
+        tokio::time::timeout(std::time::Duration::from_secs(30), running)
+            .await
+            .expect("the application stops within 30 s")
+            .expect("the application's task ends")
+            .expect("the application served");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -9,7 +9,7 @@ use super::app::{assert_null, spawn_app_with, TestApp};
 pub const PUBLIC_URL: &str = "http://gatehouse.test";
 
 /// How long a message may take to reach the outbox after the request that queued it.
-const OUTBOX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const OUTBOX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Spawns the app with `PUBLIC_URL` set to [`PUBLIC_URL`] and extra variables.
 pub async fn spawn_mail_app_with(vars: &[(&str, &str)]) -> TestApp {
@@ -166,7 +166,7 @@ impl TestApp {
 }
 
 /// Parses an RFC 5322 message with a `text/plain` and a `text/html` part (or one of them).
-fn parse_email_message(raw: &[u8]) -> Email {
+pub(super) fn parse_email_message(raw: &[u8]) -> Email {
     let raw = String::from_utf8_lossy(raw).replace("\r\n", "\n");
     let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
     let headers = unfold_headers(head);
