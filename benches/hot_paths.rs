@@ -93,6 +93,7 @@ fn grant() -> AccessGrant {
     AccessGrant {
         user_id: UserId::new(),
         session_id: Uuid::new_v4(),
+        refresh_generation: Some(1),
     }
 }
 

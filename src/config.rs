@@ -57,7 +57,9 @@ pub struct JwtSettings {
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
     pub ttl: Duration,
-    /// How long an already-rotated refresh token still yields its child (lost responses).
+    /// How long after a rotation presenting the old token again still yields its child although
+    /// the child's access token has been used (two refreshes racing). A child never used is
+    /// given again at any time.
     pub reuse_grace: Duration,
 }
 

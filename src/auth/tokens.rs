@@ -28,6 +28,10 @@ struct AccessClaims {
     /// The session of a user's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
+    /// A user's token: the generation (place in the session's chain) of the refresh token it
+    /// was issued with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rgen: Option<i64>,
     /// The client of a machine client's token (RFC 9068); `sub` names the client too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
@@ -48,6 +52,10 @@ pub struct AccessToken {
 pub struct AccessGrant {
     pub user_id: UserId,
     pub session_id: Uuid,
+    /// The generation of the session's refresh token issued with this access token: the first
+    /// request the access token authenticates shows that this refresh token reached its
+    /// client. `None` on tokens issued before generations were recorded.
+    pub refresh_generation: Option<i64>,
 }
 
 /// What a machine client's access token grants: the client, with some of its scopes.
@@ -107,6 +115,7 @@ impl AccessTokens {
     pub fn issue(&self, grant: AccessGrant) -> Result<AccessToken, TokenError> {
         self.sign(grant.user_id.to_string(), |claims| {
             claims.sid = Some(grant.session_id.to_string());
+            claims.rgen = grant.refresh_generation;
         })
     }
 
@@ -133,6 +142,7 @@ impl AccessTokens {
             jti: Uuid::new_v4().to_string(),
             token_use: ACCESS_TOKEN_USE.into(),
             sid: None,
+            rgen: None,
             client_id: None,
             scope: None,
         };
@@ -177,8 +187,9 @@ impl AccessTokens {
                     .map_err(|_| TokenError::Invalid("bad subject"))?,
                 session_id: Uuid::parse_str(&sid)
                     .map_err(|_| TokenError::Invalid("bad session id"))?,
+                refresh_generation: claims.rgen,
             })),
-            (None, Some(client_id)) => {
+            (None, Some(client_id)) if claims.rgen.is_none() => {
                 let client_id =
                     ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
                 if claims.sub != client_id.as_str() {
@@ -225,6 +236,7 @@ mod tests {
         AccessGrant {
             user_id: UserId::new(),
             session_id: Uuid::new_v4(),
+            refresh_generation: Some(3),
         }
     }
 
@@ -242,6 +254,7 @@ mod tests {
         let claims = claims_of(&issued.token);
         assert_eq!(claims["aud"], serde_json::json!(["fastapi-users:auth"]));
         assert_eq!(claims["token_use"], "access");
+        assert_eq!(claims["rgen"], 3);
         assert_eq!(
             claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
             1800
@@ -267,6 +280,7 @@ mod tests {
         assert_eq!(claims["client_id"], grant.client_id.as_str());
         assert_eq!(claims["scope"], "read:reports write:reports");
         assert!(claims.get("sid").is_none());
+        assert!(claims.get("rgen").is_none());
     }
 
     #[test]
