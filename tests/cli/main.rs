@@ -7,6 +7,7 @@
 mod harness;
 
 mod clients;
+mod crash;
 mod create_superuser;
 mod help;
 mod keys;
