@@ -67,6 +67,7 @@ fn jwt_settings(keys: KeySource, algorithm: JwtAlgorithm) -> JwtSettings {
         issuer: ISSUER.into(),
         audience: vec![AUDIENCE.into()],
         access_token_ttl: Duration::from_secs(1800),
+        leeway: Duration::from_secs(5),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct JwtSettings {
     pub issuer: String,
     pub audience: Vec<String>,
     pub access_token_ttl: Duration,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -218,6 +220,10 @@ pub const DEFAULT_ARGON2_QUEUE: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
 const MIN_SHARED_SECRET_BYTES: usize = 32;
 const MIN_METRICS_TOKEN_BYTES: usize = 16;
+/// Clock skew tolerated on access tokens by default, and at most: beyond a minute, the fix is
+/// synchronised clocks, not a token that outlives its expiry.
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+pub const MAX_JWT_LEEWAY_SECS: u64 = 60;
 
 impl Settings {
     /// Reads `.env` (if present) and then the process environment.
@@ -297,6 +303,7 @@ impl Settings {
                 issuer: vars.get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
                 audience,
                 access_token_ttl: vars.seconds("ACCESS_TOKEN_TTL", 30 * 60)?,
+                leeway: vars.seconds("JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECS)?,
             },
             refresh: RefreshSettings {
                 ttl: vars.seconds("REFRESH_TOKEN_TTL", 10 * 60 * 60)?,
@@ -356,6 +363,16 @@ impl Settings {
     fn check(&self) -> Result<(), ConfigError> {
         if self.jwt.access_token_ttl.is_zero() {
             return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.jwt.leeway > Duration::from_secs(MAX_JWT_LEEWAY_SECS) {
+            return Err(invalid(
+                "JWT_LEEWAY",
+                format!(
+                    "must be at most {MAX_JWT_LEEWAY_SECS} seconds (got {}); synchronise the \
+                     clocks instead",
+                    self.jwt.leeway.as_secs()
+                ),
+            ));
         }
         if self.refresh.ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
@@ -738,6 +755,21 @@ mod tests {
         let err = settings(&[("METRICS_TOKEN", "short")]).unwrap_err();
         assert!(err.to_string().contains("METRICS_TOKEN"), "{err}");
         assert!(!err.to_string().contains("short"), "{err}");
+    }
+
+    #[test]
+    fn jwt_leeway_defaults_to_five_seconds_and_is_at_most_a_minute() {
+        assert_eq!(settings(&[]).unwrap().jwt.leeway, Duration::from_secs(5));
+        for (raw, secs) in [("0", 0), ("30", 30), (" 60 ", 60)] {
+            let s = settings(&[("JWT_LEEWAY", raw)]).unwrap();
+            assert_eq!(s.jwt.leeway, Duration::from_secs(secs), "{raw}");
+        }
+        for bad in ["61", "3600", "-1", "5s", "soon"] {
+            let err = settings(&[("JWT_LEEWAY", bad)]).unwrap_err();
+            assert!(err.to_string().contains("JWT_LEEWAY"), "{bad}: {err}");
+        }
+        let err = settings(&[("JWT_LEEWAY", "61")]).unwrap_err();
+        assert!(err.to_string().contains("at most 60"), "{err}");
     }
 
     #[test]

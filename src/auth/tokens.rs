@@ -13,8 +13,6 @@ use crate::domain::{ClientId, Scopes, UserId};
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
 pub const ACCESS_TOKEN_USE: &str = "access";
-/// Clock skew tolerated on `exp` and `iat`.
-const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AccessClaims {
@@ -86,6 +84,8 @@ pub struct AccessTokens {
     issuer: String,
     audience: Vec<String>,
     ttl: Duration,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    leeway: u64,
     validation: Validation,
 }
 
@@ -95,7 +95,7 @@ impl AccessTokens {
         validation.set_audience(&settings.audience);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = settings.leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
         AccessTokens {
@@ -103,6 +103,7 @@ impl AccessTokens {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
+            leeway: settings.leeway.as_secs(),
             validation,
         }
     }
@@ -175,7 +176,7 @@ impl AccessTokens {
         if claims.token_use != ACCESS_TOKEN_USE {
             return Err(TokenError::Invalid("not an access token"));
         }
-        if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+        if claims.iat > jsonwebtoken::get_current_timestamp() + self.leeway {
             return Err(TokenError::Invalid("issued in the future"));
         }
         Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
@@ -220,6 +221,7 @@ mod tests {
             issuer: "gatehouse".into(),
             audience: vec!["fastapi-users:auth".into()],
             access_token_ttl: Duration::from_secs(1800),
+            leeway: Duration::from_secs(5),
         }
     }
 
@@ -297,6 +299,45 @@ mod tests {
         let issued = hs.issue(grant()).unwrap();
         assert!(hs.verify(&issued.token).is_ok());
         assert!(es256().verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn the_leeway_is_the_configured_one() {
+        let hs256 = |leeway| {
+            let mut settings = settings(
+                KeySource::SharedSecret("0123456789abcdef0123456789abcdef".into()),
+                JwtAlgorithm::Hs256,
+            );
+            settings.leeway = Duration::from_secs(leeway);
+            AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings)
+        };
+        let (strict, lenient) = (hs256(5), hs256(30));
+        let now = jsonwebtoken::get_current_timestamp();
+        let signed = |exp: u64, iat: u64| {
+            let grant = grant();
+            let claims = AccessClaims {
+                sub: grant.user_id.to_string(),
+                aud: vec!["fastapi-users:auth".into()],
+                exp,
+                iat,
+                iss: "gatehouse".into(),
+                jti: Uuid::new_v4().to_string(),
+                token_use: ACCESS_TOKEN_USE.into(),
+                sid: Some(grant.session_id.to_string()),
+                rgen: None,
+                client_id: None,
+                scope: None,
+            };
+            let header = Header::new(strict.keys.algorithm);
+            encode(&header, &claims, &strict.keys.signing_key).unwrap()
+        };
+
+        let expired_20s_ago = signed(now - 20, now - 1800);
+        assert!(strict.verify(&expired_20s_ago).is_err());
+        assert!(lenient.verify(&expired_20s_ago).is_ok());
+        let issued_in_20s = signed(now + 1800, now + 20);
+        assert!(strict.verify(&issued_in_20s).is_err());
+        assert!(lenient.verify(&issued_in_20s).is_ok());
     }
 
     #[test]
