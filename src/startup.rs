@@ -24,6 +24,7 @@ use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::routes::web::cookies::CookiePolicy;
+use crate::routes::web::middleware::InFlight;
 use crate::routes::web::{fallback, middleware, renewal};
 use crate::services::maintenance;
 use crate::state::AppState;
@@ -109,6 +110,7 @@ pub struct Application {
     mail_worker: MailWorker,
     signals: StopSignals,
     shutdown_timeout: Duration,
+    in_flight: InFlight,
 }
 
 impl Application {
@@ -140,9 +142,12 @@ impl Application {
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let cookies = CookiePolicy::of(&state);
         let api_document = routes::api::openapi::document(cookies.access_name());
+        let in_flight = InFlight::default();
+        let app_in_flight = in_flight.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(app_in_flight.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
                 .app_data(web::QueryConfig::default().error_handler(fallback::bad_query))
                 .wrap(from_fn(renewal::apply_cookie_update))
@@ -154,6 +159,7 @@ impl Application {
                 .wrap(from_fn(middleware::response_headers))
                 .wrap(Condition::new(log_requests, middleware::request_logger()))
                 .wrap(from_fn(middleware::record_requests))
+                .wrap(from_fn(middleware::count_in_flight))
                 .service(web::resource("/metrics").get(routes::metrics::scrape))
                 .configure(routes::api::configure)
                 .configure(|cfg| routes::api::openapi::configure(cfg, api_document.clone()))
@@ -162,7 +168,9 @@ impl Application {
         })
         .listen(listener)
         .map_err(bind_error)?
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // `stop_on_signals` ends the stop at `SHUTDOWN_TIMEOUT`, counting what it cuts; actix's own
+        // deadline is only a backstop behind it.
+        .shutdown_timeout(settings.shutdown_timeout.as_secs() + 5)
         // `run_until_stopped` watches for the signals: actix would end requests at SIGINT.
         .disable_signals()
         .run();
@@ -173,6 +181,7 @@ impl Application {
             mail_worker,
             signals,
             shutdown_timeout: settings.shutdown_timeout,
+            in_flight,
         })
     }
 
@@ -182,8 +191,8 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, delivering email and purging expired rows meanwhile,
     /// then stops gracefully: no new connections; requests in flight get `SHUTDOWN_TIMEOUT` to
-    /// finish (a second signal ends them at once), queued emails what is left of it; then the
-    /// database pool is closed.
+    /// finish (a second signal ends them at once; either way the log says how many were cut),
+    /// queued emails what is left of it; then the database pool is closed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             server,
@@ -191,6 +200,7 @@ impl Application {
             mut mail_worker,
             mut signals,
             shutdown_timeout,
+            in_flight,
             ..
         } = self;
         let signalled = OnceLock::new();
@@ -200,13 +210,14 @@ impl Application {
                 &mut signals,
                 shutdown_timeout,
                 &signalled,
+                &in_flight,
             ));
             let background = pin!(join(
                 maintenance::purge_expired(state.clone().into_inner()),
                 mail_worker.run()
             ));
-            // The background work never ends: this returns when the server does, or when a
-            // second signal gives up on it (dropping a server ends its requests).
+            // The background work never ends: this returns when the server does, or when the
+            // deadline or a second signal gives up on it (dropping a server ends its requests).
             match select(server, select(stop, background)).await {
                 Either::Left((served, _)) => served,
                 Either::Right((Either::Left(((), _)), _)) => Ok(()),
@@ -218,6 +229,16 @@ impl Application {
             .finish(deadline.saturating_duration_since(Instant::now()))
             .await;
         close(state).await;
+        // Read once the workers have let go of the state: by then they have dropped what they
+        // cut.
+        match in_flight.cut() {
+            0 => {}
+            n => log::warn!(
+                "{n} request(s) cut at shutdown: still running when SHUTDOWN_TIMEOUT ({}s) \
+                 was up or a second signal came",
+                shutdown_timeout.as_secs()
+            ),
+        }
         match unsent {
             0 => log::info!("Gatehouse stopped"),
             n => log::warn!("Gatehouse stopped; {n} email(s) could not be sent (logged above)"),
