@@ -195,6 +195,9 @@ pub struct Settings {
     /// How long a stop (SIGTERM, SIGINT) may take: requests in flight get this long to
     /// finish, and queued emails what is left of it.
     pub shutdown_timeout: Duration,
+    /// Connections served at once; beyond, new ones are refused with 503. Unset: as many as
+    /// the open-files limit allows (worked out at start).
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -345,6 +348,7 @@ impl Settings {
                 .get("METRICS_TOKEN")
                 .map(|token| SecretString::from(token.trim().to_owned())),
             shutdown_timeout: vars.seconds("SHUTDOWN_TIMEOUT", 10)?,
+            max_connections: vars.optional("MAX_CONNECTIONS")?,
             public_url,
         };
         settings.check()?;
@@ -404,6 +408,9 @@ impl Settings {
                 "RESET_TOKEN_TTL",
                 "RESET_TOKEN_TTL and VERIFY_TOKEN_TTL must be at least 1 second",
             ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid("MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.hashing.queue == 0 {
             return Err(invalid("ARGON2_QUEUE", "must be at least 1"));
@@ -579,6 +586,20 @@ impl Vars<'_> {
                 .parse()
                 .map_err(|e| invalid(name, format!("{e}"))),
         }
+    }
+
+    /// A variable with no default: `None` when unset.
+    fn optional<T: std::str::FromStr>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.get(name)
+            .map(|raw| {
+                raw.trim()
+                    .parse()
+                    .map_err(|e| invalid(name, format!("{e}")))
+            })
+            .transpose()
     }
 
     fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
@@ -770,6 +791,17 @@ mod tests {
         }
         let err = settings(&[("JWT_LEEWAY", "61")]).unwrap_err();
         assert!(err.to_string().contains("at most 60"), "{err}");
+    }
+
+    #[test]
+    fn max_connections_is_derived_unless_set() {
+        assert_eq!(settings(&[]).unwrap().max_connections, None);
+        let s = settings(&[("MAX_CONNECTIONS", "500")]).unwrap();
+        assert_eq!(s.max_connections, Some(500));
+        for bad in ["0", "-3", "many"] {
+            let err = settings(&[("MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("MAX_CONNECTIONS"), "{bad}: {err}");
+        }
     }
 
     #[test]

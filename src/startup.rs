@@ -23,13 +23,16 @@ use crate::domain::PasswordPolicy;
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::web::connections::{self, ConnectionCap};
 use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::middleware::InFlight;
 use crate::routes::web::{fallback, middleware, renewal};
 use crate::services::maintenance;
 use crate::state::AppState;
 
+mod limits;
 mod shutdown;
+use limits::{raise_open_files_limit, ConnectionLimits};
 use shutdown::{close, stop_on_signals, StopSignals};
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +105,37 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     })
 }
 
+/// Raises the open-files limit and works out the connections it leaves room for; logs both.
+fn connection_limits(settings: &Settings, workers: usize) -> ConnectionLimits {
+    let open_files = raise_open_files_limit();
+    let limits = ConnectionLimits::new(
+        open_files.limit,
+        settings.database_pool_size,
+        workers,
+        settings.max_connections,
+    );
+    match open_files.raised_from {
+        Some(from) => log::info!(
+            "open-files limit raised from {from} to {}",
+            open_files.limit
+        ),
+        None => log::info!("open-files limit: {}", open_files.limit),
+    }
+    if let Some(asked) = limits.lowered_from {
+        log::warn!(
+            "MAX_CONNECTIONS={asked} is more than the open-files limit ({}) leaves room for; \
+             serving at most {} connections",
+            open_files.limit,
+            limits.served
+        );
+    }
+    log::info!(
+        "serving at most {} connections at once; beyond, new ones are refused with 503",
+        limits.served
+    );
+    limits
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -144,6 +178,9 @@ impl Application {
         let api_document = routes::api::openapi::document(cookies.access_name());
         let in_flight = InFlight::default();
         let app_in_flight = in_flight.clone();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
+        let limits = connection_limits(&settings, workers);
+        let cap = ConnectionCap::new(limits.served);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -159,6 +196,7 @@ impl Application {
                 .wrap(from_fn(middleware::response_headers))
                 .wrap(Condition::new(log_requests, middleware::request_logger()))
                 .wrap(from_fn(middleware::record_requests))
+                .wrap(from_fn(connections::refuse_beyond_cap))
                 .wrap(from_fn(middleware::count_in_flight))
                 .service(web::resource("/metrics").get(routes::metrics::scrape))
                 .configure(routes::api::configure)
@@ -166,6 +204,9 @@ impl Application {
                 .configure(routes::pages::configure)
                 .default_service(web::to(fallback::not_found))
         })
+        .workers(workers)
+        .max_connections(limits.per_worker)
+        .on_connect(move |io, data| cap.admit(io, data))
         .listen(listener)
         .map_err(bind_error)?
         // `stop_on_signals` ends the stop at `SHUTDOWN_TIMEOUT`, counting what it cuts; actix's own

@@ -11,6 +11,7 @@ mod crash;
 mod create_superuser;
 mod help;
 mod keys;
+mod limits;
 mod migrate;
 mod serve;
 mod signals;

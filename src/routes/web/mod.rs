@@ -3,6 +3,7 @@
 //! error answers, and the frame and forms of the pages. Nothing below `routes` knows HTTP.
 
 pub mod client;
+pub mod connections;
 pub mod cookies;
 pub mod csrf;
 mod error_page;
