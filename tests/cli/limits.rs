@@ -154,6 +154,7 @@ async fn connections_beyond_the_cap_are_refused_at_once_and_health_still_answers
         "{served}\n{logs}"
     );
     assert!(!logs.contains("Too many open files"), "{logs}");
+    assert!(logs.contains("connection(s) refused with 503"), "{logs}");
 
     // Once the flood is gone, health answers 200 again.
     drop(idle);

@@ -5,8 +5,9 @@
 
 use std::any::Any;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Extensions, ServiceRequest, ServiceResponse};
@@ -28,11 +29,24 @@ content-length: 32\r\n\
 \r\n\
 {\"detail\":\"Service Unavailable\"}";
 
+/// How often the log may say that connections are being refused.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
 /// The connections open now, against the cap; shared by every worker.
 #[derive(Debug, Clone)]
 pub struct ConnectionCap {
     open: Arc<AtomicUsize>,
     cap: usize,
+    refusals: Arc<Refusals>,
+}
+
+/// Connections refused since the log last said so, and when that was.
+#[derive(Debug)]
+struct Refusals {
+    since_report: AtomicU64,
+    started: Instant,
+    /// Milliseconds after `started` of the last report, plus one (0: never reported).
+    reported_at: AtomicU64,
 }
 
 /// In a connection's data: counts it out when it closes.
@@ -52,6 +66,11 @@ impl ConnectionCap {
         ConnectionCap {
             open: Arc::new(AtomicUsize::new(0)),
             cap,
+            refusals: Arc::new(Refusals {
+                since_report: AtomicU64::new(0),
+                started: Instant::now(),
+                reported_at: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -69,6 +88,7 @@ impl ConnectionCap {
             return;
         }
         data.insert(Refused);
+        self.report_refusal();
         if let Some(stream) = io.downcast_ref::<TcpStream>() {
             let fd = stream.as_raw_fd();
             // Straight to the socket: the runtime has not yet seen it writable, so its own
@@ -87,6 +107,27 @@ impl ConnectionCap {
                 // Its reads now end, so the connection closes at once.
                 libc::shutdown(fd, libc::SHUT_RDWR);
             }
+        }
+    }
+
+    /// Counts a refusal, and says so in the log at most every [`REPORT_EVERY`].
+    fn report_refusal(&self) {
+        let refusals = &self.refusals;
+        refusals.since_report.fetch_add(1, Ordering::SeqCst);
+        let now = refusals.started.elapsed().as_millis() as u64 + 1;
+        let last = refusals.reported_at.load(Ordering::SeqCst);
+        let due = last == 0 || now - last >= REPORT_EVERY.as_millis() as u64;
+        if due
+            && refusals
+                .reported_at
+                .compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            let refused = refusals.since_report.swap(0, Ordering::SeqCst);
+            log::warn!(
+                "{refused} connection(s) refused with 503: MAX_CONNECTIONS ({}) are open",
+                self.cap
+            );
         }
     }
 }
