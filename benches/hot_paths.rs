@@ -22,8 +22,9 @@
 //!   generation, no PHC encoding) with the 64 MiB work area allocated afresh per hash (what
 //!   `hash_password` does; glibc serves it with a new mmap, so every page is faulted in and
 //!   zeroed again) versus one preallocated buffer reused across hashes.
-//! - `db/find_user_in_session`, `db/users/find_by_id`: the per-request user lookup behind an
-//!   access token, and the plain lookup by id, on a real SQLite file (WAL, as the service opens
+//! - `db/find_user_for_access`, `db/users/find_by_id`: the per-request user lookup behind an
+//!   access token (with the check that its refresh token is already recorded in use: after
+//!   the first request, a read), and the plain lookup by id, on a real SQLite file (WAL, as the service opens
 //!   it) holding 10,000 users with one session each, picking a random user every time. The
 //!   connection is held, so pool checkout and the blocking-pool hop are not included.
 //! - `db/sessions/rotate`: one refresh-token rotation (a write transaction: look up, mark
@@ -67,6 +68,7 @@ fn jwt_settings(keys: KeySource, algorithm: JwtAlgorithm) -> JwtSettings {
         issuer: ISSUER.into(),
         audience: vec![AUDIENCE.into()],
         access_token_ttl: Duration::from_secs(1800),
+        leeway: Duration::from_secs(5),
     }
 }
 
@@ -93,6 +95,7 @@ fn grant() -> AccessGrant {
     AccessGrant {
         user_id: UserId::new(),
         session_id: Uuid::new_v4(),
+        refresh_generation: Some(1),
     }
 }
 
@@ -322,10 +325,11 @@ fn bench_database(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("db");
     let mut pick = Picker(1);
-    group.bench_function("find_user_in_session", |b| {
+    group.bench_function("find_user_for_access", |b| {
         b.iter(|| {
             let (user_id, session_id) = ids[pick.below(ids.len())];
-            let user = sessions::find_user_in_session(conn, user_id, session_id).expect("query");
+            let user =
+                sessions::find_user_for_access(conn, user_id, session_id, Some(0)).expect("query");
             assert!(user.is_some());
             user
         })

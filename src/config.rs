@@ -52,12 +52,16 @@ pub struct JwtSettings {
     pub issuer: String,
     pub audience: Vec<String>,
     pub access_token_ttl: Duration,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
     pub ttl: Duration,
-    /// How long an already-rotated refresh token still yields its child (lost responses).
+    /// How long after a rotation presenting the old token again still yields its child although
+    /// the child's access token has been used (two refreshes racing). A child never used is
+    /// given again at any time.
     pub reuse_grace: Duration,
 }
 
@@ -197,6 +201,9 @@ pub struct Settings {
     /// How long a stop (SIGTERM, SIGINT) may take: requests in flight get this long to
     /// finish, and queued emails what is left of it.
     pub shutdown_timeout: Duration,
+    /// Connections served at once; beyond, new ones are refused with 503. Unset: as many as
+    /// the open-files limit allows (worked out at start).
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +229,10 @@ pub const DEFAULT_ARGON2_QUEUE: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
 const MIN_SHARED_SECRET_BYTES: usize = 32;
 const MIN_METRICS_TOKEN_BYTES: usize = 16;
+/// Clock skew tolerated on access tokens by default, and at most: beyond a minute, the fix is
+/// synchronised clocks, not a token that outlives its expiry.
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 5;
+pub const MAX_JWT_LEEWAY_SECS: u64 = 60;
 
 impl Settings {
     /// Reads `.env` (if present) and then the process environment.
@@ -302,6 +313,7 @@ impl Settings {
                 issuer: vars.get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
                 audience,
                 access_token_ttl: vars.seconds("ACCESS_TOKEN_TTL", 30 * 60)?,
+                leeway: vars.seconds("JWT_LEEWAY", DEFAULT_JWT_LEEWAY_SECS)?,
             },
             refresh: RefreshSettings {
                 ttl: vars.seconds("REFRESH_TOKEN_TTL", 10 * 60 * 60)?,
@@ -344,6 +356,7 @@ impl Settings {
                 .get("METRICS_TOKEN")
                 .map(|token| SecretString::from(token.trim().to_owned())),
             shutdown_timeout: vars.seconds("SHUTDOWN_TIMEOUT", 10)?,
+            max_connections: vars.optional("MAX_CONNECTIONS")?,
             public_url,
         };
         settings.check()?;
@@ -362,6 +375,16 @@ impl Settings {
     fn check(&self) -> Result<(), ConfigError> {
         if self.jwt.access_token_ttl.is_zero() {
             return Err(invalid("ACCESS_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.jwt.leeway > Duration::from_secs(MAX_JWT_LEEWAY_SECS) {
+            return Err(invalid(
+                "JWT_LEEWAY",
+                format!(
+                    "must be at most {MAX_JWT_LEEWAY_SECS} seconds (got {}); synchronise the \
+                     clocks instead",
+                    self.jwt.leeway.as_secs()
+                ),
+            ));
         }
         if self.refresh.ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
@@ -393,6 +416,9 @@ impl Settings {
                 "RESET_TOKEN_TTL",
                 "RESET_TOKEN_TTL and VERIFY_TOKEN_TTL must be at least 1 second",
             ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid("MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.hashing.queue == 0 {
             return Err(invalid("ARGON2_QUEUE", "must be at least 1"));
@@ -587,6 +613,20 @@ impl Vars<'_> {
         }
     }
 
+    /// A variable with no default: `None` when unset.
+    fn optional<T: std::str::FromStr>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.get(name)
+            .map(|raw| {
+                raw.trim()
+                    .parse()
+                    .map_err(|e| invalid(name, format!("{e}")))
+            })
+            .transpose()
+    }
+
     fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
         self.parse(name, default).map(Duration::from_secs)
     }
@@ -778,6 +818,32 @@ mod tests {
         let err = settings(&[("METRICS_TOKEN", "short")]).unwrap_err();
         assert!(err.to_string().contains("METRICS_TOKEN"), "{err}");
         assert!(!err.to_string().contains("short"), "{err}");
+    }
+
+    #[test]
+    fn jwt_leeway_defaults_to_five_seconds_and_is_at_most_a_minute() {
+        assert_eq!(settings(&[]).unwrap().jwt.leeway, Duration::from_secs(5));
+        for (raw, secs) in [("0", 0), ("30", 30), (" 60 ", 60)] {
+            let s = settings(&[("JWT_LEEWAY", raw)]).unwrap();
+            assert_eq!(s.jwt.leeway, Duration::from_secs(secs), "{raw}");
+        }
+        for bad in ["61", "3600", "-1", "5s", "soon"] {
+            let err = settings(&[("JWT_LEEWAY", bad)]).unwrap_err();
+            assert!(err.to_string().contains("JWT_LEEWAY"), "{bad}: {err}");
+        }
+        let err = settings(&[("JWT_LEEWAY", "61")]).unwrap_err();
+        assert!(err.to_string().contains("at most 60"), "{err}");
+    }
+
+    #[test]
+    fn max_connections_is_derived_unless_set() {
+        assert_eq!(settings(&[]).unwrap().max_connections, None);
+        let s = settings(&[("MAX_CONNECTIONS", "500")]).unwrap();
+        assert_eq!(s.max_connections, Some(500));
+        for bad in ["0", "-3", "many"] {
+            let err = settings(&[("MAX_CONNECTIONS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("MAX_CONNECTIONS"), "{bad}: {err}");
+        }
     }
 
     #[test]

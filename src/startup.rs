@@ -23,13 +23,17 @@ use crate::domain::PasswordPolicy;
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::web::connections::{self, ConnectionCap};
 use crate::routes::web::cookies::CookiePolicy;
+use crate::routes::web::middleware::InFlight;
 use crate::routes::web::{fallback, middleware, renewal};
 use crate::services::maintenance;
 use crate::state::AppState;
 
+mod limits;
 mod shutdown;
 pub use shutdown::Stopper;
+use limits::{raise_open_files_limit, ConnectionLimits};
 use shutdown::{close, stop_on_signals, StopSignals};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +111,37 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     })
 }
 
+/// Raises the open-files limit and works out the connections it leaves room for; logs both.
+fn connection_limits(settings: &Settings, workers: usize) -> ConnectionLimits {
+    let open_files = raise_open_files_limit();
+    let limits = ConnectionLimits::new(
+        open_files.limit,
+        settings.database_pool_size,
+        workers,
+        settings.max_connections,
+    );
+    match open_files.raised_from {
+        Some(from) => log::info!(
+            "open-files limit raised from {from} to {}",
+            open_files.limit
+        ),
+        None => log::info!("open-files limit: {}", open_files.limit),
+    }
+    if let Some(asked) = limits.lowered_from {
+        log::warn!(
+            "MAX_CONNECTIONS={asked} is more than the open-files limit ({}) leaves room for; \
+             serving at most {} connections",
+            open_files.limit,
+            limits.served
+        );
+    }
+    log::info!(
+        "serving at most {} connections at once; beyond, new ones are refused with 503",
+        limits.served
+    );
+    limits
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -115,6 +150,7 @@ pub struct Application {
     mail_worker: MailWorker,
     signals: StopSignals,
     shutdown_timeout: Duration,
+    in_flight: InFlight,
 }
 
 impl Application {
@@ -146,9 +182,15 @@ impl Application {
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let cookies = CookiePolicy::of(&state);
         let api_document = routes::api::openapi::document(cookies.access_name());
+        let in_flight = InFlight::default();
+        let app_in_flight = in_flight.clone();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(512));
+        let limits = connection_limits(&settings, workers);
+        let cap = ConnectionCap::new(limits.served);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(app_in_flight.clone())
                 .app_data(web::PayloadConfig::new(routes::api::body::MAX_BODY_BYTES))
                 .app_data(web::QueryConfig::default().error_handler(fallback::bad_query))
                 .wrap(from_fn(renewal::apply_cookie_update))
@@ -160,15 +202,22 @@ impl Application {
                 .wrap(from_fn(middleware::response_headers))
                 .wrap(Condition::new(log_requests, middleware::request_logger()))
                 .wrap(from_fn(middleware::record_requests))
+                .wrap(from_fn(connections::refuse_beyond_cap))
+                .wrap(from_fn(middleware::count_in_flight))
                 .service(web::resource("/metrics").get(routes::metrics::scrape))
                 .configure(routes::api::configure)
                 .configure(|cfg| routes::api::openapi::configure(cfg, api_document.clone()))
                 .configure(routes::pages::configure)
                 .default_service(web::to(fallback::not_found))
         })
+        .workers(workers)
+        .max_connections(limits.per_worker)
+        .on_connect(move |io, data| cap.admit(io, data))
         .listen(listener)
         .map_err(bind_error)?
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        // `stop_on_signals` ends the stop at `SHUTDOWN_TIMEOUT`, counting what it cuts; actix's own
+        // deadline is only a backstop behind it.
+        .shutdown_timeout(settings.shutdown_timeout.as_secs() + 5)
         // `run_until_stopped` watches for the signals: actix would end requests at SIGINT.
         .disable_signals()
         .run();
@@ -179,6 +228,7 @@ impl Application {
             mail_worker,
             signals,
             shutdown_timeout: settings.shutdown_timeout,
+            in_flight,
         })
     }
 
@@ -194,9 +244,9 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, delivering email and purging expired rows meanwhile,
     /// then stops gracefully: no new connections; requests in flight get `SHUTDOWN_TIMEOUT` to
-    /// finish (a second signal ends them at once), and the emails being sent what is left of
-    /// it; then the database pool is closed. Emails still queued stay in the outbox for the
-    /// next start.
+    /// finish (a second signal ends them at once; either way the log says how many were cut),
+    /// and the emails being sent what is left of it; then the database pool is closed. Emails
+    /// still queued stay in the outbox for the next start.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application {
             server,
@@ -204,6 +254,7 @@ impl Application {
             mail_worker,
             mut signals,
             shutdown_timeout,
+            in_flight,
             ..
         } = self;
         let signalled = OnceLock::new();
@@ -214,6 +265,7 @@ impl Application {
                 &mut signals,
                 shutdown_timeout,
                 &signalled,
+                &in_flight,
             ));
             let purge = pin!(maintenance::purge_expired(state.clone().into_inner()));
             // The purge never ends: this returns when the server does, or when a second
@@ -229,6 +281,16 @@ impl Application {
             .finish(deadline.saturating_duration_since(Instant::now()))
             .await;
         close(state).await;
+        // Read once the workers have let go of the state: by then they have dropped what they
+        // cut.
+        match in_flight.cut() {
+            0 => {}
+            n => log::warn!(
+                "{n} request(s) cut at shutdown: still running when SHUTDOWN_TIMEOUT ({}s) \
+                 was up or a second signal came",
+                shutdown_timeout.as_secs()
+            ),
+        }
         match queued {
             Some(n) if n > 0 => log::warn!(
                 "Gatehouse stopped; {n} email(s) remain queued and will be sent after restart"

@@ -1,10 +1,10 @@
 //! Refresh tokens: opaque random strings, stored only as SHA-256 hashes, rotated on every use.
 //!
-//! A token's successor is derived from it with a keyed MAC (HMAC-SHA-256 under a key derived
-//! from the signing key). That lets the server hand a client that lost a response the *same*
-//! successor again within the grace window, without ever storing a token in the clear, and
-//! makes concurrent refreshes of one token agree on one successor. Without the key, nobody can
-//! compute a successor from a stolen old token.
+//! A token's successor is derived from it with a keyed MAC (HMAC-SHA-256 under a key kept in
+//! the database). That lets the server hand a client that lost a response the *same* successor
+//! again (as long as nobody has used it), without ever storing a token in the clear, and makes
+//! concurrent refreshes of one token agree on one successor. Without the key, nobody can compute
+//! a successor from a stolen old token.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -13,8 +13,6 @@ use crate::domain::{ClientId, Scopes, UserId};
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
 pub const ACCESS_TOKEN_USE: &str = "access";
-/// Clock skew tolerated on `exp` and `iat`.
-const LEEWAY_SECS: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AccessClaims {
@@ -28,6 +26,10 @@ struct AccessClaims {
     /// The session of a user's token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
+    /// A user's token: the generation (place in the session's chain) of the refresh token it
+    /// was issued with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rgen: Option<i64>,
     /// The client of a machine client's token (RFC 9068); `sub` names the client too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
@@ -48,6 +50,10 @@ pub struct AccessToken {
 pub struct AccessGrant {
     pub user_id: UserId,
     pub session_id: Uuid,
+    /// The generation of the session's refresh token issued with this access token: the first
+    /// request the access token authenticates shows that this refresh token reached its
+    /// client. `None` on tokens issued before generations were recorded.
+    pub refresh_generation: Option<i64>,
 }
 
 /// What a machine client's access token grants: the client, with some of its scopes.
@@ -78,6 +84,8 @@ pub struct AccessTokens {
     issuer: String,
     audience: Vec<String>,
     ttl: Duration,
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    leeway: u64,
     validation: Validation,
 }
 
@@ -87,7 +95,7 @@ impl AccessTokens {
         validation.set_audience(&settings.audience);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = settings.leeway.as_secs();
         validation.validate_exp = true;
         validation.validate_nbf = true;
         AccessTokens {
@@ -95,6 +103,7 @@ impl AccessTokens {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
+            leeway: settings.leeway.as_secs(),
             validation,
         }
     }
@@ -107,6 +116,7 @@ impl AccessTokens {
     pub fn issue(&self, grant: AccessGrant) -> Result<AccessToken, TokenError> {
         self.sign(grant.user_id.to_string(), |claims| {
             claims.sid = Some(grant.session_id.to_string());
+            claims.rgen = grant.refresh_generation;
         })
     }
 
@@ -133,6 +143,7 @@ impl AccessTokens {
             jti: Uuid::new_v4().to_string(),
             token_use: ACCESS_TOKEN_USE.into(),
             sid: None,
+            rgen: None,
             client_id: None,
             scope: None,
         };
@@ -165,7 +176,7 @@ impl AccessTokens {
         if claims.token_use != ACCESS_TOKEN_USE {
             return Err(TokenError::Invalid("not an access token"));
         }
-        if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+        if claims.iat > jsonwebtoken::get_current_timestamp() + self.leeway {
             return Err(TokenError::Invalid("issued in the future"));
         }
         Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
@@ -177,8 +188,9 @@ impl AccessTokens {
                     .map_err(|_| TokenError::Invalid("bad subject"))?,
                 session_id: Uuid::parse_str(&sid)
                     .map_err(|_| TokenError::Invalid("bad session id"))?,
+                refresh_generation: claims.rgen,
             })),
-            (None, Some(client_id)) => {
+            (None, Some(client_id)) if claims.rgen.is_none() => {
                 let client_id =
                     ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
                 if claims.sub != client_id.as_str() {
@@ -209,6 +221,7 @@ mod tests {
             issuer: "gatehouse".into(),
             audience: vec!["fastapi-users:auth".into()],
             access_token_ttl: Duration::from_secs(1800),
+            leeway: Duration::from_secs(5),
         }
     }
 
@@ -225,6 +238,7 @@ mod tests {
         AccessGrant {
             user_id: UserId::new(),
             session_id: Uuid::new_v4(),
+            refresh_generation: Some(3),
         }
     }
 
@@ -242,6 +256,7 @@ mod tests {
         let claims = claims_of(&issued.token);
         assert_eq!(claims["aud"], serde_json::json!(["fastapi-users:auth"]));
         assert_eq!(claims["token_use"], "access");
+        assert_eq!(claims["rgen"], 3);
         assert_eq!(
             claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
             1800
@@ -267,6 +282,7 @@ mod tests {
         assert_eq!(claims["client_id"], grant.client_id.as_str());
         assert_eq!(claims["scope"], "read:reports write:reports");
         assert!(claims.get("sid").is_none());
+        assert!(claims.get("rgen").is_none());
     }
 
     #[test]
@@ -283,6 +299,45 @@ mod tests {
         let issued = hs.issue(grant()).unwrap();
         assert!(hs.verify(&issued.token).is_ok());
         assert!(es256().verify(&issued.token).is_err());
+    }
+
+    #[test]
+    fn the_leeway_is_the_configured_one() {
+        let hs256 = |leeway| {
+            let mut settings = settings(
+                KeySource::SharedSecret("0123456789abcdef0123456789abcdef".into()),
+                JwtAlgorithm::Hs256,
+            );
+            settings.leeway = Duration::from_secs(leeway);
+            AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings)
+        };
+        let (strict, lenient) = (hs256(5), hs256(30));
+        let now = jsonwebtoken::get_current_timestamp();
+        let signed = |exp: u64, iat: u64| {
+            let grant = grant();
+            let claims = AccessClaims {
+                sub: grant.user_id.to_string(),
+                aud: vec!["fastapi-users:auth".into()],
+                exp,
+                iat,
+                iss: "gatehouse".into(),
+                jti: Uuid::new_v4().to_string(),
+                token_use: ACCESS_TOKEN_USE.into(),
+                sid: Some(grant.session_id.to_string()),
+                rgen: None,
+                client_id: None,
+                scope: None,
+            };
+            let header = Header::new(strict.keys.algorithm);
+            encode(&header, &claims, &strict.keys.signing_key).unwrap()
+        };
+
+        let expired_20s_ago = signed(now - 20, now - 1800);
+        assert!(strict.verify(&expired_20s_ago).is_err());
+        assert!(lenient.verify(&expired_20s_ago).is_ok());
+        let issued_in_20s = signed(now + 1800, now + 20);
+        assert!(strict.verify(&issued_in_20s).is_err());
+        assert!(lenient.verify(&issued_in_20s).is_ok());
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub struct NewRefreshTokenRecord<'a> {
     pub session_id: &'a str,
     pub issued_at: i64,
     pub expires_at: i64,
+    pub generation: i64,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -107,4 +108,6 @@ pub struct RefreshTokenRecord {
     pub token_hash: String,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+    pub generation: i64,
+    pub access_used_at: Option<i64>,
 }

@@ -70,6 +70,8 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
+        generation -> BigInt,
+        access_used_at -> Nullable<BigInt>,
     }
 }
 

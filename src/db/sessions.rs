@@ -21,12 +21,24 @@ pub struct NewSession {
 /// What presenting a refresh token led to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current: it is now rotated and its child stored.
-    Rotated { session_id: Uuid, user_id: UserId },
-    /// The token was rotated moments ago (within the grace window) and its child is still
-    /// current: the client lost the response, so it gets the same child again.
-    Replayed { session_id: Uuid, user_id: UserId },
-    /// The token was rotated before: someone replayed it, so its session is now revoked.
+    /// The token was current: it is now rotated, and its child (of `generation` in the
+    /// session's chain) stored.
+    Rotated {
+        session_id: Uuid,
+        user_id: UserId,
+        generation: i64,
+    },
+    /// The token was rotated before, but its child has not reached a client yet: the answer
+    /// was lost (a dropped connection, a crash), so the same child is given again, however long
+    /// ago that was. Within the grace window a child already used by an access token counts as
+    /// not having reached its client either (two racing refreshes of one token).
+    Replayed {
+        session_id: Uuid,
+        user_id: UserId,
+        generation: i64,
+    },
+    /// The token was rotated and its child has been used since: someone replayed the token, so
+    /// its session is now revoked.
     ReuseDetected { session_id: Uuid, user_id: UserId },
     /// Unknown, expired, or its session has ended.
     Invalid,
@@ -62,6 +74,7 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
                 session_id: &id.to_string(),
                 issued_at: now,
                 expires_at,
+                generation: 0,
             })
             .execute(conn)?;
         Ok(id)
@@ -84,6 +97,48 @@ pub fn find_user_in_session(
         .optional()?
         .map(User::try_from)
         .transpose()
+}
+
+/// Loads the user behind an access token, as [`find_user_in_session`] does, and records the
+/// first request that an access token issued with the session's refresh token of `generation`
+/// authenticates: from then on that refresh token counts as having reached its client (see
+/// [`rotate`]). One indexed query, and a write once per generation.
+pub fn find_user_for_access(
+    conn: &mut Conn,
+    user_id: UserId,
+    session_id: Uuid,
+    generation: Option<i64>,
+) -> Result<Option<User>, DbError> {
+    let Some(generation) = generation else {
+        return find_user_in_session(conn, user_id, session_id);
+    };
+    let session = session_id.to_string();
+    let unmarked = || {
+        refresh_tokens::table
+            .filter(refresh_tokens::session_id.eq(session.clone()))
+            .filter(refresh_tokens::generation.eq(generation))
+            .filter(refresh_tokens::access_used_at.is_null())
+    };
+    let found: Option<(UserRecord, bool)> = users::table
+        .inner_join(sessions::table)
+        .filter(users::id.eq(user_id.to_string()))
+        .filter(sessions::id.eq(&session))
+        .filter(sessions::revoked_at.is_null())
+        .select((UserRecord::as_select(), diesel::dsl::exists(unmarked())))
+        .first(conn)
+        .optional()?;
+    let Some((user, first_use)) = found else {
+        return Ok(None);
+    };
+    if first_use {
+        write_transaction(conn, |conn| {
+            diesel::update(unmarked())
+                .set(refresh_tokens::access_used_at.eq(now()))
+                .execute(conn)
+                .map_err(DbError::from)
+        })?;
+    }
+    User::try_from(user).map(Some)
 }
 
 /// Exchanges a refresh token for its child, detecting replays (see [`Rotation`]).
@@ -110,6 +165,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
 
         match token.rotated_at {
             None => {
+                let generation = token.generation + 1;
                 diesel::update(refresh_tokens::table.find(&token.token_hash))
                     .set(refresh_tokens::rotated_at.eq(now))
                     .execute(conn)?;
@@ -119,6 +175,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
                         session_id: &session.id,
                         issued_at: now,
                         expires_at: now + request.ttl_secs,
+                        generation,
                     })
                     .execute(conn)?;
                 diesel::update(sessions::table.find(&session.id))
@@ -130,35 +187,39 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
                 Ok(Rotation::Rotated {
                     session_id,
                     user_id,
+                    generation,
                 })
             }
-            Some(rotated_at) if now - rotated_at <= request.grace_secs => {
-                let child_is_current = refresh_tokens::table
+            // Rotated before: what matters is whether its child has reached a client since. A
+            // rotated child has; so has one whose access token has authenticated a request,
+            // unless the two presentations of this token raced (within the grace window).
+            Some(rotated_at) => {
+                let child: Option<RefreshTokenRecord> = refresh_tokens::table
                     .find(&request.child_hash)
                     .filter(refresh_tokens::session_id.eq(&session.id))
-                    .filter(refresh_tokens::rotated_at.is_null())
-                    .count()
-                    .get_result::<i64>(conn)?
-                    == 1;
-                if child_is_current {
-                    Ok(Rotation::Replayed {
-                        session_id,
-                        user_id,
-                    })
-                } else {
-                    revoke_at(conn, &session.id, now)?;
-                    Ok(Rotation::ReuseDetected {
-                        session_id,
-                        user_id,
-                    })
+                    .select(RefreshTokenRecord::as_select())
+                    .first(conn)
+                    .optional()?;
+                let racing = now - rotated_at <= request.grace_secs;
+                match child {
+                    Some(child)
+                        if child.rotated_at.is_none()
+                            && (racing || child.access_used_at.is_none()) =>
+                    {
+                        Ok(Rotation::Replayed {
+                            session_id,
+                            user_id,
+                            generation: child.generation,
+                        })
+                    }
+                    _ => {
+                        revoke_at(conn, &session.id, now)?;
+                        Ok(Rotation::ReuseDetected {
+                            session_id,
+                            user_id,
+                        })
+                    }
                 }
-            }
-            Some(_) => {
-                revoke_at(conn, &session.id, now)?;
-                Ok(Rotation::ReuseDetected {
-                    session_id,
-                    user_id,
-                })
             }
         }
     })
@@ -271,8 +332,8 @@ mod tests {
     use crate::db::{connect, migrate, users};
     use crate::domain::Email;
 
-    #[test]
-    fn purging_removes_expired_sessions_and_used_tokens_only() {
+    /// A migrated SQLite database in a temporary directory, with one user.
+    fn database() -> (tempfile::TempDir, crate::db::Pool, UserId) {
         let dir = tempfile::tempdir().unwrap();
         let settings = crate::db::PoolSettings {
             size: 1,
@@ -285,10 +346,9 @@ mod tests {
         )
         .unwrap();
         migrate(&pool).unwrap();
-        let conn = &mut pool.get().unwrap();
-        let email = Email::parse("purge@example.com").unwrap();
+        let email = Email::parse("someone@example.com").unwrap();
         let user = users::insert(
-            conn,
+            &mut pool.get().unwrap(),
             users::NewUser {
                 email: &email,
                 password_hash: "x",
@@ -296,6 +356,122 @@ mod tests {
             },
         )
         .unwrap();
+        (dir, pool, user.id)
+    }
+
+    fn rotation(presented: &str, child: &str) -> RotationRequest {
+        RotationRequest {
+            presented_hash: presented.into(),
+            child_hash: child.into(),
+            ttl_secs: 3600,
+            grace_secs: 10,
+        }
+    }
+
+    /// Moves every rotation `secs` into the past.
+    fn age_rotations(conn: &mut Conn, secs: i64) {
+        diesel::sql_query(format!(
+            "UPDATE refresh_tokens SET rotated_at = rotated_at - {secs} WHERE rotated_at IS NOT NULL"
+        ))
+        .execute(conn)
+        .unwrap();
+    }
+
+    #[test]
+    fn a_rotated_token_whose_child_is_unused_yields_it_again_at_any_age() {
+        let (_dir, pool, user_id) = database();
+        let conn = &mut pool.get().unwrap();
+        let session_id = create(
+            conn,
+            NewSession {
+                user_id,
+                refresh_token_hash: "a".into(),
+                ttl_secs: 3600,
+                user_agent: None,
+            },
+        )
+        .unwrap();
+        let rotated = rotate(conn, rotation("a", "b")).unwrap();
+        let expected = |generation| (session_id, user_id, generation);
+        let Rotation::Rotated {
+            session_id: s,
+            user_id: u,
+            generation: g,
+        } = rotated
+        else {
+            panic!("{rotated:?}")
+        };
+        assert_eq!((s, u, g), expected(1));
+
+        age_rotations(conn, 3000);
+        let again = rotate(conn, rotation("a", "b")).unwrap();
+        assert_eq!(
+            again,
+            Rotation::Replayed {
+                session_id,
+                user_id,
+                generation: 1
+            }
+        );
+        // An access token of the login's generation says nothing about the child.
+        find_user_for_access(conn, user_id, session_id, Some(0))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            rotate(conn, rotation("a", "b")).unwrap(),
+            Rotation::Replayed { generation: 1, .. }
+        ));
+        assert!(matches!(
+            rotate(conn, rotation("b", "c")).unwrap(),
+            Rotation::Rotated { generation: 2, .. }
+        ));
+    }
+
+    #[test]
+    fn a_rotated_token_whose_child_was_used_is_reuse() {
+        let (_dir, pool, user_id) = database();
+        let conn = &mut pool.get().unwrap();
+        let new = |hash: &str| NewSession {
+            user_id,
+            refresh_token_hash: hash.into(),
+            ttl_secs: 3600,
+            user_agent: None,
+        };
+
+        // Used by rotation: reuse, even within the grace window.
+        let rotated_child = create(conn, new("a")).unwrap();
+        rotate(conn, rotation("a", "b")).unwrap();
+        rotate(conn, rotation("b", "c")).unwrap();
+        assert!(matches!(
+            rotate(conn, rotation("a", "b")).unwrap(),
+            Rotation::ReuseDetected { session_id, .. } if session_id == rotated_child
+        ));
+        assert_eq!(rotate(conn, rotation("c", "d")).unwrap(), Rotation::Invalid);
+
+        // Used by its access token: not reuse within the grace window (a racing refresh), reuse
+        // after it.
+        let authenticated_child = create(conn, new("p")).unwrap();
+        rotate(conn, rotation("p", "q")).unwrap();
+        let user = find_user_for_access(conn, user_id, authenticated_child, Some(1)).unwrap();
+        assert_eq!(user.map(|u| u.id), Some(user_id));
+        assert!(matches!(
+            rotate(conn, rotation("p", "q")).unwrap(),
+            Rotation::Replayed { generation: 1, .. }
+        ));
+        age_rotations(conn, 11);
+        assert!(matches!(
+            rotate(conn, rotation("p", "q")).unwrap(),
+            Rotation::ReuseDetected { session_id, .. } if session_id == authenticated_child
+        ));
+        let ended = find_user_for_access(conn, user_id, authenticated_child, Some(1)).unwrap();
+        assert!(ended.is_none(), "the session has ended");
+    }
+
+    #[test]
+    fn purging_removes_expired_sessions_and_used_tokens_only() {
+        let (_dir, pool, user_id) = database();
+        let conn = &mut pool.get().unwrap();
+        let user = users::find_by_id(conn, user_id).unwrap().unwrap();
         let session = |conn: &mut Conn, hash: &str, ttl_secs| {
             create(
                 conn,

@@ -137,6 +137,7 @@ pub async fn start(
         AccessGrant {
             user_id: user.id,
             session_id,
+            refresh_generation: Some(0),
         },
         refresh_token,
     )
@@ -169,15 +170,17 @@ pub async fn refresh(
         grace_secs: state.refresh.reuse_grace.as_secs() as i64,
     };
     let outcome = db::write(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
-    let (session_id, user_id) = match outcome {
+    let (session_id, user_id, generation) = match outcome {
         sessions::Rotation::Rotated {
             session_id,
             user_id,
+            generation,
         }
         | sessions::Rotation::Replayed {
             session_id,
             user_id,
-        } => (session_id, user_id),
+            generation,
+        } => (session_id, user_id, generation),
         sessions::Rotation::ReuseDetected {
             session_id,
             user_id,
@@ -198,6 +201,7 @@ pub async fn refresh(
     let grant = AccessGrant {
         user_id,
         session_id,
+        refresh_generation: Some(generation),
     };
     let user = db::run(&state.pool, move |conn| {
         sessions::find_user_in_session(conn, user_id, session_id)
@@ -254,6 +258,7 @@ pub async fn logout_scoped(
     let AccessGrant {
         user_id,
         session_id,
+        ..
     } = grant;
     let ended = db::write(&state.pool, move |conn| match scope {
         LogoutScope::Local => sessions::revoke(conn, session_id).map(|()| 1),
@@ -339,7 +344,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
     match grant {
         Grant::User(grant) => {
             let user = db::run(&state.pool, move |conn| {
-                sessions::find_user_in_session(conn, grant.user_id, grant.session_id)
+                sessions::find_user_for_access(
+                    conn,
+                    grant.user_id,
+                    grant.session_id,
+                    grant.refresh_generation,
+                )
             })
             .await?;
             match user {

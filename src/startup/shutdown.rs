@@ -11,6 +11,7 @@ use futures_util::future::{select, Either};
 use tokio::sync::Notify;
 
 use super::AppState;
+use crate::routes::web::middleware::InFlight;
 
 /// How long `close` waits for the stopped workers to let go of the state.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -82,13 +83,15 @@ impl StopSignals {
     }
 }
 
-/// Waits for a signal and stops the server gracefully; returns if a second signal comes before
-/// the server has stopped.
+/// Waits for a signal and stops the server gracefully; returns (so that the server is dropped,
+/// ending the requests still in flight) when `timeout` is up or a second signal comes before the
+/// server has stopped, first telling `in_flight` that what it drops from then on was cut.
 pub(super) async fn stop_on_signals(
     server: ServerHandle,
     signals: &mut StopSignals,
     timeout: Duration,
     signalled: &OnceLock<Instant>,
+    in_flight: &InFlight,
 ) {
     let first = signals.next().await;
     let _ = signalled.set(Instant::now());
@@ -97,10 +100,19 @@ pub(super) async fn stop_on_signals(
         timeout.as_secs()
     );
     let stopped = pin!(server.stop(true));
+    let deadline = pin!(actix_web::rt::time::sleep(timeout));
     let second = pin!(signals.next());
-    match select(stopped, second).await {
+    match select(stopped, select(deadline, second)).await {
         Either::Left(((), _)) => std::future::pending().await,
-        Either::Right((second, _)) => {
+        Either::Right((Either::Left(((), _)), _)) => {
+            in_flight.deadline_passed();
+            log::warn!(
+                "SHUTDOWN_TIMEOUT ({}s) is up: ending the requests still in flight",
+                timeout.as_secs()
+            );
+        }
+        Either::Right((Either::Right((second, _)), _)) => {
+            in_flight.deadline_passed();
             log::warn!("{second} received again: ending the requests in flight now");
         }
     }

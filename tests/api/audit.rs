@@ -722,9 +722,10 @@ async fn a_reused_refresh_token_is_recorded_against_its_user() {
     let (app, admin) = with_admin(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let tokens = app.user(USER).await;
     assert_eq!(app.refresh(&tokens.refresh).await.status(), 200);
-    // Rotated a while ago, so that presenting it again is reuse rather than a lost answer.
+    // Rotated a while ago, and its child used since, so that presenting it again is reuse
+    // rather than a lost answer.
     app.execute(
-        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60, access_used_at = issued_at",
     );
     let before = census(&app);
 

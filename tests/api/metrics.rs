@@ -133,9 +133,10 @@ async fn counters_follow_the_traffic_with_route_patterns_as_labels() {
     let failed = app.login(USER, "not the password at all").await;
     assert_eq!(failed.status(), 400);
     assert_eq!(app.refresh(&tokens.refresh).await.status(), 200);
-    // Rotated a while ago (times are whole seconds), so presenting it again is reuse.
+    // Rotated a while ago (times are whole seconds), and its child used since, so presenting
+    // it again is reuse.
     app.execute(
-        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60, access_used_at = issued_at",
     );
     assert_detail(
         app.refresh(&tokens.refresh).await,

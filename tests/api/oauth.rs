@@ -520,6 +520,8 @@ async fn reusing_a_rotated_refresh_token_at_the_endpoint_revokes_the_family() {
     let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let login = app.user(USER).await;
     let child = assert_user_token_pair(app.refresh_grant(&login.refresh).await, "first").await;
+    // The child reached its client, who has used it.
+    assert_eq!(app.get("/users/me", &child.access).await.status(), 200);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_oauth_error(

@@ -1,4 +1,5 @@
-//! Refresh tokens: rotation, the reuse grace window, family revocation, logout and password changes.
+//! Refresh tokens: rotation, lost answers given again, reuse detection and family revocation,
+//! logout and password changes.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
-use crate::tokens::{assert_invalid_token, now, session_of, www_authenticate};
+use crate::tokens::{assert_invalid_token, claims_of, now, session_of, www_authenticate};
 
 fn live_sessions(app: &TestApp, session_id: &str) -> i64 {
     app.count(&format!(
@@ -118,30 +119,130 @@ async fn rotated_token_within_the_grace_window_yields_the_same_child() {
     refreshed(&app, first["refresh_token"].as_str().unwrap()).await;
 }
 
-#[tokio::test]
-async fn reuse_after_the_grace_window_revokes_the_family() {
-    let app = spawn_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
-    let login = app.user("stolen@example.com").await;
-    let session = session_of(&login.access);
-    let first = refreshed(&app, &login.refresh).await;
-    let child = first["refresh_token"].as_str().unwrap();
-    let child_access = first["access_token"].as_str().unwrap();
-    assert_eq!(live_sessions(&app, &session), 1);
+/// A grace window of one second; times are whole seconds, so this waits until a rotation is
+/// certainly older than the window.
+const GRACE: [(&str, &str); 1] = [("REFRESH_REUSE_GRACE", "1")];
+const PAST_THE_GRACE: Duration = Duration::from_millis(2100);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_refresh_refused(&app, &login.refresh).await;
+#[tokio::test]
+async fn a_lost_answer_is_given_again_after_the_grace_window() {
+    let app = spawn_app_with(&GRACE).await;
+    let login = app.user("crashed@example.com").await;
+    let session = session_of(&login.access);
+    // The rotation commits, but its answer never reaches the client (the server crashed, the
+    // connection dropped) ...
+    let lost = refreshed(&app, &login.refresh).await;
+
+    // ... which retries with the token it still has, long after the grace window.
+    tokio::time::sleep(PAST_THE_GRACE).await;
+    let retry = refreshed(&app, &login.refresh).await;
 
     assert_eq!(
-        revoked_sessions(&app, &session),
+        retry["refresh_token"], lost["refresh_token"],
+        "the same child"
+    );
+    let access = retry["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/users/me", access).await.status(), 200);
+    assert_eq!(live_sessions(&app, &session), 1, "the session lives on");
+    assert_eq!(app.get("/users/me", &login.access).await.status(), 200);
+    // The chain goes on from the child.
+    let child = retry["refresh_token"].as_str().unwrap();
+    let grandchild = refreshed(&app, child).await;
+    let access = grandchild["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/users/me", access).await.status(), 200);
+    assert_eq!(live_sessions(&app, &session), 1);
+}
+
+/// Presenting `parent` again, after the grace window, once its child has been used: reuse.
+async fn assert_replay_revokes_the_family(app: &TestApp, parent: &Tokens, child: &Tokens) {
+    let session = session_of(&parent.access);
+    tokio::time::sleep(PAST_THE_GRACE).await;
+    assert_refresh_refused(app, &parent.refresh).await;
+
+    assert_eq!(
+        revoked_sessions(app, &session),
         1,
         "sessions.revoked_at is set"
     );
-    assert_refresh_refused(&app, child).await;
-    assert_invalid_token(app.get("/users/me", child_access).await, "child access").await;
-    assert_invalid_token(app.get("/users/me", &login.access).await, "first access").await;
+    assert_refresh_refused(app, &child.refresh).await;
+    assert_invalid_token(app.get("/users/me", &child.access).await, "child access").await;
+    assert_invalid_token(app.get("/users/me", &parent.access).await, "first access").await;
+}
+
+fn tokens_of(body: &Value) -> Tokens {
+    Tokens {
+        access: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn replaying_a_token_whose_child_was_rotated_revokes_the_family() {
+    let app = spawn_app_with(&GRACE).await;
+    let login = app.user("stolen@example.com").await;
+    let child = tokens_of(&refreshed(&app, &login.refresh).await);
+    let grandchild = tokens_of(&refreshed(&app, &child.refresh).await);
+    assert_eq!(app.get("/users/me", &grandchild.access).await.status(), 200);
+
+    assert_replay_revokes_the_family(&app, &login, &grandchild).await;
     // The user can still log in again.
     let fresh = app.tokens("stolen@example.com", PASSWORD).await;
     assert_eq!(app.get("/users/me", &fresh.access).await.status(), 200);
+}
+
+#[tokio::test]
+async fn replaying_a_token_whose_child_authenticated_a_request_revokes_the_family() {
+    let app = spawn_app_with(&GRACE).await;
+    let login = app.user("copied@example.com").await;
+    let child = tokens_of(&refreshed(&app, &login.refresh).await);
+    // The child reached its client: its access token has been used, though the child itself
+    // has not been rotated yet.
+    assert_eq!(app.get("/users/me", &child.access).await.status(), 200);
+
+    assert_replay_revokes_the_family(&app, &login, &child).await;
+}
+
+#[tokio::test]
+async fn a_child_used_at_once_does_not_make_a_racing_refresh_reuse() {
+    let app = spawn_app().await;
+    let login = app.user("two-tabs@example.com").await;
+    let session = session_of(&login.access);
+    // One tab refreshes and uses its new access token at once; another tab's refresh of the
+    // same token arrives a moment later, within the grace window.
+    let first = tokens_of(&refreshed(&app, &login.refresh).await);
+    assert_eq!(app.get("/users/me", &first.access).await.status(), 200);
+    let second = tokens_of(&refreshed(&app, &login.refresh).await);
+
+    assert_eq!(second.refresh, first.refresh);
+    assert_eq!(app.get("/users/me", &second.access).await.status(), 200);
+    assert_eq!(live_sessions(&app, &session), 1);
+}
+
+#[tokio::test]
+async fn the_first_request_an_access_token_authenticates_marks_its_refresh_token_in_use() {
+    let app = spawn_app().await;
+    let login = app.user("marked@example.com").await;
+    let session = session_of(&login.access);
+    let in_use = |generation: i64| {
+        app.count(&format!(
+            "SELECT token_hash FROM refresh_tokens WHERE session_id = '{session}' \
+             AND generation = {generation} AND access_used_at IS NOT NULL"
+        ))
+    };
+    assert_eq!(claims_of(&login.access)["rgen"], 0);
+    assert_eq!(in_use(0), 0, "not before the access token is used");
+    assert_eq!(app.get("/users/me", &login.access).await.status(), 200);
+    assert_eq!(in_use(0), 1);
+
+    let child = tokens_of(&refreshed(&app, &login.refresh).await);
+    assert_eq!(claims_of(&child.access)["rgen"], 1);
+    assert_eq!(in_use(1), 0, "a refresh is not a use of the child");
+    // The older access token is still valid, and says nothing about the child.
+    assert_eq!(app.get("/users/me", &login.access).await.status(), 200);
+    assert_eq!(in_use(1), 0);
+    assert_eq!(app.get("/users/me", &child.access).await.status(), 200);
+    assert_eq!(app.get("/users/me", &child.access).await.status(), 200);
+    assert_eq!(in_use(1), 1);
 }
 
 #[tokio::test]

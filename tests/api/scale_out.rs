@@ -108,7 +108,13 @@ async fn failed_logins_count_on_every_instance() {
 async fn a_refresh_token_rotated_on_one_instance_is_reuse_on_the_other() {
     let (a, b) = two_instances(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let tokens = a.user("ada@example.com").await;
-    assert_eq!(a.refresh(&tokens.refresh).await.status(), 200);
+    let response = a.refresh(&tokens.refresh).await;
+    assert_eq!(response.status(), 200);
+    let child: serde_json::Value = response.json().await.unwrap();
+    // The child reaches its client, who uses it on the other instance; a while later, the
+    // rotated parent is presented again.
+    let child_access = child["access_token"].as_str().unwrap();
+    assert_eq!(b.get("/users/me", child_access).await.status(), 200);
     a.execute(
         "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
     );

@@ -98,6 +98,34 @@ impl Sandbox {
         self.serve_args(&["serve"], vars).await
     }
 
+    /// Starts `gatehouse serve` under an open-files limit, as `prlimit --nofile=SOFT:HARD`
+    /// would.
+    pub async fn serve_with_open_files(
+        &self,
+        (soft, hard): (u64, u64),
+        vars: &[(&str, &str)],
+    ) -> Server {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = self.command(&["serve"]);
+        cmd.envs(vars.iter().copied());
+        // SAFETY: the closure runs in the child between fork and exec and calls only setrlimit,
+        // which is async-signal-safe; it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Server::start(cmd, self.base_url()).await
+    }
+
     pub async fn serve_args(&self, args: &[&str], vars: &[(&str, &str)]) -> Server {
         let mut cmd = self.command(args);
         cmd.envs(vars.iter().copied());
@@ -293,6 +321,11 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the process has written so far (stdout, then stderr).
+    pub fn logs(&self) -> String {
+        format!("{}{}", self.stdout.text(), self.stderr.text())
     }
 
     /// Kills the process and returns everything it wrote (stdout, then stderr).

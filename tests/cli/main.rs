@@ -7,9 +7,11 @@
 mod harness;
 
 mod clients;
+mod crash;
 mod create_superuser;
 mod help;
 mod keys;
+mod limits;
 mod migrate;
 mod serve;
 mod signals;

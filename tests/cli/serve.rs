@@ -60,6 +60,20 @@ fn an_invalid_setting_refuses_to_serve_naming_the_variable() {
     );
 }
 
+#[test]
+fn a_jwt_leeway_over_a_minute_refuses_to_serve() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.command(&["serve"]);
+    cmd.env("JWT_LEEWAY", "300");
+    let out = run(cmd, None, QUICK_EXIT);
+    out.assert_failure();
+    assert!(
+        out.stderr.contains("JWT_LEEWAY") && out.stderr.contains("at most 60"),
+        "{}",
+        out.describe()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Development serve
 // ---------------------------------------------------------------------------------------------

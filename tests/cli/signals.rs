@@ -208,5 +208,53 @@ async fn a_second_signal_ends_the_requests_in_flight() {
         logs.contains("SIGINT received again: ending the requests in flight now"),
         "{logs}"
     );
+    assert!(logs.contains("1 request(s) cut at shutdown"), "{logs}");
+    assert!(logs.contains("Gatehouse stopped"), "{logs}");
+}
+
+#[tokio::test]
+async fn a_request_still_running_at_the_shutdown_timeout_is_cut_and_counted() {
+    const EMAIL: &str = "slow@example.com";
+    let sandbox = Sandbox::new();
+    // A login takes some 6 s here (an unknown address costs a hash all the same); the stop
+    // gives it one second, and ends it at most a second after that.
+    let mut server = sandbox
+        .serve(&[
+            ("ARGON2_MEMORY_KIB", "65536"),
+            ("ARGON2_ITERATIONS", "100"),
+            ("SHUTDOWN_TIMEOUT", "1"),
+        ])
+        .await;
+    let request = server
+        .client
+        .post(server.url("/auth/jwt/login"))
+        .form(&[("username", EMAIL), ("password", PASSWORD)]);
+    let login = tokio::spawn(request.send());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !login_under_way(&sandbox.db_path(), EMAIL) {
+        assert!(Instant::now() < deadline, "the login never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    server.signal(libc::SIGTERM);
+    let signalled = Instant::now();
+
+    let answer = login.await.unwrap();
+    assert!(
+        answer.is_err(),
+        "the login was answered: {:?}",
+        answer.map(|r| r.status())
+    );
+    let (status, logs) = server.wait_for_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}\n{logs}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?} to stop\n{logs}",
+        signalled.elapsed()
+    );
+    assert!(
+        logs.contains("1 request(s) cut at shutdown"),
+        "no count of the cut request\n{logs}"
+    );
     assert!(logs.contains("Gatehouse stopped"), "{logs}");
 }

@@ -1,6 +1,8 @@
 //! The middleware every answer passes through: the page session, the security headers, the
-//! access log and the request metrics.
+//! access log, the request metrics and the count of requests in flight.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity};
@@ -117,6 +119,73 @@ pub async fn record_requests(
     outcome
 }
 
+/// The requests being handled, and how many a stop cut short: those dropped unanswered once
+/// the stop's deadline (`SHUTDOWN_TIMEOUT`) has passed. Shared by every worker.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<InFlightCounts>);
+
+#[derive(Debug, Default)]
+struct InFlightCounts {
+    running: AtomicUsize,
+    past_deadline: AtomicBool,
+    cut: AtomicUsize,
+}
+
+impl InFlight {
+    /// Requests being handled now.
+    pub fn running(&self) -> usize {
+        self.0.running.load(Ordering::SeqCst)
+    }
+
+    /// The stop's deadline has passed: from now on, a request dropped before it is answered
+    /// was cut by the stop (before, it was its client that went away).
+    pub fn deadline_passed(&self) {
+        self.0.past_deadline.store(true, Ordering::SeqCst);
+    }
+
+    /// Requests cut by the stop so far.
+    pub fn cut(&self) -> usize {
+        self.0.cut.load(Ordering::SeqCst)
+    }
+
+    fn start(&self) -> Handling {
+        self.0.running.fetch_add(1, Ordering::SeqCst);
+        Handling {
+            counts: Arc::clone(&self.0),
+            answered: false,
+        }
+    }
+}
+
+/// One request in flight; counted out when dropped, answered or not.
+struct Handling {
+    counts: Arc<InFlightCounts>,
+    answered: bool,
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.counts.running.fetch_sub(1, Ordering::SeqCst);
+        if !self.answered && self.counts.past_deadline.load(Ordering::SeqCst) {
+            self.counts.cut.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Counts the requests in flight in the [`InFlight`] of the app's data, so that a stop can say
+/// how many it had to cut.
+pub async fn count_in_flight(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    let handling = req.app_data::<InFlight>().map(InFlight::start);
+    let outcome = next.call(req).await;
+    if let Some(mut handling) = handling {
+        handling.answered = true;
+    }
+    outcome
+}
+
 fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
@@ -133,6 +202,21 @@ fn method_label(method: &Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_dropped_unanswered_after_the_deadline_count_as_cut() {
+        let in_flight = InFlight::default();
+        let (answered, abandoned, cut) = (in_flight.start(), in_flight.start(), in_flight.start());
+        assert_eq!(in_flight.running(), 3);
+        let mut answered = answered;
+        answered.answered = true;
+        drop(answered);
+        // A client that went away before the deadline: not the stop's doing.
+        drop(abandoned);
+        in_flight.deadline_passed();
+        drop(cut);
+        assert_eq!((in_flight.running(), in_flight.cut()), (0, 1));
+    }
 
     #[test]
     fn methods_outside_the_standard_set_share_one_label() {

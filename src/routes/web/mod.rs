@@ -4,6 +4,7 @@
 //! HTTP.
 
 pub mod client;
+pub mod connections;
 pub mod cookies;
 pub mod csrf;
 mod error_page;
