@@ -32,8 +32,8 @@ use crate::state::AppState;
 
 mod limits;
 mod shutdown;
-pub use shutdown::Stopper;
 use limits::{raise_open_files_limit, ConnectionLimits};
+pub use shutdown::Stopper;
 use shutdown::{close, stop_on_signals, StopSignals};
 
 #[derive(Debug, thiserror::Error)]
