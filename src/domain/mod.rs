@@ -10,7 +10,7 @@ mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord, Party};
 pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
-pub use email::{normalize as normalize_email, Email, InvalidEmail};
+pub use email::{normalize as normalize_email, skeleton_of as email_skeleton, Email, InvalidEmail};
 pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{
