@@ -265,12 +265,31 @@ fn prepare_sqlite_file(path: &str, creation: Creation) -> Result<(), DbError> {
             }
         }
     }
+    warn_if_others_can_read(path);
     // Write-ahead logging (readers never block the writer) is a property of the file: set it
     // once, before the pool opens connections that would race to switch it.
     let mut first = SqliteConnection::establish(path)
         .map_err(|e| DbError::Migration(format!("cannot open {path}: {e}")))?;
     first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     Ok(())
+}
+
+/// A database file made before files were created private (or copied in with a loose mode)
+/// holds password hashes that other local users could read: say so at every start.
+fn warn_if_others_can_read(path: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                log::warn!(
+                    "the database {path} can be read by other users (mode {mode:o}); \
+                     `chmod 600` it and its -wal and -shm files"
+                );
+            }
+        }
+    }
 }
 
 /// The SQLite URI that opens `path` read-write, failing rather than creating it when it is
