@@ -90,7 +90,10 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
         refresh_tokens,
         refresh: settings.refresh.clone(),
-        password_policy: PasswordPolicy::new(settings.password_policy.require_composition),
+        password_policy: PasswordPolicy::new(
+            settings.password_policy.require_composition,
+            &settings.public_url,
+        ),
         cookie_secure: settings.cookie_secure,
         throttle: Throttle::new(&settings.rate_limit),
         mailer,

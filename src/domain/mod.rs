@@ -14,7 +14,7 @@ pub use email::{normalize as normalize_email, skeleton_of as email_skeleton, Ema
 pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{
-    Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN,
-    MIN_LEN as PASSWORD_MIN_LEN,
+    is_plausible as is_plausible_password, normalize as normalize_password, Password,
+    PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN, MIN_LEN as PASSWORD_MIN_LEN,
 };
 pub use user::{LiveSession, User, UserId, UserRead};

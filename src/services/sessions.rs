@@ -15,7 +15,7 @@ use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
-    normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
+    is_plausible_password, normalize_email, AuditEvent, Client, Party, Scopes, User, UserId,
 };
 use crate::metrics::{LoginOutcome, TokenKind};
 use crate::state::AppState;
@@ -69,7 +69,7 @@ pub async fn login(
     let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
-    let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
+    let plausible = is_plausible_password(password.expose_secret());
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = if plausible {
         state.hasher.verify(password, stored).await?

@@ -463,3 +463,32 @@ async fn accounts_stored_before_look_alike_keys_are_given_them_at_start() {
     )
     .await;
 }
+
+/// Finding 11: blank and whitespace-only passwords, and passwords that are little more than
+/// a word of the context (the service's name, the host of `PUBLIC_URL`, the email's local
+/// part), are refused; a passphrase that merely mentions one is not.
+#[tokio::test]
+async fn register_refuses_blank_passwords_and_context_words() {
+    let app = spawn_app_with(&[("PUBLIC_URL", "https://id.acme-widgets.test")]).await;
+
+    for password in [
+        "        ".to_owned(),
+        "\t\t\t\t\t\t\t\t\t".to_owned(),
+        "\u{3000}".repeat(10),
+        "gatehouse123".to_owned(),
+        "Gatehouse2024!".to_owned(),
+        "ＧＡＴＥＨＯＵＳＥ１２３".to_owned(),
+        "acme-widgets99".to_owned(),
+        "id.acme-widgets.test".to_owned(),
+        "margaret1234".to_owned(),
+    ] {
+        let response = app.register("margaret@example.com", &password).await;
+        assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+    }
+    assert_eq!(app.user_count(), 0);
+
+    let response = app
+        .register("margaret@example.com", "the gatehouse by the old mill pond")
+        .await;
+    assert_eq!(response.status(), 201);
+}
