@@ -15,7 +15,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 
-pub use messages::{password_reset, verification};
+pub use messages::{email_changed, password_reset, verification, EmailChange};
 
 use crate::config::EmailSettings;
 

@@ -48,7 +48,7 @@ fn census(app: &TestApp) -> Vec<(String, i64)> {
         .collect()
 }
 
-const EVENTS: [&str; 16] = [
+const EVENTS: [&str; 17] = [
     "signup",
     "login_succeeded",
     "login_failed",
@@ -56,6 +56,7 @@ const EVENTS: [&str; 16] = [
     "refresh_reuse_detected",
     "password_changed",
     "password_reset",
+    "email_changed",
     "email_verified",
     "user_promoted",
     "user_demoted",
@@ -869,6 +870,62 @@ async fn a_superuser_setting_a_password_is_recorded() {
     let event = one_new(&app, &admin, &before, "password_changed", &EVENTS).await;
     assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
     assert_eq!(event["subject"], party(&user_id, USER));
+}
+
+/// Finding 2: changing one's own address is recorded, naming both addresses.
+#[tokio::test]
+async fn changing_ones_own_email_is_recorded() {
+    let (app, admin) = with_admin(&[]).await;
+    let user = app.user(USER).await;
+    let user_id = app.user_id(USER);
+    let before = census(&app);
+
+    let response = app
+        .patch(
+            "/users/me",
+            &user.access,
+            json!({"email": "moved@example.com", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let unchanged = ["password_changed", "email_verified", "session_ended"];
+    let event = one_new(&app, &admin, &before, "email_changed", &unchanged).await;
+    assert_eq!(event["actor"], party(&user_id, USER));
+    assert_eq!(event["subject"], party(&user_id, "moved@example.com"));
+    assert_eq!(event["detail"], format!("from {USER} to moved@example.com"));
+    assert_eq!(event["ip"], "127.0.0.1");
+    let page = audit(&app, &admin, &format!("?q={USER}&event=email_changed")).await;
+    assert_eq!(page["total"], 1, "found by the old address: {page}");
+}
+
+/// Finding 2: a superuser changing someone's address through `PATCH /users/{id}` is
+/// recorded with the superuser as actor; a refused change is not recorded.
+#[tokio::test]
+async fn a_superuser_changing_an_email_is_recorded() {
+    let (app, admin) = with_admin(&[]).await;
+    app.user(USER).await;
+    app.user(OTHER).await;
+    let user_id = app.user_id(USER);
+    let path = format!("/users/{user_id}");
+    let before = census(&app);
+
+    let taken = app.patch(&path, &admin, json!({"email": OTHER})).await;
+    assert_detail(taken, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
+    assert_eq!(census(&app), before, "a refused change is not recorded");
+
+    let response = app
+        .patch(&path, &admin, json!({"email": "renamed@example.com"}))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let event = one_new(&app, &admin, &before, "email_changed", &EVENTS).await;
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
+    assert_eq!(event["subject"], party(&user_id, "renamed@example.com"));
+    assert_eq!(
+        event["detail"],
+        format!("from {USER} to renamed@example.com")
+    );
 }
 
 #[tokio::test]
