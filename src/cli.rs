@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::keys::{generate_jwks, generate_shared_secret};
 use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users, Creation};
-use crate::domain::{ClientName, Email, Scopes};
+use crate::domain::{printable, ClientName, Email, Scopes};
 use crate::services;
 use crate::services::context::Context;
 use crate::startup::{assemble, Application};
@@ -84,6 +84,26 @@ pub fn keep_created_files_private() {
     unsafe {
         libc::umask(0o077);
     }
+}
+
+/// Starts the logger (`RUST_LOG`, `info` by default), in env_logger's usual layout, with every
+/// message made printable: a value inside it (a username typed into a form, a header) cannot
+/// break the line and forge another.
+pub fn start_logger() {
+    use std::io::Write as _;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            let level = buf.default_level_style(record.level());
+            writeln!(
+                buf,
+                "[{} {level}{:<5}{level:#} {}] {}",
+                buf.timestamp(),
+                record.level(),
+                record.target(),
+                printable(&record.args().to_string())
+            )
+        })
+        .init();
 }
 
 /// A failure worth telling the operator about, in one line.

@@ -101,6 +101,20 @@ pub fn normalize(raw: &str) -> String {
     }
 }
 
+/// What may be written down of an identifier someone typed that names no account: the first
+/// character and the domain of an address (`a…@example.com`), or nothing of anything else,
+/// since people type passwords into the email box.
+pub fn mask(raw: &str) -> String {
+    match Email::parse(raw) {
+        Ok(email) => {
+            let (local, domain) = email.0.rsplit_once('@').unwrap_or(("", ""));
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        Err(_) => "(not an address)".to_owned(),
+    }
+}
+
 /// The confusable skeleton of an address (see [`Email::skeleton`]).
 pub fn skeleton_of(raw: &str) -> String {
     let key = normalize(raw);
@@ -223,6 +237,14 @@ mod tests {
         // Distinct ASCII addresses stay distinct.
         assert_ne!(skeleton("bern@example.com"), skeleton("bem@example.com"));
         assert_ne!(skeleton("jo1@example.com"), skeleton("jol@example.com"));
+    }
+
+    #[test]
+    fn masks_keep_only_the_first_character_and_the_domain() {
+        assert_eq!(mask(" Nobody@Example.com "), "N…@Example.com");
+        assert_eq!(mask("correct horse battery staple"), "(not an address)");
+        assert_eq!(mask("Tr0ub4dor&3"), "(not an address)");
+        assert_eq!(mask("eve\r\n@example.com"), "(not an address)");
     }
 
     #[test]
