@@ -74,8 +74,9 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
         (status = 200, description = "The updated user", body = UserRead),
-        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS`, \
-            `UPDATE_USER_BAD_CURRENT_PASSWORD`, or \
+        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` (also for a look-alike \
+            of another account's address), `UPDATE_USER_BAD_CURRENT_PASSWORD` (a new `email` or \
+            `password` without the right `current_password`), or \
             `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
