@@ -7,10 +7,10 @@ use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::keys::generate_jwks;
+use crate::auth::keys::{generate_jwks, generate_shared_secret};
 use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users, Creation};
-use crate::domain::{ClientName, Email, Scopes};
+use crate::domain::{printable, ClientName, Email, Scopes};
 use crate::services;
 use crate::services::context::Context;
 use crate::startup::{assemble, Application};
@@ -68,7 +68,42 @@ pub enum ClientsCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Print a new ES256 JWK set as a `JWT_JWKS=…` line (append it to .env), and its public half.
-    Generate,
+    Generate {
+        /// Print an HS256 shared secret instead (`JWT_ALGORITHM=HS256` and `JWT_SECRET=…`).
+        #[arg(long)]
+        hs256: bool,
+    },
+}
+
+/// Makes every file and directory the process creates private to its user (0600 and 0700),
+/// whatever umask it was started with: the database and its `-wal`/`-shm` files hold password
+/// hashes, and the outbox holds live reset links. Call it first, before any file is opened.
+pub fn keep_created_files_private() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Starts the logger (`RUST_LOG`, `info` by default), in env_logger's usual layout, with every
+/// message made printable: a value inside it (a username typed into a form, a header) cannot
+/// break the line and forge another.
+pub fn start_logger() {
+    use std::io::Write as _;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            let level = buf.default_level_style(record.level());
+            writeln!(
+                buf,
+                "[{} {level}{:<5}{level:#} {}] {}",
+                buf.timestamp(),
+                record.level(),
+                record.target(),
+                printable(&record.args().to_string())
+            )
+        })
+        .init();
 }
 
 /// A failure worth telling the operator about, in one line.
@@ -77,9 +112,13 @@ pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Keys {
-            command: KeysCommand::Generate,
+            command: KeysCommand::Generate { hs256 },
         } => {
-            keys_generate();
+            if hs256 {
+                shared_secret_generate();
+            } else {
+                keys_generate();
+            }
             Ok(())
         }
         Command::Serve => serve(Settings::from_env()?).await,
@@ -192,6 +231,14 @@ fn read_password(from_stdin: bool) -> Result<SecretString, Box<dyn std::error::E
         return Err("the passwords do not match".into());
     }
     Ok(first.into())
+}
+
+fn shared_secret_generate() {
+    let secret = generate_shared_secret();
+    println!("# A new HS256 secret (32 random bytes). Keep these lines secret; add them to the");
+    println!("# environment or .env. Every instance and every verifier needs the same secret.");
+    println!("JWT_ALGORITHM=HS256");
+    println!("JWT_SECRET={}", secret.expose_secret());
 }
 
 fn keys_generate() {

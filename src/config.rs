@@ -228,6 +228,9 @@ pub const DEFAULT_ARGON2_PARALLELISM: u32 = 1;
 pub const DEFAULT_ARGON2_QUEUE: usize = 64;
 pub const DEFAULT_DATABASE_URL: &str = "data/gatehouse.db";
 const MIN_SHARED_SECRET_BYTES: usize = 32;
+/// The least a production HS256 secret's bytes may carry by their empirical (Shannon)
+/// entropy: 32 random bytes give about 150 bits; a repeated or patterned string far less.
+const MIN_SHARED_SECRET_ENTROPY_BITS: f64 = 128.0;
 const MIN_METRICS_TOKEN_BYTES: usize = 16;
 /// Clock skew tolerated on access tokens by default, and at most: beyond a minute, the fix is
 /// synchronised clocks, not a token that outlives its expiry.
@@ -433,6 +436,14 @@ impl Settings {
                     format!("must be at least {MIN_SHARED_SECRET_BYTES} bytes of random data"),
                 ));
             }
+            if self.environment == Environment::Development {
+                if let Err(why) = check_random_secret(secret.expose_secret()) {
+                    log::warn!(
+                        "JWT_SECRET {why}: production would refuse it (see `gatehouse keys \
+                         generate --hs256`)"
+                    );
+                }
+            }
         }
         if let Some(token) = &self.metrics_token {
             if token.expose_secret().len() < MIN_METRICS_TOKEN_BYTES {
@@ -443,6 +454,15 @@ impl Settings {
             }
         }
         if self.environment == Environment::Production {
+            if let KeySource::SharedSecret(secret) = &self.jwt.keys {
+                check_random_secret(secret.expose_secret()).map_err(|why| {
+                    ConfigError::UnsafeForProduction(format!(
+                        "JWT_SECRET {why}; it must be the base64 or hex of at least \
+                         {MIN_SHARED_SECRET_BYTES} random bytes, as `gatehouse keys generate \
+                         --hs256` prints"
+                    ))
+                })?;
+            }
             if let KeySource::GeneratedFile(_) = self.jwt.keys {
                 return Err(ConfigError::UnsafeForProduction(
                     "no signing key is configured; set JWT_JWKS (or JWT_JWKS_FILE) to the output of \
@@ -482,6 +502,53 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Checks that an HS256 secret is encoded random bytes: hex or base64 (standard or URL-safe,
+/// padded or not) of at least 32 bytes whose spread of values looks random. A passphrase, a
+/// repeated character or a short pattern is refused; the words say why, never the secret.
+pub fn check_random_secret(secret: &str) -> Result<(), &'static str> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let secret = secret.trim();
+    let is_hex = secret.len().is_multiple_of(2) && secret.bytes().all(|b| b.is_ascii_hexdigit());
+    let bytes = if is_hex {
+        (0..secret.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&secret[i..i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .ok()
+    } else {
+        [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(secret).ok())
+    };
+    let bytes = bytes.ok_or("is neither hex nor base64")?;
+    if bytes.len() < MIN_SHARED_SECRET_BYTES {
+        return Err("decodes to fewer than 32 bytes");
+    }
+    if entropy_bits(&bytes) < MIN_SHARED_SECRET_ENTROPY_BITS {
+        return Err("does not look random (too few distinct byte values)");
+    }
+    Ok(())
+}
+
+/// The empirical Shannon entropy of `bytes` (bits per byte, times their number).
+fn entropy_bits(bytes: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    let per_byte: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_byte * n
 }
 
 fn key_source(
@@ -648,6 +715,9 @@ impl Vars<'_> {
 mod tests {
     use super::*;
 
+    /// 32 random bytes, base64url: a secret production accepts.
+    const RANDOM_SECRET: &str = "q3Pz0dXv8C2k1yJmS0nV4cYtR7bWfLhE9uAiKgQpZxM";
+
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let vars = pairs
             .iter()
@@ -681,7 +751,7 @@ mod tests {
         let err = settings(&[
             ("GATEHOUSE_ENV", "production"),
             ("JWT_ALGORITHM", "HS256"),
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_SECRET", RANDOM_SECRET),
             ("ARGON2_MEMORY_KIB", "1024"),
         ])
         .unwrap_err();
@@ -693,7 +763,7 @@ mod tests {
         let err = settings(&[
             ("GATEHOUSE_ENV", "production"),
             ("JWT_ALGORITHM", "HS256"),
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_SECRET", RANDOM_SECRET),
             ("COOKIE_SECURE", "false"),
         ])
         .unwrap_err();
@@ -706,6 +776,45 @@ mod tests {
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
         let err = settings(&[("JWT_ALGORITHM", "HS256")]).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_shared_secrets_that_are_not_random() {
+        let production = |secret: &str| {
+            settings(&[
+                ("GATEHOUSE_ENV", "production"),
+                ("JWT_ALGORITHM", "HS256"),
+                ("JWT_SECRET", secret),
+                ("PUBLIC_URL", "https://auth.example.com"),
+            ])
+        };
+        let forty_a = "a".repeat(40);
+        let many_a = "a".repeat(88);
+        let pattern = "0123456789abcdef".repeat(4);
+        for weak in [
+            forty_a.as_str(),
+            many_a.as_str(),
+            pattern.as_str(),
+            "correct horse battery staple, correct horse battery staple",
+            "an-hs256-test-secret-of-well-over-32-bytes",
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+        ] {
+            let err = production(weak).map(|_| ()).unwrap_err();
+            assert!(err.to_string().contains("JWT_SECRET"), "{weak}: {err}");
+            assert!(
+                !err.to_string().contains(weak),
+                "the secret is echoed: {err}"
+            );
+        }
+        for random in [
+            RANDOM_SECRET,
+            "q3Pz0dXv8C2k1yJmS0nV4cYtR7bWfLhE9uAiKgQpZxM=",
+            "ab54e0c1f9d38a7726b0c4e1d5f39a8b6c7d2e1f0a9b8c7d6e5f4a3b2c1d0e9f",
+        ] {
+            assert!(production(random).is_ok(), "{random}");
+        }
+        // Development keeps to the length rule, so tests may use readable secrets.
+        assert!(settings(&[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", forty_a.as_str())]).is_ok());
     }
 
     #[test]
@@ -774,7 +883,7 @@ mod tests {
         let base = [
             ("GATEHOUSE_ENV", "production"),
             ("JWT_ALGORITHM", "HS256"),
-            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("JWT_SECRET", RANDOM_SECRET),
         ];
         let err = settings(&base).unwrap_err();
         assert!(err.to_string().contains("PUBLIC_URL"), "{err}");

@@ -14,6 +14,7 @@ use futures_util::future::{select, Either};
 
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
+use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
@@ -86,6 +87,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     let refresh_tokens =
         RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
     let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
+    let pseudonyms = Pseudonyms::new(secrets::get_or_create(&mut conn, "audit-pseudonym/v1")?);
     drop(conn);
     let mailer = Mailer::new(&settings.email)?;
     let mail_worker = MailWorker::new(&settings.email, pool.clone(), &mailer)?;
@@ -95,8 +97,12 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         hasher: PasswordHasher::new(settings.hashing)?,
         access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
         refresh_tokens,
+        pseudonyms,
         refresh: settings.refresh.clone(),
-        password_policy: PasswordPolicy::new(settings.password_policy.require_composition),
+        password_policy: PasswordPolicy::new(
+            settings.password_policy.require_composition,
+            &settings.public_url,
+        ),
         cookie_secure: settings.cookie_secure,
         throttle: Throttle::new(&settings.rate_limit),
         mailer,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::auth::password::PasswordHasher;
+use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub access_tokens: Arc<AccessTokens>,
     pub refresh_tokens: RefreshTokens,
+    /// Keyed references to login identifiers that name no account (never kept as typed).
+    pub pseudonyms: Pseudonyms,
     pub refresh: RefreshSettings,
     pub password_policy: PasswordPolicy,
     /// Whether the browser's cookies are `Secure` (and `__Host-` prefixed).

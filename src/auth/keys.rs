@@ -104,6 +104,14 @@ impl SigningKeys {
     }
 }
 
+/// Makes a new HS256 shared secret: 32 random bytes, base64url without padding (the form
+/// `JWT_SECRET` takes; production refuses secrets that are not random bytes).
+pub fn generate_shared_secret() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes).into()
+}
+
 /// Makes a new ES256 key; returns the private JWK set document and its public half.
 pub fn generate_jwks() -> (SecretString, PublicJwkSet) {
     let secret = p256::SecretKey::random(&mut rand_core::OsRng);

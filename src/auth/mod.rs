@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod password;
+pub mod pseudonym;
 pub mod refresh;
 pub mod throttle;
 pub mod tokens;

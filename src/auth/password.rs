@@ -9,7 +9,7 @@ use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::HashSettings;
-use crate::domain::Password;
+use crate::domain::{normalize_password, Password};
 
 /// How much lower than the request workers the hashing threads run (nice value).
 const HASHING_NICENESS: libc::c_int = 10;
@@ -104,6 +104,12 @@ impl PasswordHasher {
 
     /// Checks `candidate` against `stored`, or against the dummy hash when there is no account,
     /// so both cases cost the same. Offers a re-hash when the parameters have changed.
+    ///
+    /// Passwords are hashed in their NFKC form (see [`crate::domain::normalize_password`]).
+    /// Hashes made before that were made of the password as typed: when the normal form does
+    /// not match and differs from what was typed, the typed form is tried too, and a match
+    /// offers a re-hash of the normal form, so such an account moves over at its next login.
+    /// The second try costs the same whether or not the account exists.
     pub async fn verify(
         &self,
         candidate: SecretString,
@@ -117,15 +123,21 @@ impl PasswordHasher {
                 log::error!("a stored password hash is not a valid PHC string");
                 return Ok(Verified::No);
             };
-            let candidate = candidate.expose_secret().as_bytes();
+            let typed = candidate.expose_secret();
+            let normal = SecretString::from(normalize_password(typed));
+            let normal = normal.expose_secret().as_bytes();
             // Verification uses the parameters recorded in the hash itself.
-            if !verify_phc(workspace, candidate, &parsed) || !exists {
+            let matches_normal = verify_phc(workspace, normal, &parsed);
+            let matches_typed = !matches_normal
+                && normal != typed.as_bytes()
+                && verify_phc(workspace, typed.as_bytes(), &parsed);
+            if !exists || !(matches_normal || matches_typed) {
                 return Ok(Verified::No);
             }
-            if uses_params(&parsed, &params) {
+            if matches_normal && uses_params(&parsed, &params) {
                 return Ok(Verified::Yes);
             }
-            let rehash = hash_phc(&params, workspace, candidate)?;
+            let rehash = hash_phc(&params, workspace, normal)?;
             Ok(Verified::YesRehashed(rehash))
         })
         .await
@@ -280,7 +292,7 @@ mod tests {
     }
 
     fn password(raw: &str) -> Password {
-        let policy = PasswordPolicy::new(false);
+        let policy = PasswordPolicy::new(false, "http://localhost:8080");
         policy.parse(raw, "someone@example.com").unwrap()
     }
 
@@ -317,6 +329,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(same, Verified::Yes);
+    }
+
+    #[tokio::test]
+    async fn any_spelling_of_a_password_verifies_and_old_hashes_move_to_the_normal_form() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        let composed = "caf\u{e9} au lait";
+        let decomposed = "cafe\u{301} au lait";
+        let hash = hasher.hash(&password(decomposed)).await.unwrap();
+        for spelling in [composed, decomposed] {
+            let outcome = hasher.verify(spelling.into(), Some(hash.clone())).await;
+            assert_eq!(outcome.unwrap(), Verified::Yes, "{spelling:?}");
+        }
+
+        // A hash of the decomposed spelling, as typed, from before normalization.
+        let legacy = argon2(&hasher.params)
+            .hash_password(decomposed.as_bytes())
+            .unwrap()
+            .to_string();
+        let Verified::YesRehashed(moved) = hasher
+            .verify(decomposed.into(), Some(legacy.clone()))
+            .await
+            .unwrap()
+        else {
+            panic!("the typed form matches and the normal form is offered");
+        };
+        assert_eq!(
+            hasher.verify(composed.into(), Some(moved)).await.unwrap(),
+            Verified::Yes
+        );
+        let wrong = hasher.verify("cafe au lait".into(), Some(legacy)).await;
+        assert_eq!(wrong.unwrap(), Verified::No);
     }
 
     #[tokio::test]

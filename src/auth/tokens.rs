@@ -13,6 +13,9 @@ use crate::domain::{ClientId, Scopes, UserId};
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
 pub const ACCESS_TOKEN_USE: &str = "access";
+/// Header parameters this verifier understands when a token lists them as critical
+/// (RFC 7515 §4.1.11): none, so a token with any `crit` is refused.
+const UNDERSTOOD_CRITICAL: &[&str] = &[];
 
 #[derive(Debug, Serialize, Deserialize)]
 struct AccessClaims {
@@ -165,6 +168,16 @@ impl AccessTokens {
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
         if header.alg != self.keys.algorithm {
             return Err(TokenError::Invalid("unexpected algorithm"));
+        }
+        if let Some(critical) = &header.crit {
+            // An empty list is malformed (RFC 7515 §4.1.11); an unknown name must not be
+            // ignored, as its issuer meant it to change how the token is read.
+            let understood = |name: &String| UNDERSTOOD_CRITICAL.contains(&name.as_str());
+            if critical.is_empty() || !critical.iter().all(understood) {
+                return Err(TokenError::Invalid(
+                    "a critical header parameter is not understood",
+                ));
+            }
         }
         let key = self
             .keys
@@ -338,6 +351,20 @@ mod tests {
         let issued_in_20s = signed(now + 1800, now + 20);
         assert!(strict.verify(&issued_in_20s).is_err());
         assert!(lenient.verify(&issued_in_20s).is_ok());
+    }
+
+    #[test]
+    fn tokens_with_critical_parameters_are_refused() {
+        let tokens = es256();
+        let issued = tokens.issue(grant()).unwrap();
+        let claims: AccessClaims = serde_json::from_value(claims_of(&issued.token)).unwrap();
+        for crit in [vec!["x-unknown".to_owned()], vec!["exp".to_owned()], vec![]] {
+            let mut header = Header::new(tokens.keys.algorithm);
+            header.kid = tokens.keys.signing_kid.clone();
+            header.crit = Some(crit.clone());
+            let token = encode(&header, &claims, &tokens.keys.signing_key).unwrap();
+            assert!(tokens.verify(&token).is_err(), "crit {crit:?}");
+        }
     }
 
     #[test]

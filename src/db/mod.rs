@@ -266,12 +266,31 @@ fn prepare_sqlite_file(path: &str, creation: Creation) -> Result<(), DbError> {
             }
         }
     }
+    warn_if_others_can_read(path);
     // Write-ahead logging (readers never block the writer) is a property of the file: set it
     // once, before the pool opens connections that would race to switch it.
     let mut first = SqliteConnection::establish(path)
         .map_err(|e| DbError::Migration(format!("cannot open {path}: {e}")))?;
     first.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
     Ok(())
+}
+
+/// A database file made before files were created private (or copied in with a loose mode)
+/// holds password hashes that other local users could read: say so at every start.
+fn warn_if_others_can_read(path: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                log::warn!(
+                    "the database {path} can be read by other users (mode {mode:o}); \
+                     `chmod 600` it and its -wal and -shm files"
+                );
+            }
+        }
+    }
 }
 
 /// The SQLite URI that opens `path` read-write, failing rather than creating it when it is
@@ -287,26 +306,43 @@ fn existing_file_uri(path: &str) -> String {
     format!("file:{escaped}?mode=rw")
 }
 
-/// Applies pending migrations; returns the names of those applied. Instances starting
-/// together on one PostgreSQL take turns.
+/// Applies pending migrations, then fills in what SQL alone cannot (see
+/// [`users::backfill_email_keys`]); returns the names of the migrations applied. Instances
+/// starting together on one PostgreSQL take turns.
 pub fn migrate(pool: &Pool) -> Result<Vec<String>, DbError> {
     let mut conn = pool.get()?;
     let conn = &mut *conn;
+    if let Conn::Postgresql(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
+    }
+    let applied = migrate_locked(conn);
+    if let Conn::Postgresql(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
+    }
+    applied
+}
+
+fn migrate_locked(conn: &mut Conn) -> Result<Vec<String>, DbError> {
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migration(e.to_string());
-    let applied = match conn {
-        Conn::Postgresql(pg) => {
-            pg.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
-            let applied = pg.run_pending_migrations(MIGRATIONS).map_err(failed);
-            let applied = applied.map(|names| names.iter().map(ToString::to_string).collect());
-            pg.batch_execute(&format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"))?;
-            applied
-        }
+    let applied: Vec<String> = match conn {
+        Conn::Postgresql(pg) => pg
+            .run_pending_migrations(MIGRATIONS)
+            .map_err(failed)?
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         Conn::Sqlite(sqlite) => sqlite
             .run_pending_migrations(MIGRATIONS)
-            .map_err(failed)
-            .map(|names| names.iter().map(ToString::to_string).collect()),
+            .map_err(failed)?
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     };
-    applied
+    let filled = write_transaction(conn, users::backfill_email_keys)?;
+    if filled > 0 {
+        log::info!("gave {filled} account(s) the look-alike key of their address");
+    }
+    Ok(applied)
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool. Generic over the error

@@ -64,6 +64,7 @@ pub struct NewUserRecord<'a> {
     pub id: String,
     pub email: &'a str,
     pub email_normalized: String,
+    pub email_skeleton: String,
     pub hashed_password: &'a str,
     pub is_active: bool,
     pub is_superuser: bool,

@@ -114,6 +114,7 @@ diesel::table! {
         is_verified -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_skeleton -> Nullable<Text>,
     }
 }
 

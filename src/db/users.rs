@@ -29,6 +29,7 @@ pub struct UserChanges {
 struct UserChangeset {
     email: Option<String>,
     email_normalized: Option<String>,
+    email_skeleton: Option<String>,
     hashed_password: Option<String>,
     is_active: Option<bool>,
     is_superuser: Option<bool>,
@@ -36,14 +37,15 @@ struct UserChangeset {
     updated_at: i64,
 }
 
-/// Inserts a user; the unique index turns a taken address (in any letter case) into
-/// [`DbError::EmailTaken`], however many requests race for it.
+/// Inserts a user; the unique indexes turn a taken address (in any letter case, or a
+/// look-alike of it) into [`DbError::EmailTaken`], however many requests race for it.
 pub fn insert(conn: &mut Conn, new: NewUser<'_>) -> Result<User, DbError> {
     let now = now();
     let record = NewUserRecord {
         id: UserId::new().to_string(),
         email: new.email.as_str(),
         email_normalized: new.email.normalized(),
+        email_skeleton: new.email.skeleton(),
         hashed_password: new.password_hash,
         is_active: true,
         is_superuser: new.is_superuser,
@@ -103,6 +105,7 @@ pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, 
 pub fn set(conn: &mut Conn, id: UserId, changes: UserChanges) -> Result<User, DbError> {
     let changeset = UserChangeset {
         email_normalized: changes.email.as_ref().map(Email::normalized),
+        email_skeleton: changes.email.as_ref().map(Email::skeleton),
         email: changes.email.map(|email| email.as_str().to_owned()),
         hashed_password: changes.password_hash,
         is_active: changes.is_active,
@@ -153,6 +156,58 @@ pub fn upgrade_password_hash(
     .set(users::hashed_password.eq(new_hash))
     .execute(conn)?;
     Ok(())
+}
+
+/// Gives every account stored without a confusable skeleton (created before skeletons, or by
+/// an older instance during an upgrade) its skeleton and its address key in today's form.
+/// Runs with the migrations. An account whose new key or skeleton an older account already
+/// holds (a look-alike that slipped in before) keeps its old key and a skeleton of its own,
+/// so it can still be found by id, and is logged for a superuser to resolve; the older
+/// account keeps the address. Returns how many rows were updated.
+pub fn backfill_email_keys(conn: &mut Conn) -> Result<usize, DbError> {
+    let pending: Vec<(String, String, String)> = users::table
+        .filter(users::email_skeleton.is_null())
+        .order((users::created_at, users::id))
+        .select((users::id, users::email, users::email_normalized))
+        .load(conn)?;
+    for (id, email, old_key) in &pending {
+        let key = crate::domain::normalize_email(email);
+        let skeleton = crate::domain::email_skeleton(email);
+        let holder = |column_matches: bool, conn: &mut Conn| -> Result<Option<String>, DbError> {
+            let query = users::table.filter(users::id.ne(id)).select(users::email);
+            Ok(if column_matches {
+                query
+                    .filter(users::email_normalized.eq(&key))
+                    .first(conn)
+                    .optional()?
+            } else {
+                query
+                    .filter(users::email_skeleton.eq(&skeleton))
+                    .first(conn)
+                    .optional()?
+            })
+        };
+        let clash = match holder(true, conn)? {
+            Some(other) => Some(other),
+            None => holder(false, conn)?,
+        };
+        let (key, skeleton) = match clash {
+            None => (key, skeleton),
+            Some(other) => {
+                log::warn!(
+                    "the address of user {id} ({email}) looks like that of an older account                      ({other}); it keeps its old key and cannot be signed in to by a                      look-alike spelling: a superuser should change or delete one of them"
+                );
+                (old_key.clone(), format!("unresolved look-alike of {id}"))
+            }
+        };
+        diesel::update(users::table.find(id))
+            .set((
+                users::email_normalized.eq(key),
+                users::email_skeleton.eq(skeleton),
+            ))
+            .execute(conn)?;
+    }
+    Ok(pending.len())
 }
 
 /// Makes `%`, `_` and the escape character itself match literally in a `LIKE` pattern.

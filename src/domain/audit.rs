@@ -14,6 +14,7 @@ pub enum AuditEvent {
     RefreshReuseDetected,
     PasswordChanged,
     PasswordReset,
+    EmailChanged,
     EmailVerified,
     UserPromoted,
     UserDemoted,
@@ -26,7 +27,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 16] = [
+    pub const ALL: [AuditEvent; 17] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -34,6 +35,7 @@ impl AuditEvent {
         AuditEvent::RefreshReuseDetected,
         AuditEvent::PasswordChanged,
         AuditEvent::PasswordReset,
+        AuditEvent::EmailChanged,
         AuditEvent::EmailVerified,
         AuditEvent::UserPromoted,
         AuditEvent::UserDemoted,
@@ -55,6 +57,7 @@ impl AuditEvent {
             AuditEvent::RefreshReuseDetected => "refresh_reuse_detected",
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordReset => "password_reset",
+            AuditEvent::EmailChanged => "email_changed",
             AuditEvent::EmailVerified => "email_verified",
             AuditEvent::UserPromoted => "user_promoted",
             AuditEvent::UserDemoted => "user_demoted",
@@ -83,6 +86,7 @@ impl AuditEvent {
             AuditEvent::RefreshReuseDetected => "Refresh token reused",
             AuditEvent::PasswordChanged => "Password changed",
             AuditEvent::PasswordReset => "Password reset",
+            AuditEvent::EmailChanged => "Email changed",
             AuditEvent::EmailVerified => "Email verified",
             AuditEvent::UserPromoted => "Promoted",
             AuditEvent::UserDemoted => "Demoted",

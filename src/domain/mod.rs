@@ -6,15 +6,20 @@ mod email;
 mod listing;
 mod local_path;
 mod password;
+mod text;
 mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord, Party};
 pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
-pub use email::{normalize as normalize_email, Email, InvalidEmail};
+pub use email::{
+    mask as mask_email, normalize as normalize_email, skeleton_of as email_skeleton, Email,
+    InvalidEmail,
+};
 pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{
-    Password, PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN,
-    MIN_LEN as PASSWORD_MIN_LEN,
+    is_plausible as is_plausible_password, normalize as normalize_password, Password,
+    PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN, MIN_LEN as PASSWORD_MIN_LEN,
 };
+pub use text::printable;
 pub use user::{LiveSession, User, UserId, UserRead};

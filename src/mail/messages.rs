@@ -56,6 +56,77 @@ struct VerifyHtml<'a> {
     valid_for: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/email_changed.txt")]
+struct EmailChangedText<'a> {
+    new_address: &'a str,
+    when: &'a str,
+    from: &'a str,
+    by_administrator: bool,
+    forgot_password_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_changed.html")]
+struct EmailChangedHtml<'a> {
+    new_address: &'a str,
+    when: &'a str,
+    from: &'a str,
+    by_administrator: bool,
+    forgot_password_link: &'a str,
+}
+
+/// What the notice of an address change tells the old address.
+#[derive(Debug, Clone, Copy)]
+pub struct EmailChange<'a> {
+    pub new_address: &'a str,
+    /// When, for people (`2026-12-02 14:03 UTC`).
+    pub when: &'a str,
+    /// The client's network address, or empty when unknown.
+    pub from: &'a str,
+    /// Made by a superuser rather than the account's owner.
+    pub by_administrator: bool,
+    /// `{public_url}/forgot-password`.
+    pub forgot_password_link: &'a str,
+}
+
+/// "Your email address was changed", to the old address: to what, when, from where, and
+/// how to get the account back if it was not the owner.
+pub fn email_changed(
+    mailer: &Mailer,
+    to: &str,
+    change: &EmailChange<'_>,
+) -> Result<Composed, MailError> {
+    let EmailChange {
+        new_address,
+        when,
+        from,
+        by_administrator,
+        forgot_password_link,
+    } = *change;
+    let text = EmailChangedText {
+        new_address,
+        when,
+        from,
+        by_administrator,
+        forgot_password_link,
+    };
+    let html = EmailChangedHtml {
+        new_address,
+        when,
+        from,
+        by_administrator,
+        forgot_password_link,
+    };
+    build(
+        mailer,
+        to,
+        "Your Gatehouse email address was changed",
+        &text,
+        &html,
+    )
+}
+
 /// "Reset your password", with the link `{public_url}/reset-password?token=…`.
 pub fn password_reset(
     mailer: &Mailer,
@@ -147,6 +218,29 @@ mod tests {
         // HTML body escapes it.
         assert!(raw.contains("?token=3Dabc&x=3D<y>"), "{raw}");
         assert!(raw.contains("&#60;y&#62;"), "{raw}");
+    }
+
+    #[test]
+    fn an_address_change_notice_says_what_changed_and_how_to_recover() {
+        let change = EmailChange {
+            new_address: "mallory@evil.example",
+            when: "2026-12-02 14:03 UTC",
+            from: "203.0.113.7",
+            by_administrator: false,
+            forgot_password_link: "https://auth.example.com/forgot-password",
+        };
+        let message = email_changed(&mailer(), "ada@example.com", &change).unwrap();
+        let raw = message.message;
+        assert!(raw.contains("To: ada@example.com"), "{raw}");
+        assert!(raw.contains("Subject: Your Gatehouse email address was changed"));
+        for part in [
+            "mallory@evil.example",
+            "203.0.113.7",
+            "administrator",
+            "forgot-password",
+        ] {
+            assert!(raw.contains(part), "{part}: {raw}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
-pub use messages::{password_reset, verification, Composed};
+pub use messages::{email_changed, password_reset, verification, Composed, EmailChange};
 pub use worker::{MailWorker, RunningMailWorker};
 
 use crate::config::EmailSettings;

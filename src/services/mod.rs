@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod context;
 pub mod maintenance;
+mod notices;
 pub mod recovery;
 pub mod sessions;
 pub mod users;

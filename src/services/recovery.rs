@@ -148,7 +148,7 @@ pub async fn reset_password(
             password_hash: Some(password_hash),
             ..Default::default()
         };
-        let updated = account::apply_changes(conn, user.id, changes)?;
+        let updated = account::apply_changes(conn, user.id, changes, None)?;
         email_tokens::use_up_all(conn, user.id, Purpose::Reset)?;
         Ok::<_, ServiceError>(updated)
     })
@@ -184,7 +184,7 @@ pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User
             is_verified: Some(true),
             ..Default::default()
         };
-        let verified = account::apply_changes(conn, user.id, changes)?;
+        let verified = account::apply_changes(conn, user.id, changes, None)?;
         email_tokens::use_up_all(conn, user.id, Purpose::Verify)?;
         Ok(verified)
     })

@@ -15,7 +15,8 @@ use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
-    normalize_email, AuditEvent, Client, Party, Scopes, User, UserId, PASSWORD_MAX_LEN,
+    is_plausible_password, mask_email, normalize_email, AuditEvent, Client, Party, Scopes, User,
+    UserId,
 };
 use crate::metrics::{LoginOutcome, TokenKind};
 use crate::state::AppState;
@@ -62,14 +63,14 @@ pub async fn login(
         .inspect_err(|_| {
             log::warn!(
                 "login refused for {}: too many failed attempts",
-                username.trim()
+                typed_identifier(state, username)
             );
             state.metrics.login(LoginOutcome::Throttled);
         })?;
     let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
-    let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
+    let plausible = is_plausible_password(password.expose_secret());
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = if plausible {
         state.hasher.verify(password, stored).await?
@@ -87,15 +88,17 @@ pub async fn login(
             user
         }
         (user, _) => {
-            log::info!("login failed for {}", username.trim());
             let mut event = ctx.event(AuditEvent::LoginFailed, user.as_ref().map(Party::from));
-            event.detail = Some(match user {
-                Some(_) => "wrong password or inactive account".to_owned(),
-                // What was typed, cut to the longest address there can be.
-                None => format!(
-                    "unknown email {}",
-                    username.trim().chars().take(320).collect::<String>()
-                ),
+            event.detail = Some(match &user {
+                Some(user) => {
+                    log::info!("login failed for {}", user.email);
+                    "wrong password or inactive account".to_owned()
+                }
+                None => {
+                    let typed = typed_identifier(state, username);
+                    log::info!("login failed for {typed}: no such account");
+                    format!("unknown email {typed}")
+                }
             });
             audit::record(state, event).await;
             state.metrics.login(LoginOutcome::Failed);
@@ -115,6 +118,17 @@ pub async fn login(
     state.metrics.login(LoginOutcome::Succeeded);
     audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
     start(state, &user, ctx.origin.user_agent.clone()).await
+}
+
+/// What may be written down of a login identifier that may name no account: never the text
+/// as typed (people type their password into the email box), but its masked form and a
+/// keyed reference that ties repeated attempts on it together.
+fn typed_identifier(state: &AppState, username: &str) -> String {
+    format!(
+        "{} (ref {})",
+        mask_email(username),
+        state.pseudonyms.of(&normalize_email(username))
+    )
 }
 
 /// Starts a session for a user whose identity is already established (just signed up, or

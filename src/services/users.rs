@@ -1,10 +1,11 @@
 //! Accounts: registration, changes by their owner or a superuser, deletion.
 
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account, recovery, ServiceError};
+use super::{account, notices, recovery, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::throttle::Bucket;
 use crate::db::{self, users};
@@ -17,8 +18,10 @@ use crate::state::AppState;
 pub struct OwnChanges {
     pub email: Option<Email>,
     pub password: Option<SecretString>,
-    /// Required when `password` is set.
+    /// Required when `password` is set or `email` differs from the current address.
     pub current_password: Option<SecretString>,
+    /// The session making the change: a new address ends every other session but this one.
+    pub session: Option<Uuid>,
 }
 
 /// Changes a superuser may make to any account.
@@ -89,25 +92,25 @@ pub async fn get(state: &AppState, id: UserId) -> Result<User, ServiceError> {
         .ok_or(ServiceError::NotFound)
 }
 
-/// Applies a user's changes to their own account; a new password needs the current one.
+/// Applies a user's changes to their own account. A new password or a new address needs the
+/// current password: whoever holds only a session (a stolen token, a browser left signed
+/// in) must not be able to move the account to an address they read, and reset the
+/// password from there.
 pub async fn update_own(
     state: &AppState,
     ctx: &Context,
     user: &User,
     changes: OwnChanges,
 ) -> Result<User, ServiceError> {
+    let new_address = changes
+        .email
+        .as_ref()
+        .is_some_and(|email| email.as_str() != user.email);
+    if changes.password.is_some() || new_address {
+        check_current_password(state, user, changes.current_password).await?;
+    }
     let mut update = users::UserChanges::default();
     if let Some(password) = changes.password {
-        let current = changes
-            .current_password
-            .ok_or(ServiceError::BadCurrentPassword)?;
-        let verified = state
-            .hasher
-            .verify(current, Some(user.password_hash.clone()))
-            .await?;
-        if verified == Verified::No {
-            return Err(ServiceError::BadCurrentPassword);
-        }
         let email = changes
             .email
             .as_ref()
@@ -115,7 +118,24 @@ pub async fn update_own(
         update.password_hash = Some(account::hash_new_password(state, &password, email).await?);
     }
     update.email = changes.email;
-    apply(state, ctx, user.id, update).await
+    apply(state, ctx, user.id, update, changes.session).await
+}
+
+/// Checks the password a user typed to confirm a sensitive change of their own account.
+async fn check_current_password(
+    state: &AppState,
+    user: &User,
+    current: Option<SecretString>,
+) -> Result<(), ServiceError> {
+    let current = current.ok_or(ServiceError::BadCurrentPassword)?;
+    let verified = state
+        .hasher
+        .verify(current, Some(user.password_hash.clone()))
+        .await?;
+    if verified == Verified::No {
+        return Err(ServiceError::BadCurrentPassword);
+    }
+    Ok(())
 }
 
 /// Applies a superuser's changes to any account.
@@ -139,7 +159,7 @@ pub async fn update_any(
         update.password_hash = Some(account::hash_new_password(state, &password, &email).await?);
     }
     update.email = changes.email;
-    apply(state, ctx, id, update).await
+    apply(state, ctx, id, update, None).await
 }
 
 /// One page of the accounts whose address contains `search`.
@@ -167,10 +187,11 @@ async fn apply(
     ctx: &Context,
     id: UserId,
     update: users::UserChanges,
+    acting_session: Option<Uuid>,
 ) -> Result<User, ServiceError> {
     let password_changed = update.password_hash.is_some();
     let (before, user) = db::write(&state.pool, move |conn| {
-        account::apply_changes(conn, id, update)
+        account::apply_changes(conn, id, update, acting_session)
     })
     .await?;
     if password_changed {
@@ -179,9 +200,22 @@ async fn apply(
             user.email
         );
     }
+    if before.email != user.email {
+        log::info!(
+            "address of user {} changed from {} to {}; its other sessions were ended",
+            user.id,
+            before.email,
+            user.email
+        );
+        notices::email_changed(state, ctx, &before, &user).await;
+    }
     let subject = Party::from(&user);
     for event in changes_made(&before, &user, password_changed) {
-        audit::record(state, ctx.event(event, Some(subject.clone()))).await;
+        let mut event = ctx.event(event, Some(subject.clone()));
+        if event.event == AuditEvent::EmailChanged {
+            event.detail = Some(format!("from {} to {}", before.email, user.email));
+        }
+        audit::record(state, event).await;
     }
     Ok(user)
 }
@@ -191,6 +225,9 @@ fn changes_made(before: &User, after: &User, password_changed: bool) -> Vec<Audi
     let mut events = Vec::new();
     if password_changed {
         events.push(AuditEvent::PasswordChanged);
+    }
+    if before.email != after.email {
+        events.push(AuditEvent::EmailChanged);
     }
     match (before.is_superuser, after.is_superuser) {
         (false, true) => events.push(AuditEvent::UserPromoted),

@@ -48,7 +48,7 @@ fn census(app: &TestApp) -> Vec<(String, i64)> {
         .collect()
 }
 
-const EVENTS: [&str; 16] = [
+const EVENTS: [&str; 17] = [
     "signup",
     "login_succeeded",
     "login_failed",
@@ -56,6 +56,7 @@ const EVENTS: [&str; 16] = [
     "refresh_reuse_detected",
     "password_changed",
     "password_reset",
+    "email_changed",
     "email_verified",
     "user_promoted",
     "user_demoted",
@@ -228,8 +229,8 @@ async fn bad_query_parameters_are_422_naming_the_parameter() {
 #[tokio::test]
 async fn paging_lists_events_newest_first() {
     let (app, admin) = with_admin(&[]).await;
-    for n in 0..5 {
-        login_failed(&app, &format!("n{n}@example.com")).await;
+    for first in ["a", "b", "c", "d", "e"] {
+        login_failed(&app, &format!("{first}{first}@example.com")).await;
     }
 
     let mut seen = Vec::new();
@@ -248,13 +249,13 @@ async fn paging_lists_events_newest_first() {
         seen.extend(listed);
     }
 
-    let details: Vec<&str> = seen.iter().map(|e| e["detail"].as_str().unwrap()).collect();
+    let masked: Vec<&str> = seen
+        .iter()
+        .map(|e| masked_in(e["detail"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        details,
-        (0..5)
-            .rev()
-            .map(|n| format!("unknown email n{n}@example.com"))
-            .collect::<Vec<_>>()
+        masked,
+        ["e", "d", "c", "b", "a"].map(|first| format!("{first}…@example.com"))
     );
     let at: Vec<i64> = seen
         .iter()
@@ -457,29 +458,25 @@ async fn since_and_until_are_inclusive_bounds() {
         ("c@example.com", 3000),
     ] {
         login_failed(&app, email).await;
+        let masked = format!("{}…@example.com", &email[..1]);
         app.execute(&format!(
-            "UPDATE audit_events SET occurred_at = {at} WHERE detail = 'unknown email {email}'"
+            "UPDATE audit_events SET occurred_at = {at} \
+             WHERE detail LIKE 'unknown email {masked} (ref %'"
         ));
     }
     let emails_in = |page: &Value| -> Vec<String> {
         items(page)
             .iter()
-            .map(|e| {
-                e["detail"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches("unknown email ")
-                    .to_owned()
-            })
+            .map(|e| masked_in(e["detail"].as_str().unwrap()).to_owned())
             .collect()
     };
 
     let until = audit(&app, &admin, "?event=login_failed&until=2000").await;
-    assert_eq!(emails_in(&until), ["b@example.com", "a@example.com"]);
+    assert_eq!(emails_in(&until), ["b…@example.com", "a…@example.com"]);
     let since = audit(&app, &admin, "?event=login_failed&since=2000").await;
-    assert_eq!(emails_in(&since), ["c@example.com", "b@example.com"]);
+    assert_eq!(emails_in(&since), ["c…@example.com", "b…@example.com"]);
     let both = audit(&app, &admin, "?event=login_failed&since=2000&until=2000").await;
-    assert_eq!(emails_in(&both), ["b@example.com"]);
+    assert_eq!(emails_in(&both), ["b…@example.com"]);
     assert_eq!(both["total"], 1);
     let none = audit(&app, &admin, "?since=3001&until=100000").await;
     assert_eq!(none["total"], 0);
@@ -617,6 +614,24 @@ async fn an_inactive_account_is_recorded_like_a_wrong_password() {
     assert_eq!(event["detail"], "wrong password or inactive account");
 }
 
+/// The masked identifier of an `unknown email … (ref …)` detail.
+fn masked_in(detail: &str) -> &str {
+    let rest = detail
+        .strip_prefix("unknown email ")
+        .unwrap_or_else(|| panic!("not an unknown email: {detail}"));
+    rest.rsplit_once(" (ref ")
+        .map_or(rest, |(masked, _)| masked)
+}
+
+/// The reference the audit trail gives an identifier typed at a failed login.
+fn reference_in(detail: &str) -> &str {
+    let start = detail.find("(ref ").expect("a keyed reference") + "(ref ".len();
+    let reference = &detail[start..detail.len() - 1];
+    assert_eq!(reference.len(), 12, "{detail}");
+    assert!(reference.bytes().all(|b| b.is_ascii_hexdigit()), "{detail}");
+    reference
+}
+
 #[tokio::test]
 async fn an_unknown_email_is_recorded_without_a_subject() {
     let (app, admin) = with_admin(&[]).await;
@@ -627,7 +642,65 @@ async fn an_unknown_email_is_recorded_without_a_subject() {
     let event = one_new(&app, &admin, &before, "login_failed", &EVENTS).await;
     assert_eq!(event["subject"], Value::Null);
     assert_eq!(event["actor"], Value::Null);
-    assert_eq!(event["detail"], "unknown email nobody@example.com");
+    let detail = event["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("unknown email n…@example.com (ref "),
+        "{detail}"
+    );
+    reference_in(detail);
+}
+
+/// Finding 10: what someone types into the email box of a failed login may be their
+/// password; for an identifier that names no account the trail keeps a masked form and a
+/// keyed reference (the same for the same identifier), never the text as typed, and nothing
+/// that can break a line.
+#[tokio::test]
+async fn a_password_typed_as_the_email_never_reaches_the_audit_trail() {
+    let (app, admin) = with_admin(&[]).await;
+    let secret = "Tr0ub4dor&3-my-real-password";
+    let before = census(&app);
+
+    login_failed(&app, secret).await;
+    login_failed(&app, &format!("  {secret} ")).await;
+    login_failed(&app, "eve\r\n[2026-12-02T00:00:00Z INFO  gatehouse] forged").await;
+    login_failed(&app, "hunter2@example.com").await;
+
+    let after = census(&app);
+    let failed = |census: &[(String, i64)]| {
+        census
+            .iter()
+            .find(|(name, _)| name == "login_failed")
+            .unwrap()
+            .1
+    };
+    assert_eq!(failed(&after), failed(&before) + 4);
+    let page = audit(&app, &admin, "?event=login_failed").await;
+    let details: Vec<String> = items(&page)
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap().to_owned())
+        .collect();
+    let whole = page.to_string();
+    for typed in [secret, "Tr0ub4dor", "forged", "hunter2"] {
+        assert!(!whole.contains(typed), "`{typed}` is stored: {page}");
+    }
+    assert!(
+        details.iter().all(|d| !d.contains(['\r', '\n'])),
+        "{details:?}"
+    );
+    assert_eq!(
+        details[0],
+        format!(
+            "unknown email h…@example.com (ref {})",
+            reference_in(&details[0])
+        )
+    );
+    assert!(
+        details[1].starts_with("unknown email (not an address) (ref "),
+        "{details:?}"
+    );
+    // The same identifier, however padded, has the same reference; another has another.
+    assert_eq!(reference_in(&details[2]), reference_in(&details[3]));
+    assert_ne!(reference_in(&details[1]), reference_in(&details[2]));
 }
 
 #[tokio::test]
@@ -870,6 +943,62 @@ async fn a_superuser_setting_a_password_is_recorded() {
     let event = one_new(&app, &admin, &before, "password_changed", &EVENTS).await;
     assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
     assert_eq!(event["subject"], party(&user_id, USER));
+}
+
+/// Finding 2: changing one's own address is recorded, naming both addresses.
+#[tokio::test]
+async fn changing_ones_own_email_is_recorded() {
+    let (app, admin) = with_admin(&[]).await;
+    let user = app.user(USER).await;
+    let user_id = app.user_id(USER);
+    let before = census(&app);
+
+    let response = app
+        .patch(
+            "/users/me",
+            &user.access,
+            json!({"email": "moved@example.com", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let unchanged = ["password_changed", "email_verified", "session_ended"];
+    let event = one_new(&app, &admin, &before, "email_changed", &unchanged).await;
+    assert_eq!(event["actor"], party(&user_id, USER));
+    assert_eq!(event["subject"], party(&user_id, "moved@example.com"));
+    assert_eq!(event["detail"], format!("from {USER} to moved@example.com"));
+    assert_eq!(event["ip"], "127.0.0.1");
+    let page = audit(&app, &admin, &format!("?q={USER}&event=email_changed")).await;
+    assert_eq!(page["total"], 1, "found by the old address: {page}");
+}
+
+/// Finding 2: a superuser changing someone's address through `PATCH /users/{id}` is
+/// recorded with the superuser as actor; a refused change is not recorded.
+#[tokio::test]
+async fn a_superuser_changing_an_email_is_recorded() {
+    let (app, admin) = with_admin(&[]).await;
+    app.user(USER).await;
+    app.user(OTHER).await;
+    let user_id = app.user_id(USER);
+    let path = format!("/users/{user_id}");
+    let before = census(&app);
+
+    let taken = app.patch(&path, &admin, json!({"email": OTHER})).await;
+    assert_detail(taken, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
+    assert_eq!(census(&app), before, "a refused change is not recorded");
+
+    let response = app
+        .patch(&path, &admin, json!({"email": "renamed@example.com"}))
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let event = one_new(&app, &admin, &before, "email_changed", &EVENTS).await;
+    assert_eq!(event["actor"], party(&app.user_id(ADMIN), ADMIN));
+    assert_eq!(event["subject"], party(&user_id, "renamed@example.com"));
+    assert_eq!(
+        event["detail"],
+        format!("from {USER} to renamed@example.com")
+    );
 }
 
 #[tokio::test]

@@ -421,7 +421,12 @@ async fn cookie_api_changes_without_the_csrf_header_are_refused() {
         vec![("x-csrf-token", "not-a-token")],
         vec![("x-csrf-token", foreign.as_str())],
     ] {
-        let response = patch_me(&browser, json!({"email": "renamed@example.com"}), &headers).await;
+        let response = patch_me(
+            &browser,
+            json!({"email": "renamed@example.com", "current_password": PASSWORD}),
+            &headers,
+        )
+        .await;
         assert_detail(response, 403, "CSRF_FAILED").await;
     }
 
@@ -437,7 +442,7 @@ async fn cookie_api_changes_with_the_csrf_header_succeed() {
 
     let response = patch_me(
         &browser,
-        json!({"email": "renamed@example.com"}),
+        json!({"email": "renamed@example.com", "current_password": PASSWORD}),
         &[("x-csrf-token", &token)],
     )
     .await;
@@ -459,7 +464,12 @@ async fn cookie_api_changes_from_another_site_are_refused_even_with_the_header()
         let mut headers: Vec<(&str, &str)> =
             cross_site.iter().map(|(k, v)| (*k, v.as_str())).collect();
         headers.push(("x-csrf-token", &token));
-        let response = patch_me(&browser, json!({"email": "renamed@example.com"}), &headers).await;
+        let response = patch_me(
+            &browser,
+            json!({"email": "renamed@example.com", "current_password": PASSWORD}),
+            &headers,
+        )
+        .await;
         assert_detail(response, 403, "CSRF_FAILED").await;
     }
 
@@ -532,7 +542,7 @@ async fn bearer_api_changes_need_no_csrf_token() {
         .patch(
             "/users/me",
             &tokens.access,
-            json!({"email": "renamed@example.com"}),
+            json!({"email": "renamed@example.com", "current_password": PASSWORD}),
         )
         .await;
 
@@ -550,7 +560,7 @@ async fn a_bearer_token_beside_the_cookie_needs_no_csrf_token() {
         .client
         .patch(browser.url("/users/me"))
         .bearer_auth(&tokens.access)
-        .json(&json!({"email": "renamed@example.com"}))
+        .json(&json!({"email": "renamed@example.com", "current_password": PASSWORD}))
         .send()
         .await
         .unwrap();

@@ -335,3 +335,37 @@ async fn a_login_flood_beyond_the_hashing_queue_is_shed_with_503_and_retry_after
     // Once the flood has passed, logins work again.
     assert_eq!(app.login("flood@example.com", PASSWORD).await.status(), 200);
 }
+
+/// Finding 11: a password is one password however it is composed. Typed with `é` as one
+/// character at signup, it logs in typed as `e` and a combining accent, and the other way
+/// round; an account whose hash was made of the typed form before passwords were normalized
+/// still logs in, and from then on with any spelling.
+#[tokio::test]
+async fn a_password_logs_in_however_its_accents_are_composed() {
+    let app = spawn_app().await;
+    let composed = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+    let decomposed = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+    assert_eq!(
+        app.register("nfc@example.com", composed).await.status(),
+        201
+    );
+    app.tokens("nfc@example.com", decomposed).await;
+    assert_eq!(
+        app.register("nfd@example.com", decomposed).await.status(),
+        201
+    );
+    app.tokens("nfd@example.com", composed).await;
+
+    // A hash of the decomposed spelling as typed, as an older version stored it.
+    app.user("legacy@example.com").await;
+    let legacy = hash_with(decomposed, 8192, 1);
+    app.execute(&format!(
+        "UPDATE users SET hashed_password = '{legacy}' WHERE email = 'legacy@example.com'"
+    ));
+    app.tokens("legacy@example.com", decomposed).await;
+    let moved = app.user_row("legacy@example.com").unwrap().hashed_password;
+    assert_ne!(moved, legacy, "the hash moves to the normal form at login");
+    app.tokens("legacy@example.com", composed).await;
+    app.tokens("legacy@example.com", decomposed).await;
+    assert_bad_credentials(app.login("legacy@example.com", "cafe creme brulee").await).await;
+}

@@ -422,7 +422,7 @@ async fn reset_password_refuses_a_token_sent_before_the_email_changed() {
         .patch(
             "/users/me",
             &tokens.access,
-            json!({"email": "moved@example.com"}),
+            json!({"email": "moved@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(response.status(), 200);

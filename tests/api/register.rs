@@ -340,3 +340,155 @@ async fn register_enforces_composition_when_configured() {
     let response = app.register("alice@example.com", "Everything9!here").await;
     assert_eq!(response.status(), 201);
 }
+
+/// Finding 13: an address that only looks like a registered one is that account's address —
+/// fullwidth letters, a letter of another script (Cyrillic `е`), the domain in Unicode or in
+/// Punycode — so it is `REGISTER_USER_ALREADY_EXISTS`, on signup and on an email change.
+#[tokio::test]
+async fn look_alike_addresses_are_already_taken() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.register("alice@example.com", PASSWORD).await.status(),
+        201
+    );
+    assert_eq!(
+        app.register("bob@exämple.com", PASSWORD).await.status(),
+        201
+    );
+
+    for look_alike in [
+        "ａｌｉｃｅ@example.com",
+        "ALICE@ＥＸＡＭＰＬＥ．com",
+        "alic\u{435}@example.com",
+        "\u{430}lice@example.com",
+        "alice@\u{435}xample.com",
+        "bob@xn--exmple-cua.com",
+        "BOB@EXÄMPLE.com",
+        "bob@exa\u{308}mple.com",
+    ] {
+        let response = app.register(look_alike, "another fine passphrase").await;
+        assert_eq!(response.status(), 400, "{look_alike}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"detail": "REGISTER_USER_ALREADY_EXISTS"}),
+            "{look_alike}"
+        );
+    }
+    assert_eq!(app.user_count(), 2);
+
+    let carol = app.user("carol@example.com").await;
+    let response = app
+        .patch(
+            "/users/me",
+            &carol.access,
+            json!({"email": "alic\u{435}@example.com", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_detail(response, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
+
+    // The fullwidth spelling is the same account, so it logs in as Alice.
+    app.tokens("ａｌｉｃｅ@example.com", PASSWORD).await;
+}
+
+/// Finding 13: invisible characters and RFC 2047 encoded words are no part of an address:
+/// 422 everywhere an address is taken, so nothing reaches a `To:` header.
+#[tokio::test]
+async fn invisible_characters_and_encoded_words_are_refused() {
+    let app = spawn_mail_app_with(&[]).await;
+    assert_eq!(
+        app.register("alice@example.com", PASSWORD).await.status(),
+        201
+    );
+
+    for bad in [
+        "alice\u{200b}@example.com",
+        "al\u{200d}ice@example.com",
+        "alice\u{ad}@example.com",
+        "\u{202e}alice@example.com",
+        "alice\u{feff}@example.com",
+        "=?utf-8?q?x?=@example.com",
+        "=?utf-8?b?YWxpY2U=?=@example.com",
+    ] {
+        let entries = assert_validation_error(
+            register_json(&app, json!({"email": bad, "password": PASSWORD})).await,
+        )
+        .await;
+        assert!(has_loc(&entries, "email"), "{bad:?}: {entries:?}");
+        let forgot = app
+            .post_json("/auth/forgot-password", json!({"email": bad}))
+            .await;
+        assert_eq!(forgot.status(), 422, "{bad:?}");
+    }
+    assert_eq!(app.user_count(), 1);
+    app.assert_no_email_to("=?utf-8?q?x?=@example.com").await;
+    assert!(app.outbox().is_empty());
+}
+
+/// Finding 13: accounts stored before addresses had a look-alike key get one when the
+/// service starts on the database, so an old fullwidth spelling is found by its plain one.
+#[tokio::test]
+async fn accounts_stored_before_look_alike_keys_are_given_them_at_start() {
+    let first = spawn_app().await;
+    assert_eq!(
+        first.register("bob@example.net", PASSWORD).await.status(),
+        201
+    );
+    // As an older version stored it: the address as typed, only lower-cased, no skeleton.
+    first.execute(
+        "UPDATE users SET email = 'ｂｏｂ@example.com', email_normalized = 'ｂｏｂ@example.com', \
+         email_skeleton = NULL WHERE email = 'bob@example.net'",
+    );
+
+    let settings = test_settings(&first.database.url, first.dir.path(), &[]);
+    let second = spawn_with_settings(
+        settings,
+        tempfile::tempdir().unwrap(),
+        TestDatabase::shared(&first.database.url),
+    )
+    .await;
+
+    assert_eq!(
+        second.count(
+            "SELECT id FROM users WHERE email_normalized = 'bob@example.com' \
+             AND email_skeleton = 'bob@example.com'"
+        ),
+        1
+    );
+    second.tokens("bob@example.com", PASSWORD).await;
+    assert_detail(
+        second.register("bob@example.com", PASSWORD).await,
+        400,
+        "REGISTER_USER_ALREADY_EXISTS",
+    )
+    .await;
+}
+
+/// Finding 11: blank and whitespace-only passwords, and passwords that are little more than
+/// a word of the context (the service's name, the host of `PUBLIC_URL`, the email's local
+/// part), are refused; a passphrase that merely mentions one is not.
+#[tokio::test]
+async fn register_refuses_blank_passwords_and_context_words() {
+    let app = spawn_app_with(&[("PUBLIC_URL", "https://id.acme-widgets.test")]).await;
+
+    for password in [
+        "        ".to_owned(),
+        "\t\t\t\t\t\t\t\t\t".to_owned(),
+        "\u{3000}".repeat(10),
+        "gatehouse123".to_owned(),
+        "Gatehouse2024!".to_owned(),
+        "ＧＡＴＥＨＯＵＳＥ１２３".to_owned(),
+        "acme-widgets99".to_owned(),
+        "id.acme-widgets.test".to_owned(),
+        "margaret1234".to_owned(),
+    ] {
+        let response = app.register("margaret@example.com", &password).await;
+        assert_policy_error(response, "REGISTER_INVALID_PASSWORD").await;
+    }
+    assert_eq!(app.user_count(), 0);
+
+    let response = app
+        .register("margaret@example.com", "the gatehouse by the old mill pond")
+        .await;
+    assert_eq!(response.status(), 201);
+}

@@ -642,3 +642,32 @@ async fn hs256_mode_refuses_other_algorithms_and_secrets() {
         assert_invalid_token(app.get("/users/me", token).await, what).await;
     }
 }
+
+/// Finding 15: a token signed with the server's own key, with every claim right, but whose
+/// header lists a critical parameter (`crit`, RFC 7515 §4.1.11) the verifier does not
+/// understand, is refused; the same token without `crit` is accepted.
+#[tokio::test]
+async fn tokens_naming_critical_header_parameters_are_refused() {
+    let app = spawn_app().await;
+    let tokens = app.user("crit@example.com").await;
+    let claims = claims_of(&tokens.access);
+    let key = dev_key(&app);
+
+    let plain = sign_es256(&es256_header(&key.kid), &claims, &key.signing);
+    assert_eq!(app.get("/users/me", &plain).await.status(), 200);
+
+    for (what, crit) in [
+        ("an unknown extension", json!(["x-unknown"])),
+        ("an unknown extension that is present", json!(["x-unknown"])),
+        ("a registered parameter", json!(["exp"])),
+        ("an empty list", json!([])),
+    ] {
+        let mut header = es256_header(&key.kid);
+        header["crit"] = crit;
+        if what.ends_with("present") {
+            header["x-unknown"] = json!(true);
+        }
+        let token = sign_es256(&header, &claims, &key.signing);
+        assert_invalid_token(app.get("/users/me", &token).await, what).await;
+    }
+}

@@ -91,7 +91,7 @@ async fn patch_me_changes_the_email_and_resets_verification() {
         .patch(
             "/users/me",
             &tokens.access,
-            json!({"email": "Alicia@Example.com"}),
+            json!({"email": "Alicia@Example.com", "current_password": PASSWORD}),
         )
         .await;
 
@@ -125,7 +125,11 @@ async fn patch_me_refuses_an_email_taken_in_any_case() {
 
     for email in ["bob@example.com", "BOB@example.com", "  Bob@Example.Com "] {
         let response = app
-            .patch("/users/me", &tokens.access, json!({"email": email}))
+            .patch(
+                "/users/me",
+                &tokens.access,
+                json!({"email": email, "current_password": PASSWORD}),
+            )
             .await;
         assert_detail(response, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
     }
@@ -359,4 +363,114 @@ async fn patch_me_treats_null_and_absent_fields_as_no_change() {
     let row = app.user_row("alice@example.com").unwrap();
     assert_eq!(row.hashed_password, hash);
     assert_eq!(me(&app, &tokens.access).await, before);
+}
+
+/// Finding 2: a stolen access token (or a browser left signed in) is not enough to move an
+/// account to another address: `PATCH /users/me` with a new `email` needs the current
+/// password, and without it nothing changes and nothing is sent, so the attacker cannot
+/// then reset the password through an address they read.
+#[tokio::test]
+async fn changing_the_email_needs_the_current_password() {
+    let app = spawn_mail_app_with(&[]).await;
+    let stolen = app.user("alice@example.com").await;
+
+    for body in [
+        json!({"email": "mallory@example.com"}),
+        json!({"email": "mallory@example.com", "current_password": null}),
+        json!({"email": "mallory@example.com", "current_password": ""}),
+        json!({"email": "mallory@example.com", "current_password": "not the password"}),
+    ] {
+        let response = app.patch("/users/me", &stolen.access, body.clone()).await;
+        assert_detail(response, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
+    }
+    assert!(app.user_row("alice@example.com").is_some());
+    assert!(app.user_row("mallory@example.com").is_none());
+
+    // The takeover's second step finds no account at the attacker's address.
+    assert_null(app.forgot_password("mallory@example.com").await, 202).await;
+    app.assert_no_email_to("mallory@example.com").await;
+    app.assert_no_email_to("alice@example.com").await;
+
+    // The same address again (in any case) is no change and needs nothing.
+    let same = app
+        .patch(
+            "/users/me",
+            &stolen.access,
+            json!({"email": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(same.status(), 200);
+}
+
+/// Finding 2: with the right password the address changes; the old address is told what
+/// happened and how to recover; every other session of the user ends, while the session that
+/// made the change goes on.
+#[tokio::test]
+async fn an_email_change_notifies_the_old_address_and_ends_other_sessions() {
+    let app = spawn_mail_app_with(&[]).await;
+    let this = app.user("alice@example.com").await;
+    let other = app.tokens("alice@example.com", PASSWORD).await;
+    let bob = app.user("bob@example.com").await;
+
+    let response = app
+        .patch(
+            "/users/me",
+            &this.access,
+            json!({"email": "alice@new.example", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_user_read(&response.json().await.unwrap(), "alice@new.example");
+
+    assert_eq!(me(&app, &this.access).await["email"], "alice@new.example");
+    assert_eq!(app.refresh(&this.refresh).await.status(), 200);
+    assert_ended(&app, &other, "another session of the user").await;
+    assert_eq!(app.get("/users/me", &bob.access).await.status(), 200);
+
+    let notice = app.wait_for_email("alice@example.com", 1).await;
+    assert_eq!(
+        notice.header("subject"),
+        Some("Your Gatehouse email address was changed")
+    );
+    for body in [&notice.text, &notice.html] {
+        assert!(body.contains("alice@new.example"), "{body}");
+        assert!(body.contains("127.0.0.1"), "{body}");
+        assert!(body.contains("administrator"), "how to recover: {body}");
+        assert!(
+            body.contains(&format!("{PUBLIC_URL}/forgot-password")),
+            "{body}"
+        );
+    }
+    assert!(notice.token.is_empty(), "the notice carries no token");
+    app.assert_no_email_to("alice@new.example").await;
+}
+
+/// Finding 2: a superuser's change of someone's address is notified to the old address too,
+/// and ends that user's sessions.
+#[tokio::test]
+async fn a_superuser_changing_an_email_notifies_and_ends_the_users_sessions() {
+    let app = spawn_mail_app_with(&[]).await;
+    let admin = app.superuser("admin@example.com").await;
+    let alice = app.user("alice@example.com").await;
+    let id = app.user_id("alice@example.com");
+
+    let response = app
+        .patch(
+            &format!("/users/{id}"),
+            &admin.access,
+            json!({"email": "alice@new.example"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    assert_ended(&app, &alice, "the user's session").await;
+    assert_eq!(app.get("/users/me", &admin.access).await.status(), 200);
+    let notice = app.wait_for_email("alice@example.com", 1).await;
+    assert!(notice.text.contains("alice@new.example"), "{}", notice.text);
+    assert!(
+        notice.text.contains("by an administrator"),
+        "{}",
+        notice.text
+    );
+    app.tokens("alice@new.example", PASSWORD).await;
 }

@@ -285,7 +285,7 @@ async fn changing_the_email_invalidates_earlier_verify_and_reset_tokens() {
         .patch(
             "/users/me",
             &tokens.access,
-            json!({"email": "moved@example.com"}),
+            json!({"email": "moved@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(response.status(), 200);
@@ -313,7 +313,11 @@ async fn tokens_stay_dead_when_the_email_changes_back() {
 
     for email in ["moved@example.com", USER] {
         let response = app
-            .patch("/users/me", &tokens.access, json!({"email": email}))
+            .patch(
+                "/users/me",
+                &tokens.access,
+                json!({"email": email, "current_password": PASSWORD}),
+            )
             .await;
         assert_eq!(response.status(), 200, "{email}");
     }
@@ -338,7 +342,7 @@ async fn changing_the_email_of_a_verified_account_makes_it_unverified_and_a_new_
         .patch(
             "/users/me",
             &tokens.access,
-            json!({"email": "moved@example.com"}),
+            json!({"email": "moved@example.com", "current_password": PASSWORD}),
         )
         .await;
     assert_eq!(response.status(), 200);

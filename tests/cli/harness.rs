@@ -86,6 +86,30 @@ impl Sandbox {
         cmd
     }
 
+    /// The binary started by `sh` after `umask {umask}`, as from an operator's shell, with the
+    /// environment of [`Sandbox::command`].
+    pub fn command_under_umask(&self, umask: &str, args: &[&str]) -> Command {
+        let binary = self.command(args);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+            .arg(binary.get_program())
+            .args(binary.get_args())
+            .current_dir(self.path())
+            .env_clear();
+        for (name, value) in binary.get_envs() {
+            if let Some(value) = value {
+                cmd.env(name, value);
+            }
+        }
+        cmd
+    }
+
+    /// Serves with a command made by the caller (see [`Sandbox::command_under_umask`]).
+    pub async fn serve_command(&self, cmd: Command) -> Server {
+        Server::start(cmd, self.base_url()).await
+    }
+
     /// Runs a command to completion.
     pub fn run(&self, args: &[&str], vars: &[(&str, &str)], stdin: Option<&str>) -> Finished {
         let mut cmd = self.command(args);

@@ -118,3 +118,90 @@ async fn production_serve_publishes_exactly_the_configured_key_and_signs_with_it
         "the private key was logged\n{logs}"
     );
 }
+
+/// Finding 12: production refuses an HS256 secret that is long enough but not random (40
+/// a's, a repeated pattern, a passphrase), naming `JWT_SECRET` without echoing it.
+#[test]
+fn production_refuses_a_shared_secret_that_is_not_random() {
+    let sandbox = Sandbox::new();
+    let forty_a = "a".repeat(40);
+    let pattern = "0123456789abcdef".repeat(4);
+    for weak in [
+        forty_a.as_str(),
+        pattern.as_str(),
+        "correct horse battery staple and then some",
+    ] {
+        let finished = sandbox.run(
+            &["migrate"],
+            &[
+                ("GATEHOUSE_ENV", "production"),
+                ("JWT_ALGORITHM", "HS256"),
+                ("JWT_SECRET", weak),
+                ("ARGON2_MEMORY_KIB", "19456"),
+                ("ARGON2_ITERATIONS", "2"),
+                ("PUBLIC_URL", "https://auth.example.com"),
+            ],
+            None,
+        );
+        finished.assert_failure();
+        assert!(
+            finished.stderr.contains("JWT_SECRET"),
+            "{weak}: {}",
+            finished.describe()
+        );
+        assert!(!finished.stderr.contains(weak), "{}", finished.describe());
+        assert!(
+            !sandbox.db_path().exists(),
+            "{weak}: a database was created"
+        );
+    }
+}
+
+/// Finding 12: `keys generate --hs256` prints a fresh secret of 32 random bytes each time,
+/// which a production server accepts and signs with.
+#[tokio::test]
+async fn keys_generate_hs256_prints_a_secret_production_accepts() {
+    let sandbox = Sandbox::new();
+    let generate = || {
+        let finished = run(
+            bare_command(sandbox.path(), &["keys", "generate", "--hs256"]),
+            None,
+            COMMAND_TIMEOUT,
+        );
+        finished.assert_success();
+        assert!(
+            finished.stdout.lines().any(|l| l == "JWT_ALGORITHM=HS256"),
+            "{}",
+            finished.describe()
+        );
+        finished
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("JWT_SECRET="))
+            .unwrap_or_else(|| panic!("no JWT_SECRET= line\n{}", finished.describe()))
+            .to_owned()
+    };
+    let secret = generate();
+    assert_ne!(secret, generate(), "a new secret each time");
+    let bytes = URL_SAFE_NO_PAD
+        .decode(&secret)
+        .unwrap_or_else(|e| panic!("JWT_SECRET is not base64url ({e}): {secret}"));
+    assert_eq!(bytes.len(), 32);
+
+    sandbox.run(&["migrate"], &[], None).assert_success();
+    let mut server = sandbox
+        .serve(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", secret.as_str()),
+            ("ARGON2_MEMORY_KIB", "19456"),
+            ("ARGON2_ITERATIONS", "2"),
+            ("PUBLIC_URL", "https://auth.example.com"),
+        ])
+        .await;
+    server.register("hs@example.com", PASSWORD).await;
+    let (access, _) = server.login("hs@example.com", PASSWORD).await;
+    assert_eq!(jwt_header(&access)["alg"], "HS256");
+    let logs = server.stop();
+    assert!(!logs.contains(&secret), "the secret was logged\n{logs}");
+}

@@ -232,3 +232,38 @@ async fn the_metrics_token_never_reaches_the_logs() {
         "the logs hold the token\n{logs}"
     );
 }
+
+/// Finding 10: the log of a failed login never holds what was typed into the email box when
+/// it names no account (it may be a password), and a carriage return or line feed in it
+/// cannot start a forged log line.
+#[tokio::test]
+async fn failed_logins_put_no_typed_secret_and_no_forged_line_in_the_log() {
+    let sandbox = Sandbox::new();
+    let mut server = sandbox.serve(&[]).await;
+    let secret = "Tr0ub4dor&3-my-real-password";
+    let forged = "x\r\n[2026-12-02T00:00:00Z WARN  gatehouse::forged] FORGED LINE";
+    for username in [secret, forged] {
+        let response = server
+            .client
+            .post(server.url("/auth/jwt/login"))
+            .form(&[("username", username), ("password", "whatever it is")])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 400);
+    }
+
+    let logs = server.stop();
+    assert!(logs.contains("login failed for"), "{logs}");
+    assert!(
+        !logs.contains("Tr0ub4dor"),
+        "the typed secret is logged\n{logs}"
+    );
+    for line in logs.lines() {
+        assert!(
+            !line.contains("FORGED") || line.contains("\\r\\n"),
+            "a forged line: {line:?}\n{logs}"
+        );
+        assert!(!line.starts_with("[2026-12-02T00:00:00Z"), "{logs}");
+    }
+}

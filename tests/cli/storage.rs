@@ -1,5 +1,5 @@
-//! The database as storage: a write that fails while serving, and never starting silently on
-//! an empty database.
+//! The database as storage: a write that fails while serving, never starting silently on an
+//! empty database, and files no other user can read.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -176,4 +176,91 @@ async fn development_says_so_when_it_creates_a_new_database() {
     let mut server = sandbox.serve(&[("RUST_LOG", "warn")]).await;
     let log = server.stop();
     assert!(!log.contains("creating a new"), "{log}");
+}
+
+/// The permission bits of `path`.
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Every file and directory below `dir`, with its mode.
+fn modes_below(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        found.push((path.clone(), mode_of(&path)));
+        if path.is_dir() {
+            found.extend(modes_below(&path));
+        }
+    }
+    found
+}
+
+/// Finding 7: started from a shell whose umask is the usual 022, Gatehouse still creates its
+/// data directory, the database and its `-wal`/`-shm` files, the development key, the outbox
+/// and every `.eml` in it (live reset links) readable by its own user only.
+#[tokio::test]
+async fn files_it_creates_are_private_whatever_the_umask() {
+    let sandbox = Sandbox::new();
+    let migrate = run(
+        sandbox.command_under_umask("022", &["migrate"]),
+        None,
+        COMMAND_TIMEOUT,
+    );
+    migrate.assert_success();
+    let data = sandbox.db_path().parent().unwrap().to_path_buf();
+    assert_eq!(mode_of(&data), 0o700, "the data directory");
+    assert_eq!(mode_of(&sandbox.db_path()), 0o600, "the database");
+
+    let server = sandbox
+        .serve_command(sandbox.command_under_umask("022", &["serve"]))
+        .await;
+    server.register("ada@example.com", PASSWORD).await;
+    let forgot = server
+        .client
+        .post(server.url("/auth/forgot-password"))
+        .json(&json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status(), 202);
+    let outbox = data.join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let eml = loop {
+        let written = std::fs::read_dir(&outbox).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(path) = written {
+            break path;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no reset email in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let db = sandbox.db_path().display().to_string();
+    for (what, path) in [
+        ("the outbox", outbox.clone()),
+        ("a reset email", eml),
+        ("the write-ahead log", format!("{db}-wal").into()),
+        ("the shared-memory index", format!("{db}-shm").into()),
+        ("the development key", sandbox.key_file()),
+    ] {
+        let expected = if path.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode_of(&path), expected, "{what}: {}", path.display());
+    }
+    for (path, mode) in modes_below(&data) {
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+    }
 }

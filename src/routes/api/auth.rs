@@ -25,8 +25,11 @@ use crate::state::AppState;
 /// `is_active`, `is_superuser` and `is_verified` are ignored if sent.
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
+    /// An address without invisible or control characters or RFC 2047 encoded words (422).
     #[schema(format = Email)]
     email: String,
+    /// 8 to 128 characters once normalized (NFKC); not blank, not common, not built on the
+    /// service's name, its host or the address's local part.
     #[schema(format = Password, min_length = 8, max_length = 128)]
     password: String,
 }
@@ -39,8 +42,10 @@ pub struct RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, description = "Registered", body = UserRead),
-        (status = 400, description = "`REGISTER_USER_ALREADY_EXISTS` (in any letter case), or \
-            `{code: REGISTER_INVALID_PASSWORD, reason}`", body = BadRequest),
+        (status = 400, description = "`REGISTER_USER_ALREADY_EXISTS` (the address, or one that \
+            reads the same: any letter case, fullwidth forms, a letter of another script, the \
+            domain in Unicode or Punycode), or `{code: REGISTER_INVALID_PASSWORD, reason}`",
+            body = BadRequest),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),

@@ -21,12 +21,14 @@ use crate::state::AppState;
 /// `PATCH /users/me`; privileged fields are not listed, so they are ignored.
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateMeBody {
-    /// A new address; it will need verifying again.
+    /// A new address; `current_password` is then required, and the address will need
+    /// verifying again.
     #[schema(format = Email)]
     email: Option<String>,
     /// A new password; `current_password` is then required.
     #[schema(format = Password, min_length = 8, max_length = 128)]
     password: Option<String>,
+    /// The password the account has now: required to change `password` or `email`.
     #[schema(format = Password)]
     current_password: Option<String>,
 }
@@ -60,8 +62,10 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 
 /// Changes the signed-in user's email or password.
 ///
-/// A new password revokes the user's other sessions and earlier access tokens; a new email
-/// must be verified again.
+/// Both need `current_password` (`UPDATE_USER_BAD_CURRENT_PASSWORD` when it is missing or
+/// wrong). A new password revokes every session of the user and every access token issued
+/// before it. A new email must be verified again, is audited, is notified to the old
+/// address, and ends every other session of the user (this one stays signed in).
 #[utoipa::path(
     patch,
     path = "/users/me",
@@ -70,8 +74,9 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
         (status = 200, description = "The updated user", body = UserRead),
-        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS`, \
-            `UPDATE_USER_BAD_CURRENT_PASSWORD`, or \
+        (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` (also for a look-alike \
+            of another account's address), `UPDATE_USER_BAD_CURRENT_PASSWORD` (a new `email` or \
+            `password` without the right `current_password`), or \
             `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -90,6 +95,7 @@ pub async fn update_me(
         email: optional_email(body.email)?,
         password: body.password.map(Into::into),
         current_password: body.current_password.map(Into::into),
+        session: Some(auth.grant.session_id),
     };
     let ctx = Context::user(&auth.user, origin);
     let user = users::update_own(&state, &ctx, &auth.user, changes).await?;
@@ -120,6 +126,9 @@ pub async fn get_user(
 }
 
 /// Changes any user (superusers), including `is_active`, `is_superuser` and `is_verified`.
+///
+/// A new email is audited, notified to the old address, ends every session of the user and
+/// must be verified again (unless `is_verified` is set with it).
 #[utoipa::path(
     patch,
     path = "/users/{id}",

@@ -156,6 +156,7 @@ pub async fn change_password(
         let changes = OwnChanges {
             password: Some(form.new_password.into()),
             current_password: Some(form.current_password.into()),
+            session: Some(auth.grant.session_id),
             ..OwnChanges::default()
         };
         let ctx = Context::user(&auth.user, origin);

@@ -1,0 +1,51 @@
+//! Security notices: messages that tell the owner of an address that something happened to
+//! their account. They are sent after the change is stored, and a failure to send one is
+//! logged, never undoes the change.
+
+use time::macros::format_description;
+
+use super::context::Context;
+use crate::db::{self, outbox};
+use crate::domain::User;
+use crate::mail::{self, Composed, EmailChange};
+use crate::state::AppState;
+
+/// Tells the address an account had (`before`) that it now has another (`after`), with when,
+/// from where, and how to get the account back.
+pub(super) async fn email_changed(state: &AppState, ctx: &Context, before: &User, after: &User) {
+    let when = time::OffsetDateTime::now_utc()
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default();
+    let from = ctx.origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let forgot_password_link = format!("{}/forgot-password", state.public_url);
+    let by_owner = ctx
+        .actor
+        .as_ref()
+        .is_some_and(|actor| actor.id == after.id.to_string());
+    let change = EmailChange {
+        new_address: &after.email,
+        when: &when,
+        from: &from,
+        by_administrator: !by_owner,
+        forgot_password_link: &forgot_password_link,
+    };
+    match mail::email_changed(&state.mailer, &before.email, &change) {
+        Ok(message) => queue(state, message).await,
+        Err(e) => log::error!(
+            "could not compose the address-change notice to {}: {e}",
+            before.email
+        ),
+    }
+}
+
+/// Puts a composed notice in the outbox: the one place notices leave this module.
+async fn queue(state: &AppState, message: Composed) {
+    let to = message.recipient.clone();
+    let stored = db::write(&state.pool, move |conn| outbox::insert(conn, message.row())).await;
+    match stored {
+        Ok(()) => state.mailer.queued(),
+        Err(e) => log::error!("could not queue the notice to {to}: {e}"),
+    }
+}
