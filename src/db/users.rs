@@ -160,10 +160,10 @@ pub fn upgrade_password_hash(
 
 /// Gives every account stored without a confusable skeleton (created before skeletons, or by
 /// an older instance during an upgrade) its skeleton and its address key in today's form.
-/// Runs with the migrations. An account whose new key or skeleton an older account already
-/// holds (a look-alike that slipped in before) keeps its old key and a skeleton of its own,
-/// so it can still be found by id, and is logged for a superuser to resolve; the older
-/// account keeps the address. Returns how many rows were updated.
+/// Runs with the migrations, oldest accounts first. An account whose new key or skeleton
+/// another account already holds (a look-alike that slipped in before) keeps its old key and
+/// gets a placeholder skeleton of its own, so nothing is lost and it can still be found by id,
+/// and is logged for a superuser to resolve. Returns how many rows were updated.
 pub fn backfill_email_keys(conn: &mut Conn) -> Result<usize, DbError> {
     let pending: Vec<(String, String, String)> = users::table
         .filter(users::email_skeleton.is_null())

@@ -492,3 +492,45 @@ async fn register_refuses_blank_passwords_and_context_words() {
         .await;
     assert_eq!(response.status(), 201);
 }
+
+/// Finding 13: a look-alike that slipped in before the keys existed does not stop the service
+/// from starting: it keeps its old key, both accounts still log in, and no third look-alike
+/// can register.
+#[tokio::test]
+async fn an_old_look_alike_account_does_not_stop_the_service_from_starting() {
+    let first = spawn_app().await;
+    assert_eq!(
+        first.register("alice@example.com", PASSWORD).await.status(),
+        201
+    );
+    assert_eq!(
+        first.register("old@example.net", PASSWORD).await.status(),
+        201
+    );
+    first.execute(
+        "UPDATE users SET email = 'alic\u{435}@example.com', \
+         email_normalized = 'alic\u{435}@example.com', email_skeleton = NULL \
+         WHERE email = 'old@example.net'",
+    );
+
+    let settings = test_settings(&first.database.url, first.dir.path(), &[]);
+    let second = spawn_with_settings(
+        settings,
+        tempfile::tempdir().unwrap(),
+        TestDatabase::shared(&first.database.url),
+    )
+    .await;
+
+    assert_eq!(
+        second.count("SELECT id FROM users WHERE email_skeleton IS NULL"),
+        0
+    );
+    second.tokens("alice@example.com", PASSWORD).await;
+    second.tokens("alic\u{435}@example.com", PASSWORD).await;
+    assert_detail(
+        second.register("\u{430}lice@example.com", PASSWORD).await,
+        400,
+        "REGISTER_USER_ALREADY_EXISTS",
+    )
+    .await;
+}
