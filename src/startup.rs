@@ -143,6 +143,7 @@ impl Application {
         let log_requests =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let cookies = CookiePolicy::of(&state);
+        let trusted_proxies = state.throttle.trusted_proxies().to_vec();
         let api_document = routes::api::openapi::document(cookies.access_name());
         let server = HttpServer::new(move || {
             App::new()
@@ -156,7 +157,10 @@ impl Application {
                         .handler(StatusCode::METHOD_NOT_ALLOWED, fallback::json_405),
                 )
                 .wrap(from_fn(middleware::response_headers))
-                .wrap(Condition::new(log_requests, middleware::request_logger()))
+                .wrap(Condition::new(
+                    log_requests,
+                    middleware::request_logger(trusted_proxies.clone()),
+                ))
                 .wrap(from_fn(middleware::record_requests))
                 .service(web::resource("/metrics").get(routes::metrics::scrape))
                 .configure(routes::api::configure)

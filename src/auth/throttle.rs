@@ -161,10 +161,11 @@ fn quota(rate: Rate) -> Quota {
         .allow_burst(rate.count)
 }
 
-/// An IPv6 client controls at least a /64, so that is what one bucket covers.
-fn bucket_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+/// An IPv6 client controls at least a /64, so that is what one bucket covers; an IPv4 client
+/// (even one that a dual-stack listener saw as `::ffff:a.b.c.d`) has a bucket of its own.
+pub fn bucket_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        ip @ IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
             let segments = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(
@@ -237,6 +238,20 @@ mod tests {
             .is_err());
         assert_eq!(
             throttle.check_ip(Bucket::Email, ip("2001:db8:1:3::1")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_clients_have_buckets_of_their_own() {
+        let throttle = Throttle::new(&settings(1));
+        assert_eq!(
+            throttle.check_ip(Bucket::Signup, ip("::ffff:192.0.2.1")),
+            Ok(())
+        );
+        assert!(throttle.check_ip(Bucket::Signup, ip("192.0.2.1")).is_err());
+        assert_eq!(
+            throttle.check_ip(Bucket::Signup, ip("::ffff:192.0.2.2")),
             Ok(())
         );
     }

@@ -536,6 +536,84 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Dual-stack listeners
+
+/// A client that connects from `local` (any address of 127.0.0.0/8 is this machine's).
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(local.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+async fn register_from(app: &TestApp, client: &reqwest::Client, email: &str) -> reqwest::Response {
+    client
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finding 1: on a dual-stack listener (`BIND_ADDR=[::]:…`) IPv4 clients arrive as
+/// `::ffff:a.b.c.d`. Each still has a bucket of its own (not one /64 shared by all of IPv4),
+/// and is audited as the IPv4 address it is.
+#[tokio::test]
+async fn ipv4_clients_of_a_dual_stack_listener_have_buckets_of_their_own() {
+    let app = throttled_app(&[
+        ("BIND_ADDR", "[::]:0"),
+        ("RATE_LIMIT_SIGNUP_PER_IP", "2/60"),
+    ])
+    .await;
+    let (one, two) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+
+    for email in ["a@example.com", "b@example.com"] {
+        assert_eq!(register_from(&app, &one, email).await.status(), 201);
+    }
+    assert_throttled(
+        register_from(&app, &one, "c@example.com").await,
+        "the first client's third signup",
+    )
+    .await;
+
+    let other = register_from(&app, &two, "d@example.com").await;
+    assert_eq!(other.status(), 201, "another IPv4 client is not throttled");
+    assert_eq!(
+        app.count("SELECT id FROM audit_events WHERE event = 'signup' AND ip = '127.0.0.2'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT id FROM audit_events WHERE ip LIKE '%:%'"),
+        0,
+        "no IPv4-mapped address is recorded"
+    );
+}
+
+/// Finding 1: `TRUSTED_PROXIES` written as IPv4 match the proxy on a dual-stack listener too,
+/// so each forwarded client is throttled and audited as itself.
+#[tokio::test]
+async fn ipv4_trusted_proxies_match_on_a_dual_stack_listener() {
+    let app = throttled_app(&[
+        ("BIND_ADDR", "[::]:0"),
+        ("RATE_LIMIT_LOGIN_PER_IP", "2/60"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+
+    for _ in 0..2 {
+        let answer = login_via(&app, "198.51.100.1", WRONG).await;
+        assert_detail(answer, 400, "LOGIN_BAD_CREDENTIALS").await;
+    }
+    assert_throttled(login_via(&app, "198.51.100.1", WRONG).await, "client A").await;
+
+    let answer = login_via(&app, "198.51.100.2", WRONG).await;
+    assert_detail(answer, 400, "LOGIN_BAD_CREDENTIALS").await;
+    assert_eq!(failed_logins_from(&app, "198.51.100.1"), 2);
+    assert_eq!(failed_logins_from(&app, "198.51.100.2"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // RATE_LIMIT=off
 
 #[tokio::test]

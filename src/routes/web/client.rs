@@ -1,6 +1,10 @@
 //! Where a request comes from, the `Origin` of a service call: the client's address
 //! (believing `X-Forwarded-For` only from configured proxies) and its user agent. Throttling
 //! keys on the first, the audit log records both.
+//!
+//! Addresses are canonical: on a dual-stack listener an IPv4 client arrives as
+//! `::ffff:a.b.c.d`, and is treated (bucketed, matched against proxies, audited, logged) as
+//! the IPv4 address it is.
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -14,16 +18,8 @@ use crate::state::AppState;
 
 /// Where a request comes from: its client address and user agent.
 pub fn origin_of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
-    let forwarded_for = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
     Origin {
-        ip: req
-            .peer_addr()
-            .map(|peer| client_ip(peer.ip(), &forwarded_for, trusted_proxies)),
+        ip: client_address(req, trusted_proxies),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -45,21 +41,34 @@ impl FromRequest for Origin {
     }
 }
 
+/// The client's address, canonical, as [`client_ip`] finds it.
+pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded_for = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(client_ip(peer, &forwarded_for, trusted_proxies))
+}
+
 /// The client's address. A proxy we trust appends the address it got the request from to
 /// `X-Forwarded-For`, so the list is read from the right, past our own proxies; the first
 /// address that is not one of them is the client. Anything to its left was written by the
 /// client and proves nothing.
 pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -> IpAddr {
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(&peer) {
+    let peer = peer.to_canonical();
+    if !is_trusted(peer, trusted_proxies) {
         return peer;
     }
     let mut client = peer;
     for hop in forwarded_for.rsplit(',') {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
+                let ip = ip.to_canonical();
                 client = ip;
-                if !trusted(&ip) {
+                if !is_trusted(ip, trusted_proxies) {
                     break;
                 }
             }
@@ -67,6 +76,11 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -
         }
     }
     client
+}
+
+/// Whether `ip` (canonical) is one of our proxies.
+fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    trusted_proxies.iter().any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]
@@ -122,6 +136,27 @@ mod tests {
             ip("10.0.0.9")
         );
         assert_eq!(client_ip(ip("10.0.0.2"), "", &proxies), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), "", &[]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), "::ffff:198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(
+                ip("::ffff:10.0.0.2"),
+                "198.51.100.7, ::ffff:10.0.0.9",
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ use actix_web::http::Method;
 use actix_web::middleware::{Logger, Next};
 use actix_web::web;
 
+use ipnet::IpNet;
+
+use super::client::client_address;
 use super::cookies::CookiePolicy;
 use crate::state::AppState;
 
@@ -83,9 +86,14 @@ pub async fn response_headers(
 }
 
 /// One line per request: client, method, path (never the query string, which could carry a
-/// token), status, size, duration.
-pub fn request_logger() -> Logger {
-    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+/// token), status, size, duration. The client is the canonical address that throttling and
+/// the audit log see (a trusted proxy's `X-Forwarded-For` believed, nobody else's).
+pub fn request_logger(trusted_proxies: Vec<IpNet>) -> Logger {
+    Logger::new(r#"%{client}xi "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("client", move |req| {
+            client_address(req.request(), &trusted_proxies)
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+        })
         .custom_request_replace("method", |req| req.method().to_string())
 }
 
