@@ -59,6 +59,9 @@ pub struct RefreshSettings {
     pub ttl: Duration,
     /// How long an already-rotated refresh token still yields its child (lost responses).
     pub reuse_grace: Duration,
+    /// How long a session may last from its login, however often it is refreshed (`ttl` is
+    /// only the idle timeout).
+    pub max_lifetime: Duration,
 }
 
 /// Argon2id cost parameters.
@@ -303,6 +306,7 @@ impl Settings {
             refresh: RefreshSettings {
                 ttl: vars.seconds("REFRESH_TOKEN_TTL", 10 * 60 * 60)?,
                 reuse_grace: vars.seconds("REFRESH_REUSE_GRACE", 10)?,
+                max_lifetime: vars.seconds("SESSION_MAX_LIFETIME", 30 * 24 * 60 * 60)?,
             },
             hashing: HashSettings {
                 memory_kib: vars.parse("ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB)?,
@@ -361,6 +365,9 @@ impl Settings {
         }
         if self.refresh.ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
+        }
+        if self.refresh.max_lifetime.is_zero() {
+            return Err(invalid("SESSION_MAX_LIFETIME", "must be at least 1 second"));
         }
         if self.database_pool_timeout.is_zero() {
             return Err(invalid(
@@ -604,6 +611,7 @@ mod tests {
         assert_eq!(s.jwt.access_token_ttl, Duration::from_secs(1800));
         assert_eq!(s.refresh.ttl, Duration::from_secs(36_000));
         assert_eq!(s.refresh.reuse_grace, Duration::from_secs(10));
+        assert_eq!(s.refresh.max_lifetime, Duration::from_secs(30 * 24 * 3600));
         assert!(
             matches!(s.jwt.keys, KeySource::GeneratedFile(ref p) if p == Path::new("data/gatehouse-dev-jwks.json"))
         );
@@ -744,6 +752,8 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
+        let err = settings(&[("SESSION_MAX_LIFETIME", "0")]).unwrap_err();
+        assert!(err.to_string().contains("SESSION_MAX_LIFETIME"), "{err}");
         let err = settings(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
         assert!(err.to_string().contains("ACCESS_TOKEN_TTL"), "{err}");
         let err = settings(&[("PASSWORD_REQUIRE_COMPOSITION", "maybe")]).unwrap_err();

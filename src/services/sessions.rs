@@ -128,7 +128,7 @@ pub async fn start(
     let new = sessions::NewSession {
         user_id: user.id,
         refresh_token_hash: refresh::hash(&refresh_token),
-        ttl_secs: state.refresh.ttl.as_secs() as i64,
+        ttl_secs: state.refresh.ttl.min(state.refresh.max_lifetime).as_secs() as i64,
         user_agent,
     };
     let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
@@ -167,6 +167,7 @@ pub async fn refresh(
         child_hash: refresh::hash(&successor),
         ttl_secs: state.refresh.ttl.as_secs() as i64,
         grace_secs: state.refresh.reuse_grace.as_secs() as i64,
+        max_lifetime_secs: i64::try_from(state.refresh.max_lifetime.as_secs()).unwrap_or(i64::MAX),
     };
     let outcome = db::write(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
     let (session_id, user_id) = match outcome {
