@@ -85,6 +85,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     let (mailer, mail_worker) = Mailer::new(&settings.email)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
     let state = AppState {
+        environment: settings.environment,
         pool,
         hasher: PasswordHasher::new(settings.hashing)?,
         access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),

@@ -8,7 +8,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{EmailSettings, RefreshSettings};
+use crate::config::{EmailSettings, Environment, RefreshSettings};
 use crate::db::Pool;
 use crate::domain::PasswordPolicy;
 use crate::mail::Mailer;
@@ -16,6 +16,8 @@ use crate::metrics::Metrics;
 
 /// Everything a request handler may need, shared by all workers.
 pub struct AppState {
+    /// Production sends HSTS.
+    pub environment: Environment,
     pub pool: Pool,
     pub hasher: PasswordHasher,
     pub access_tokens: Arc<AccessTokens>,

@@ -50,7 +50,8 @@ pub struct UpdateUserBody {
     tag = "users",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The user", body = UserRead),
+        (status = 200, description = "The user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
     )
 )]
@@ -69,7 +70,8 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
     request_body = UpdateMeBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
-        (status = 200, description = "The updated user", body = UserRead),
+        (status = 200, description = "The updated user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS`, \
             `UPDATE_USER_BAD_CURRENT_PASSWORD`, or \
             `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
@@ -104,7 +106,8 @@ pub async fn update_me(
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The user", body = UserRead),
+        (status = 200, description = "The user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -128,7 +131,8 @@ pub async fn get_user(
     request_body = UpdateUserBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
-        (status = 200, description = "The updated user", body = UserRead),
+        (status = 200, description = "The updated user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` or \
             `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
         (status = 401, response = Unauthorized),

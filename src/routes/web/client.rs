@@ -53,6 +53,56 @@ pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<Ip
     Some(client_ip(peer, &forwarded_for, trusted_proxies))
 }
 
+/// What a trusted proxy says about the request it forwarded: the scheme and host the client
+/// used. From anyone else, `None`: those headers are written by whoever sends them.
+pub struct Forwarded {
+    pub proto: Option<String>,
+    pub host: Option<String>,
+}
+
+impl Forwarded {
+    /// Reads `Forwarded` (RFC 7239: `proto=` and `host=` of its first element, the one the
+    /// proxy nearest the client wrote), or else `X-Forwarded-Proto` and `X-Forwarded-Host`
+    /// (their first value), when the peer is one of `trusted_proxies`.
+    pub fn of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Forwarded {
+        let peer_trusted = req
+            .peer_addr()
+            .is_some_and(|peer| is_trusted(peer.ip().to_canonical(), trusted_proxies));
+        if !peer_trusted {
+            return Forwarded {
+                proto: None,
+                host: None,
+            };
+        }
+        let first = |name: &str| {
+            let value = req.headers().get(name)?.to_str().ok()?;
+            let first = value.split(',').next()?.trim();
+            (!first.is_empty()).then(|| first.to_owned())
+        };
+        let mut forwarded = Forwarded {
+            proto: None,
+            host: None,
+        };
+        if let Some(element) = first("forwarded") {
+            for pair in element.split(';') {
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"').to_owned();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "proto" => forwarded.proto = Some(value),
+                    "host" => forwarded.host = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        forwarded.proto = forwarded.proto.or_else(|| first("x-forwarded-proto"));
+        forwarded.host = forwarded.host.or_else(|| first("x-forwarded-host"));
+        forwarded.proto = forwarded.proto.map(|proto| proto.to_ascii_lowercase());
+        forwarded
+    }
+}
+
 /// The client's address. A proxy we trust appends the address it got the request from to
 /// `X-Forwarded-For`, so the list is read from the right, past our own proxies; the first
 /// address that is not one of them is the client. Anything to its left was written by the
