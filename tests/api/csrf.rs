@@ -558,3 +558,133 @@ async fn a_bearer_token_beside_the_cookie_needs_no_csrf_token() {
     assert_eq!(response.status(), 200);
     assert!(app.user_row("renamed@example.com").is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Which site a request comes from
+
+/// A cookie login with extra request headers, from a browser that never saw the site.
+async fn cookie_login_with(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
+    let browser = PageClient::new(app);
+    let mut request = browser
+        .client
+        .post(browser.url("/auth/cookie/login"))
+        .form(&[("username", MEMBER), ("password", PASSWORD)]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Finding 9: `X-Forwarded-Host` and `Forwarded` from a client that is not a trusted proxy
+/// cannot make another site's `Origin` look like this one.
+#[tokio::test]
+async fn forwarded_headers_from_anyone_cannot_vouch_for_another_origin() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let before = snapshot(&app);
+
+    for forged in [
+        &[
+            ("origin", "http://evil.example"),
+            ("x-forwarded-host", "evil.example"),
+        ][..],
+        &[
+            ("origin", "https://evil.example"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+        ],
+        &[
+            ("origin", "http://evil.example"),
+            ("forwarded", "host=evil.example;proto=http"),
+        ],
+    ] {
+        let response = cookie_login_with(&app, forged).await;
+        assert_no_token_cookies(&response);
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+    assert_eq!(snapshot(&app), before, "no session was started");
+}
+
+/// Finding 9: the scheme is part of the origin: `https://` is not `http://` on the same host
+/// and port.
+#[tokio::test]
+async fn an_origin_with_another_scheme_is_another_site() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let other_scheme = app.address.replacen("http://", "https://", 1);
+
+    let response = cookie_login_with(&app, &[("origin", &other_scheme)]).await;
+
+    assert_detail(response, 403, "CSRF_FAILED").await;
+    let same = cookie_login_with(&app, &[("origin", &app.address)]).await;
+    assert_eq!(same.status(), 204);
+}
+
+/// Finding 9: without `Origin`, an unsafe request's `Referer` says where it comes from.
+#[tokio::test]
+async fn without_an_origin_the_referer_is_checked() {
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
+    let token = browser.token().await;
+
+    let response = cookie_login_with(&app, &[("referer", "http://evil.example/login")]).await;
+    assert_detail(response, 403, "CSRF_FAILED").await;
+    let refused = browser
+        .post_form_with(
+            "/logout",
+            &[("csrf_token", &token)],
+            &[("referer", "http://evil.example/page")],
+        )
+        .await;
+    assert_csrf_page(refused).await;
+    assert_eq!(live_sessions(&app, MEMBER), 1, "still signed in");
+
+    let own_page = format!("{}/account", app.address);
+    let accepted = browser
+        .post_form_with(
+            "/logout",
+            &[("csrf_token", &token)],
+            &[("referer", &own_page)],
+        )
+        .await;
+    assert_see_other(&accepted, "/");
+}
+
+/// Finding 9: `PUBLIC_URL` names this site, and a trusted proxy may say which host and scheme
+/// the browser used; nothing else does.
+#[tokio::test]
+async fn public_url_and_trusted_proxies_name_this_site() {
+    let app = spawn_app_with(&[
+        ("COOKIE_SECURE", "false"),
+        ("PUBLIC_URL", "https://auth.example.com"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    app.register(MEMBER, PASSWORD).await;
+
+    let public = cookie_login_with(&app, &[("origin", "https://auth.example.com")]).await;
+    assert_eq!(public.status(), 204, "the origin of PUBLIC_URL");
+    let proxied = cookie_login_with(
+        &app,
+        &[
+            ("origin", "https://other.example.com"),
+            ("x-forwarded-host", "other.example.com"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await;
+    assert_eq!(proxied.status(), 204, "the host a trusted proxy forwarded");
+
+    for refused in [
+        &[("origin", "http://auth.example.com")][..],
+        &[("origin", "https://auth.example.com:8443")],
+        &[
+            ("origin", "https://other.example.com"),
+            ("x-forwarded-host", "other.example.com"),
+            ("x-forwarded-proto", "http"),
+        ],
+    ] {
+        let response = cookie_login_with(&app, refused).await;
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+}

@@ -222,7 +222,7 @@ pub async fn cookie_login(
     session: Session,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    if !csrf::from_this_site(&req) {
+    if !csrf::from_this_site(&req, &state) {
         return Err(ApiError::CsrfFailed);
     }
     let tokens = log_in(&state, origin, form).await?;

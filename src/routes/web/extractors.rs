@@ -155,8 +155,13 @@ impl AuthUser {
     /// A state change authenticated by the cookie must carry the CSRF header.
     fn checked(req: &HttpRequest, auth: Authenticated) -> Result<AuthUser, ApiError> {
         let needs_csrf = auth.transport == Transport::Cookie && !req.method().is_safe();
-        if needs_csrf && !csrf::verify(req, &req.get_session(), csrf::header_token(req)) {
-            return Err(ApiError::CsrfFailed);
+        if needs_csrf {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered");
+            if !csrf::verify(req, state, &req.get_session(), csrf::header_token(req)) {
+                return Err(ApiError::CsrfFailed);
+            }
         }
         Ok(AuthUser {
             user: auth.user,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::csrf;
 use super::errors::PageError;
 use crate::domain::LocalPath;
+use crate::state::AppState;
 
 /// Per-field error messages of a form, shown beside their inputs.
 #[derive(Debug, Default)]
@@ -55,7 +56,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let body = body.await.map_err(|_| PageError::BadRequest)?;
             let presented: CsrfField =
                 serde_urlencoded::from_bytes(&body).map_err(|_| PageError::BadRequest)?;
-            if !csrf::verify(&req, &req.get_session(), presented.csrf_token.as_deref()) {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered");
+            let token = presented.csrf_token.as_deref();
+            if !csrf::verify(&req, state, &req.get_session(), token) {
                 return Err(PageError::CsrfFailed);
             }
             let form = serde_urlencoded::from_bytes(&body).map_err(|_| PageError::BadRequest)?;
