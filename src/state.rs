@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::csrf::SessionCsrf;
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub access_tokens: Arc<AccessTokens>,
     pub refresh_tokens: RefreshTokens,
+    /// The CSRF tokens of signed-in sessions.
+    pub session_csrf: SessionCsrf,
     pub refresh: RefreshSettings,
     pub password_policy: PasswordPolicy,
     /// Whether the browser's cookies are `Secure` (and `__Host-` prefixed).

@@ -40,6 +40,13 @@ pub enum TokenType {
     Bearer,
 }
 
+/// A successful login: the session's tokens, and the grant they carry.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub tokens: TokenPair,
+    pub grant: AccessGrant,
+}
+
 /// Checks an email and password and starts a session. Unknown email, wrong password and
 /// inactive account are one error, at one cost.
 ///
@@ -51,7 +58,7 @@ pub async fn login(
     ctx: &Context,
     username: &str,
     password: SecretString,
-) -> Result<TokenPair, ServiceError> {
+) -> Result<LoggedIn, ServiceError> {
     state
         .throttle
         .check_ip(Bucket::Login, ctx.origin.ip)
@@ -114,7 +121,8 @@ pub async fn login(
     log::info!("login succeeded for {}", user.email);
     state.metrics.login(LoginOutcome::Succeeded);
     audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
-    start(state, &user, ctx.origin.user_agent.clone()).await
+    let (tokens, grant) = open(state, &user, ctx.origin.user_agent.clone()).await?;
+    Ok(LoggedIn { tokens, grant })
 }
 
 /// Starts a session for a user whose identity is already established (just signed up, or
@@ -124,6 +132,15 @@ pub async fn start(
     user: &User,
     user_agent: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
+    Ok(open(state, user, user_agent).await?.0)
+}
+
+/// Starts a session: its first tokens, and the grant they carry.
+async fn open(
+    state: &AppState,
+    user: &User,
+    user_agent: Option<String>,
+) -> Result<(TokenPair, AccessGrant), ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
     let new = sessions::NewSession {
         user_id: user.id,
@@ -132,14 +149,11 @@ pub async fn start(
         user_agent,
     };
     let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
-    token_pair(
-        state,
-        AccessGrant {
-            user_id: user.id,
-            session_id,
-        },
-        refresh_token,
-    )
+    let grant = AccessGrant {
+        user_id: user.id,
+        session_id,
+    };
+    Ok((token_pair(state, grant, refresh_token)?, grant))
 }
 
 /// A rotated session: the new tokens, and the user and grant they speak for (loaded while

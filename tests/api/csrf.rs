@@ -688,3 +688,119 @@ async fn public_url_and_trusted_proxies_name_this_site() {
         assert_detail(response, 403, "CSRF_FAILED").await;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The token belongs to the signed-in session
+
+/// A request from a browser holding exactly `cookies` (no jar), as a page whose visitor was
+/// given another session's cookie would send it.
+fn with_cookies(
+    request: reqwest::RequestBuilder,
+    cookies: &[(&str, String)],
+) -> reqwest::RequestBuilder {
+    let header = cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    request.header(reqwest::header::COOKIE, header)
+}
+
+fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Finding 8: an anonymous visitor's page-session cookie and the `csrf_token` of its login
+/// page, sent with an administrator's access cookie, used to promote a user. The token of a
+/// signed-in browser is its session's, so a token from before login, or another user's, never
+/// passes.
+#[tokio::test]
+async fn a_token_from_another_session_never_passes_with_the_cookie() {
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
+    let member = PageClient::user(&app, MEMBER).await;
+    app.register(TARGET, PASSWORD).await;
+    let target = app.user_id(TARGET);
+    let anonymous = PageClient::new(&app);
+    let anonymous_token = anonymous.csrf_token("/login").await;
+    let member_token = member.token().await;
+    let admin_access = admin.cookie(ACCESS).unwrap();
+    let before = snapshot(&app);
+
+    for (whose, browser, token) in [
+        ("an anonymous visitor's", &anonymous, &anonymous_token),
+        ("another user's", &member, &member_token),
+    ] {
+        let cookies = [
+            (ACCESS, admin_access.clone()),
+            (SESSION, browser.cookie(SESSION).expect("a page session")),
+        ];
+        let form = with_cookies(
+            bare_client().post(app.url(&format!("/admin/users/{target}/promote"))),
+            &cookies,
+        )
+        .header(reqwest::header::ACCEPT, "text/html")
+        .form(&[("csrf_token", token.as_str()), ("next", "/admin/users")])
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(form.status(), 403, "the promote form with {whose} token");
+        assert_csrf_page(form).await;
+
+        let api = with_cookies(
+            bare_client().patch(app.url(&format!("/users/{target}"))),
+            &cookies,
+        )
+        .header("x-csrf-token", token.as_str())
+        .json(&json!({"is_superuser": true}))
+        .send()
+        .await
+        .unwrap();
+        assert_detail(api, 403, "CSRF_FAILED").await;
+    }
+    assert_eq!(snapshot(&app), before, "nobody was promoted");
+
+    // The administrator's own browser, with its own token, may.
+    let own = admin
+        .submit(
+            &format!("/admin/users/{target}/promote"),
+            &[("next", "/admin/users")],
+        )
+        .await;
+    assert_eq!(own.status(), 303);
+    assert!(app.user_row(TARGET).unwrap().is_superuser);
+}
+
+/// A signed-in browser's token is its session's: every way of learning it (`GET /auth/csrf`,
+/// the pages, `/auth/cookie/login`) gives the same one, and another session has another.
+#[tokio::test]
+async fn the_signed_in_token_is_the_sessions() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let browser = PageClient::new(&app);
+
+    let response = browser
+        .client
+        .post(browser.url("/auth/cookie/login"))
+        .form(&[("username", MEMBER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let issued = response.headers()["x-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(browser.token().await, issued, "GET /auth/csrf");
+    assert_eq!(browser.csrf_token("/account").await, issued, "the pages");
+    let other = PageClient::logged_in(&app, MEMBER).await;
+    assert_ne!(
+        other.token().await,
+        issued,
+        "another session of the same user"
+    );
+}

@@ -15,10 +15,11 @@ use crate::domain::{Email, UserRead};
 use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::ErrorDetail;
 use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::extractors::{identify, Identity};
 use crate::routes::web::{csrf, AuthUser};
 use crate::services::context::Context;
 use crate::services::context::Origin;
-use crate::services::sessions::{LogoutScope, TokenPair};
+use crate::services::sessions::{LoggedIn, LogoutScope, TokenPair};
 use crate::services::{sessions, users};
 use crate::state::AppState;
 
@@ -85,12 +86,12 @@ pub async fn login(
     origin: Origin,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = log_in(&state, origin, form).await?;
-    Ok(no_store(HttpResponse::Ok()).json(tokens))
+    let logged_in = log_in(&state, origin, form).await?;
+    Ok(no_store(HttpResponse::Ok()).json(logged_in.tokens))
 }
 
 /// The one login path of both transports.
-async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<TokenPair, ApiError> {
+async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<LoggedIn, ApiError> {
     let ctx = Context::anonymous(origin);
     Ok(sessions::login(state, &ctx, &form.username, form.password.into()).await?)
 }
@@ -225,11 +226,13 @@ pub async fn cookie_login(
     if !csrf::from_this_site(&req, &state) {
         return Err(ApiError::CsrfFailed);
     }
-    let tokens = log_in(&state, origin, form).await?;
-    let csrf_token = csrf::renew(&session).map_err(ApiError::internal)?;
+    let logged_in = log_in(&state, origin, form).await?;
+    // The page session's token from before the login is worthless after it.
+    csrf::renew(&session).map_err(ApiError::internal)?;
+    let csrf_token = state.session_csrf.token(logged_in.grant.session_id);
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
-    for cookie in CookiePolicy::of(&state).signed_in(&tokens) {
+    for cookie in CookiePolicy::of(&state).signed_in(&logged_in.tokens) {
         response.cookie(cookie);
     }
     Ok(response.finish())
@@ -266,10 +269,12 @@ pub async fn cookie_logout(
     Ok(response.finish())
 }
 
-/// The page session's CSRF token.
+/// The CSRF token to send with cookie-authenticated changes.
 ///
-/// `GET /auth/csrf`: for scripts that call the API with the cookie. Other sites cannot read
-/// it (no CORS), which is what makes it a secret.
+/// `GET /auth/csrf`: for scripts that call the API with the cookie. When the cookie signs the
+/// browser in, the token belongs to that session (it never works with another's cookie);
+/// otherwise it is the page session's, for the login and signup forms. Other sites cannot
+/// read it (no CORS), which is what makes it a secret.
 #[utoipa::path(
     get,
     path = "/auth/csrf",
@@ -279,8 +284,16 @@ pub async fn cookie_logout(
             body = CsrfToken),
     )
 )]
-pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
-    let csrf_token = csrf::token(&session).map_err(ApiError::internal)?;
+pub async fn csrf_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+) -> Result<HttpResponse, ApiError> {
+    let signed_in = match identify(&req, &state).await? {
+        Identity::Known(auth) => auth.csrf_session(),
+        Identity::Client(..) | Identity::Anonymous { .. } => None,
+    };
+    let csrf_token = csrf::token(&state, &session, signed_in).map_err(ApiError::internal)?;
     Ok(no_store(HttpResponse::Ok()).json(CsrfToken { csrf_token }))
 }
 

@@ -2,8 +2,13 @@
 //!
 //! Three layers: the cookies are `SameSite=Lax`; a request whose `Sec-Fetch-Site` or `Origin`
 //! (or, without `Origin`, `Referer`) says it comes from another site is refused; and every
-//! state change must echo the page session's secret token (form field `csrf_token` or header
-//! `X-CSRF-Token`).
+//! state change must echo a secret token (form field `csrf_token` or header `X-CSRF-Token`).
+//!
+//! The token is bound to who is asking. A browser signed in by the cookie must present its
+//! session's token, derived from the session's id (`auth::csrf`), so neither a token from
+//! before login nor another user's passes with its cookies. A visitor who is not signed in
+//! (the login and signup forms) presents a random token kept in its page session (an
+//! encrypted cookie), replaced at every login and logout.
 //!
 //! "This site" is the origin of `PUBLIC_URL`, or the origin the request was sent to: its
 //! `Host` and scheme, which only a trusted proxy (`TRUSTED_PROXIES`) may restate with
@@ -16,6 +21,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
 use subtle::ConstantTimeEq;
+
+use uuid::Uuid;
 
 use super::client::Forwarded;
 use crate::state::AppState;
@@ -30,8 +37,21 @@ const SESSION_KEY: &str = "csrf";
 #[error("the page session could not be read or written: {0}")]
 pub struct SessionError(String);
 
+/// The token the forms of this request's pages carry: that of `signed_in`, the session the
+/// cookie authenticated, or else the page session's.
+pub fn token(
+    state: &AppState,
+    session: &Session,
+    signed_in: Option<Uuid>,
+) -> Result<String, SessionError> {
+    match signed_in {
+        Some(session_id) => Ok(state.session_csrf.token(session_id)),
+        None => page_token(session),
+    }
+}
+
 /// The page session's token, created on first use.
-pub fn token(session: &Session) -> Result<String, SessionError> {
+fn page_token(session: &Session) -> Result<String, SessionError> {
     let existing = session
         .get::<String>(SESSION_KEY)
         .map_err(|e| SessionError(e.to_string()))?;
@@ -41,8 +61,8 @@ pub fn token(session: &Session) -> Result<String, SessionError> {
     }
 }
 
-/// Replaces the token; done whenever the signed-in user changes, so a token learned before
-/// login is worthless after it.
+/// Replaces the page session's token; done whenever the signed-in user changes, so a token
+/// learned before login is worthless after it (and after logout, the one shown before).
 pub fn renew(session: &Session) -> Result<String, SessionError> {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
@@ -54,23 +74,28 @@ pub fn renew(session: &Session) -> Result<String, SessionError> {
 }
 
 /// Whether a state-changing request may proceed: it comes from this site and presents the
-/// session's token.
+/// token of `signed_in` (the session the cookie authenticated), or, when the cookie
+/// authenticated nobody, the page session's.
 pub fn verify(
     req: &HttpRequest,
     state: &AppState,
     session: &Session,
+    signed_in: Option<Uuid>,
     presented: Option<&str>,
 ) -> bool {
     if !from_this_site(req, state) {
         log::info!("refused a cross-site {} {}", req.method(), req.path());
         return false;
     }
-    let expected = session.get::<String>(SESSION_KEY).ok().flatten();
-    match (expected, presented) {
-        (Some(expected), Some(presented)) => {
-            bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
-        }
-        _ => false,
+    let Some(presented) = presented else {
+        return false;
+    };
+    match signed_in {
+        Some(session_id) => state.session_csrf.verify(session_id, presented),
+        None => match session.get::<String>(SESSION_KEY).ok().flatten() {
+            Some(expected) => bool::from(expected.as_bytes().ct_eq(presented.as_bytes())),
+            None => false,
+        },
     }
 }
 
