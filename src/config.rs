@@ -162,8 +162,12 @@ pub struct RateLimitSettings {
     pub signup_per_ip: Rate,
     pub email_per_ip: Rate,
     pub refresh_per_ip: Rate,
-    /// Failed logins that lock an account for the rest of `account_window`.
+    /// Failed logins from one client address (or one known device) after which that client
+    /// is refused the account for the rest of `account_window`; past as many from all the
+    /// clients an account does not know, each further attempt waits a growing delay.
     pub login_failures: u32,
+    /// The longest that delay grows.
+    pub login_delay_max: Duration,
     /// Recovery and verification emails one address may be sent per `account_window`.
     pub emails_per_address: u32,
     pub account_window: Duration,
@@ -336,6 +340,7 @@ impl Settings {
                 email_per_ip: vars.parse("RATE_LIMIT_EMAIL_PER_IP", rate(5, 60))?,
                 refresh_per_ip: vars.parse("RATE_LIMIT_REFRESH_PER_IP", rate(60, 60))?,
                 login_failures: vars.parse("RATE_LIMIT_LOGIN_FAILURES", 10)?,
+                login_delay_max: vars.seconds("RATE_LIMIT_LOGIN_DELAY_MAX", 60)?,
                 emails_per_address: vars.parse("RATE_LIMIT_EMAILS_PER_ADDRESS", 3)?,
                 account_window: vars.seconds("RATE_LIMIT_ACCOUNT_WINDOW", 15 * 60)?,
                 trusted_proxies: trusted_proxies(&vars)?,
@@ -383,6 +388,12 @@ impl Settings {
             return Err(invalid(
                 "RATE_LIMIT_LOGIN_FAILURES",
                 "RATE_LIMIT_LOGIN_FAILURES and RATE_LIMIT_EMAILS_PER_ADDRESS must be at least 1",
+            ));
+        }
+        if limits.login_delay_max.is_zero() {
+            return Err(invalid(
+                "RATE_LIMIT_LOGIN_DELAY_MAX",
+                "must be at least 1 second",
             ));
         }
         if limits.account_window.is_zero() {

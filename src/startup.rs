@@ -13,6 +13,7 @@ use actix_web::{web, App, HttpServer};
 use futures_util::future::{join, select, Either};
 
 use crate::auth::csrf::SessionCsrf;
+use crate::auth::device::DeviceCookies;
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::refresh::RefreshTokens;
@@ -83,6 +84,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
     let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
     let session_csrf = SessionCsrf::new(secrets::get_or_create(&mut conn, "session-csrf/v1")?);
+    let devices = DeviceCookies::new(secrets::get_or_create(&mut conn, "device-cookie/v1")?);
     drop(conn);
     let (mailer, mail_worker) = Mailer::new(&settings.email)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
@@ -93,6 +95,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
         refresh_tokens,
         session_csrf,
+        devices,
         refresh: settings.refresh.clone(),
         password_policy: PasswordPolicy::new(settings.password_policy.require_composition),
         cookie_secure: settings.cookie_secure,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::auth::csrf::SessionCsrf;
+use crate::auth::device::DeviceCookies;
 use crate::auth::password::PasswordHasher;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub refresh_tokens: RefreshTokens,
     /// The CSRF tokens of signed-in sessions.
     pub session_csrf: SessionCsrf,
+    /// The cookies by which devices that signed in before are known.
+    pub devices: DeviceCookies,
     pub refresh: RefreshSettings,
     pub password_policy: PasswordPolicy,
     /// Whether the browser's cookies are `Secure` (and `__Host-` prefixed).

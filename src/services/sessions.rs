@@ -10,7 +10,7 @@ use super::context::Context;
 use super::{account_limits, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
-use crate::auth::throttle::{AccountCounter, Bucket};
+use crate::auth::throttle::{Bucket, LoginJudge};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
@@ -40,19 +40,23 @@ pub enum TokenType {
     Bearer,
 }
 
-/// A successful login: the session's tokens, and the grant they carry.
+/// A successful login: the session's tokens, the grant they carry, and the device cookie
+/// by which this client will be known at its next login (`auth::device`).
 #[derive(Debug)]
 pub struct LoggedIn {
     pub tokens: TokenPair,
     pub grant: AccessGrant,
+    pub device_cookie: String,
 }
 
 /// Checks an email and password and starts a session. Unknown email, wrong password and
 /// inactive account are one error, at one cost.
 ///
-/// Each attempt counts against the account's budget *before* the password is checked, so
-/// parallel guesses cannot slip past the limit; a success clears the count. A locked account
-/// answers the same whether or not the password is right.
+/// Each attempt counts against the account's limits *before* the password is checked, so
+/// parallel guesses cannot slip past them: a device that signed in to the account before is
+/// judged by its own failures, any other client by its address's and the account's (see
+/// `auth::throttle`); a success clears what it answers for. A refused attempt answers the
+/// same whether or not the password is right.
 pub async fn login(
     state: &AppState,
     ctx: &Context,
@@ -64,7 +68,10 @@ pub async fn login(
         .check_ip(Bucket::Login, ctx.origin.ip)
         .inspect_err(|_| state.metrics.login(LoginOutcome::Throttled))?;
     let email = normalize_email(username);
-    account_limits::count(state, AccountCounter::FailedLogins, &email)
+    let lookup = email.clone();
+    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
+    let judge = judge(state, ctx, user.as_ref());
+    account_limits::admit_login(state, &email, &judge)
         .await
         .inspect_err(|_| {
             log::warn!(
@@ -73,8 +80,6 @@ pub async fn login(
             );
             state.metrics.login(LoginOutcome::Throttled);
         })?;
-    let lookup = email.clone();
-    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
     let plausible = password.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -109,7 +114,7 @@ pub async fn login(
             return Err(ServiceError::BadCredentials);
         }
     };
-    account_limits::clear(state, AccountCounter::FailedLogins, &email).await?;
+    account_limits::login_succeeded(state, &email, &judge).await?;
     if state.email.require_verification && !user.is_verified {
         log::info!("login refused for {}: address not verified", user.email);
         let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
@@ -122,7 +127,65 @@ pub async fn login(
     state.metrics.login(LoginOutcome::Succeeded);
     audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
     let (tokens, grant) = open(state, &user, ctx.origin.user_agent.clone()).await?;
-    Ok(LoggedIn { tokens, grant })
+    Ok(LoggedIn {
+        tokens,
+        grant,
+        device_cookie: state.devices.issue(user.id, db::now()),
+    })
+}
+
+/// Checks the current password of a signed-in user before a change that needs it. A check is
+/// a password guess like a login, so it counts against the same limits as one, a wrong answer
+/// is a failed login for the account, and a right one clears what a login would.
+pub(super) async fn check_current_password(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    current: Option<SecretString>,
+) -> Result<(), ServiceError> {
+    let current = current.ok_or(ServiceError::BadCurrentPassword)?;
+    let email = normalize_email(&user.email);
+    let judge = judge(state, ctx, Some(user));
+    account_limits::admit_login(state, &email, &judge)
+        .await
+        .inspect_err(|_| {
+            log::warn!(
+                "password check refused for {}: too many failures",
+                user.email
+            )
+        })?;
+    let plausible = current.expose_secret().chars().count() <= PASSWORD_MAX_LEN;
+    let verified = if plausible {
+        state
+            .hasher
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+    } else {
+        Verified::No
+    };
+    if verified == Verified::No {
+        log::info!("wrong current password for {}", user.email);
+        let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(user)));
+        event.detail = Some("wrong current password".to_owned());
+        audit::record(state, event).await;
+        return Err(ServiceError::BadCurrentPassword);
+    }
+    account_limits::login_succeeded(state, &email, &judge).await
+}
+
+/// Who a password guess against `user` is judged by: the device, if the client presents a
+/// device cookie of that account; otherwise its address.
+fn judge(state: &AppState, ctx: &Context, user: Option<&User>) -> LoginJudge {
+    let device = ctx
+        .origin
+        .device_cookie
+        .as_ref()
+        .and_then(|cookie| state.devices.recognise(&cookie.0, db::now()))
+        .filter(|device| user.is_some_and(|user| user.id == device.user_id));
+    match device {
+        Some(device) => LoginJudge::Device(device.id),
+        None => LoginJudge::Address(ctx.origin.ip),
+    }
 }
 
 /// Starts a session for a user whose identity is already established (just signed up, or

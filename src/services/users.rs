@@ -4,8 +4,7 @@ use secrecy::SecretString;
 
 use super::audit;
 use super::context::Context;
-use super::{account, recovery, ServiceError};
-use crate::auth::password::Verified;
+use super::{account, recovery, sessions, ServiceError};
 use crate::auth::throttle::Bucket;
 use crate::db::{self, users};
 use crate::domain::{AuditEvent, Email, Party, User, UserId};
@@ -98,16 +97,7 @@ pub async fn update_own(
 ) -> Result<User, ServiceError> {
     let mut update = users::UserChanges::default();
     if let Some(password) = changes.password {
-        let current = changes
-            .current_password
-            .ok_or(ServiceError::BadCurrentPassword)?;
-        let verified = state
-            .hasher
-            .verify(current, Some(user.password_hash.clone()))
-            .await?;
-        if verified == Verified::No {
-            return Err(ServiceError::BadCurrentPassword);
-        }
+        sessions::check_current_password(state, ctx, user, changes.current_password).await?;
         let email = changes
             .email
             .as_ref()

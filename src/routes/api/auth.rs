@@ -62,6 +62,9 @@ pub async fn register(
 }
 
 /// Logs in with the OAuth2 password form; answers a bearer token pair.
+///
+/// A client that keeps cookies may send the device cookie an earlier cookie login set: the
+/// attempt is then judged by that device's own failures, not by other clients'.
 #[utoipa::path(
     post,
     path = "/auth/jwt/login",
@@ -203,7 +206,9 @@ pub async fn logout(
     responses(
         (status = 204, description = "Logged in: the access and refresh cookies are set",
             headers(
-                ("Set-Cookie" = String, description = "The HttpOnly access and refresh cookies"),
+                ("Set-Cookie" = String, description = "The HttpOnly access and refresh cookies, \
+                    and the device cookie by which the next login from this browser is judged \
+                    by its own failures only"),
                 ("X-CSRF-Token" = String, description = "The CSRF token for later changes"),
             )),
         (status = 400, description = "As `/auth/jwt/login`", body = ErrorDetail,
@@ -232,9 +237,11 @@ pub async fn cookie_login(
     let csrf_token = state.session_csrf.token(logged_in.grant.session_id);
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
-    for cookie in CookiePolicy::of(&state).signed_in(&logged_in.tokens) {
+    let cookies = CookiePolicy::of(&state);
+    for cookie in cookies.signed_in(&logged_in.tokens) {
         response.cookie(cookie);
     }
+    response.cookie(cookies.device(logged_in.device_cookie));
     Ok(response.finish())
 }
 

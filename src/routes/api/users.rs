@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use super::auth::parse_email;
 use super::body::JsonBody;
 use super::schemas::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    ValidationFailed,
 };
 use crate::domain::{Email, UserId, UserRead};
 use crate::routes::web::errors::ApiError;
@@ -62,7 +63,8 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 /// Changes the signed-in user's email or password.
 ///
 /// A new password revokes the user's other sessions and earlier access tokens; a new email
-/// must be verified again.
+/// must be verified again. Checking `current_password` counts as a login attempt on the
+/// account, throttled like one (429).
 #[utoipa::path(
     patch,
     path = "/users/me",
@@ -79,6 +81,7 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]

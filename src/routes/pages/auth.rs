@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::Email;
+use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, Visitor};
 use crate::routes::web::{
@@ -157,7 +158,11 @@ pub async fn login(
     match sessions::login(&state, &ctx, &form.email, form.password.into()).await {
         Ok(logged_in) => {
             end_previous_session(&state, &ctx, previous).await?;
-            signed_in_redirect(&state, &session, &logged_in.tokens, next.as_str())
+            let mut response =
+                signed_in_redirect(&state, &session, &logged_in.tokens, next.as_str())?;
+            let device = CookiePolicy::of(&state).device(logged_in.device_cookie);
+            response.add_cookie(&device).map_err(PageError::internal)?;
+            Ok(response)
         }
         Err(ServiceError::BadCredentials) => {
             let page = LoginPage {

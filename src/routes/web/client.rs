@@ -13,13 +13,18 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use ipnet::IpNet;
 
-use crate::services::context::Origin;
+use super::cookies::CookiePolicy;
+use crate::services::context::{DeviceCookie, Origin};
 use crate::state::AppState;
 
-/// Where a request comes from: its client address and user agent.
-pub fn origin_of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
+/// Where a request comes from: its client address, user agent and device cookie.
+pub fn origin_of(req: &HttpRequest, state: &AppState) -> Origin {
     Origin {
-        ip: client_address(req, trusted_proxies),
+        ip: client_address(req, state.throttle.trusted_proxies()),
+        device_cookie: req
+            .cookie(CookiePolicy::of(state).device_name())
+            .map(|cookie| DeviceCookie(cookie.value().to_owned()))
+            .filter(|cookie| !cookie.0.is_empty()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -33,11 +38,10 @@ impl FromRequest for Origin {
     type Future = Ready<Result<Origin, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let trusted = req
+        let state = req
             .app_data::<web::Data<AppState>>()
-            .map(|state| state.throttle.trusted_proxies())
-            .unwrap_or_default();
-        ready(Ok(origin_of(req, trusted)))
+            .expect("AppState is registered");
+        ready(Ok(origin_of(req, state)))
     }
 }
 
