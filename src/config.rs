@@ -170,6 +170,8 @@ pub struct RateLimitSettings {
     pub login_delay_max: Duration,
     /// Recovery and verification emails one address may be sent per `account_window`.
     pub emails_per_address: u32,
+    /// Attempts a user may make to change their address per `account_window`.
+    pub email_changes: u32,
     pub account_window: Duration,
     /// Proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -342,6 +344,7 @@ impl Settings {
                 login_failures: vars.parse("RATE_LIMIT_LOGIN_FAILURES", 10)?,
                 login_delay_max: vars.seconds("RATE_LIMIT_LOGIN_DELAY_MAX", 60)?,
                 emails_per_address: vars.parse("RATE_LIMIT_EMAILS_PER_ADDRESS", 3)?,
+                email_changes: vars.parse("RATE_LIMIT_EMAIL_CHANGES", 5)?,
                 account_window: vars.seconds("RATE_LIMIT_ACCOUNT_WINDOW", 15 * 60)?,
                 trusted_proxies: trusted_proxies(&vars)?,
             },
@@ -389,6 +392,9 @@ impl Settings {
                 "RATE_LIMIT_LOGIN_FAILURES",
                 "RATE_LIMIT_LOGIN_FAILURES and RATE_LIMIT_EMAILS_PER_ADDRESS must be at least 1",
             ));
+        }
+        if limits.email_changes == 0 {
+            return Err(invalid("RATE_LIMIT_EMAIL_CHANGES", "must be at least 1"));
         }
         if limits.login_delay_max.is_zero() {
             return Err(invalid(
@@ -763,6 +769,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
+        for zero in ["RATE_LIMIT_EMAIL_CHANGES", "RATE_LIMIT_LOGIN_DELAY_MAX"] {
+            let err = settings(&[(zero, "0")]).unwrap_err();
+            assert!(err.to_string().contains(zero), "{err}");
+        }
         let err = settings(&[("SESSION_MAX_LIFETIME", "0")]).unwrap_err();
         assert!(err.to_string().contains("SESSION_MAX_LIFETIME"), "{err}");
         let err = settings(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();

@@ -59,13 +59,19 @@ pub struct AccountLimits {
     /// The longest wait the account-wide login delay grows to.
     pub login_delay_max: Duration,
     pub emails_per_address: u32,
+    /// Attempts a user may make to change their address (each tells whether the new one is
+    /// taken).
+    pub email_changes: u32,
     pub window: Duration,
 }
 
 /// What a fixed-window counter in the database tracks; the key is its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountCounter {
+    /// Recovery and verification emails, per (normalized) address.
     EmailsSent,
+    /// Attempts to change one's address, per user id.
+    EmailChanges,
 }
 
 impl AccountLimits {
@@ -73,16 +79,19 @@ impl AccountLimits {
     pub fn limit(&self, counter: AccountCounter) -> u32 {
         match counter {
             AccountCounter::EmailsSent => self.emails_per_address,
+            AccountCounter::EmailChanges => self.email_changes,
         }
     }
 }
 
 impl AccountCounter {
-    pub fn key(self, normalized_email: &str) -> String {
+    /// The counter's key for `subject`: a normalized address, or a user id.
+    pub fn key(self, subject: &str) -> String {
         let prefix = match self {
             AccountCounter::EmailsSent => "email",
+            AccountCounter::EmailChanges => "email-change",
         };
-        format!("{prefix}:{normalized_email}")
+        format!("{prefix}:{subject}")
     }
 }
 
@@ -240,6 +249,7 @@ impl Throttle {
                 login_failures: settings.login_failures,
                 login_delay_max: settings.login_delay_max,
                 emails_per_address: settings.emails_per_address,
+                email_changes: settings.email_changes,
                 window: settings.account_window,
             },
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -341,6 +351,7 @@ fn settings(n: u32) -> RateLimitSettings {
         login_failures: 3,
         login_delay_max: Duration::from_secs(60),
         emails_per_address: 2,
+        email_changes: 2,
         account_window: Duration::from_secs(60),
         trusted_proxies: Vec::new(),
     }
@@ -416,6 +427,7 @@ mod tests {
             login_failures: failures,
             login_delay_max: Duration::from_secs(60),
             emails_per_address: 2,
+            email_changes: 2,
             window: Duration::from_secs(900),
         }
     }

@@ -4,10 +4,10 @@ use secrecy::SecretString;
 
 use super::audit;
 use super::context::Context;
-use super::{account, recovery, sessions, ServiceError};
-use crate::auth::throttle::Bucket;
+use super::{account, account_limits, recovery, sessions, ServiceError};
+use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::{self, users};
-use crate::domain::{AuditEvent, Email, Party, User, UserId};
+use crate::domain::{normalize_email, AuditEvent, Email, Party, User, UserId};
 use crate::domain::{Listing, Page};
 use crate::state::AppState;
 
@@ -89,12 +89,21 @@ pub async fn get(state: &AppState, id: UserId) -> Result<User, ServiceError> {
 }
 
 /// Applies a user's changes to their own account; a new password needs the current one.
+/// Attempts to change the address are counted per user, as each tells whether the address
+/// asked for is taken.
 pub async fn update_own(
     state: &AppState,
     ctx: &Context,
     user: &User,
     changes: OwnChanges,
 ) -> Result<User, ServiceError> {
+    let moves = changes
+        .email
+        .as_ref()
+        .is_some_and(|email| email.normalized() != normalize_email(&user.email));
+    if moves {
+        account_limits::count(state, AccountCounter::EmailChanges, &user.id.to_string()).await?;
+    }
     let mut update = users::UserChanges::default();
     if let Some(password) = changes.password {
         sessions::check_current_password(state, ctx, user, changes.current_password).await?;

@@ -64,7 +64,8 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 ///
 /// A new password revokes the user's other sessions and earlier access tokens; a new email
 /// must be verified again. Checking `current_password` counts as a login attempt on the
-/// account, throttled like one (429).
+/// account, throttled like one (429); attempts to change the address are limited per user
+/// (429), as each says whether the address asked for is taken.
 #[utoipa::path(
     patch,
     path = "/users/me",
