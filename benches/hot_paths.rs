@@ -365,6 +365,7 @@ fn bench_database(c: &mut Criterion) {
                 child_hash: refresh::hash(&successor),
                 ttl_secs: REFRESH_TTL_SECS,
                 grace_secs: REFRESH_GRACE_SECS,
+                max_lifetime_secs: i64::MAX,
             };
             let outcome = sessions::rotate(conn, request).expect("rotate");
             assert!(matches!(outcome, Rotation::Rotated { .. }), "{outcome:?}");

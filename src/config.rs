@@ -63,6 +63,9 @@ pub struct RefreshSettings {
     /// the child's access token has been used (two refreshes racing). A child never used is
     /// given again at any time.
     pub reuse_grace: Duration,
+    /// How long a session may last from its login, however often it is refreshed (`ttl` is
+    /// only the idle timeout).
+    pub max_lifetime: Duration,
 }
 
 /// Argon2id cost parameters.
@@ -166,10 +169,16 @@ pub struct RateLimitSettings {
     pub signup_per_ip: Rate,
     pub email_per_ip: Rate,
     pub refresh_per_ip: Rate,
-    /// Failed logins that lock an account for the rest of `account_window`.
+    /// Failed logins from one client address (or one known device) after which that client
+    /// is refused the account for the rest of `account_window`; past as many from all the
+    /// clients an account does not know, each further attempt waits a growing delay.
     pub login_failures: u32,
+    /// The longest that delay grows.
+    pub login_delay_max: Duration,
     /// Recovery and verification emails one address may be sent per `account_window`.
     pub emails_per_address: u32,
+    /// Attempts a user may make to change their address per `account_window`.
+    pub email_changes: u32,
     pub account_window: Duration,
     /// Proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -321,6 +330,7 @@ impl Settings {
             refresh: RefreshSettings {
                 ttl: vars.seconds("REFRESH_TOKEN_TTL", 10 * 60 * 60)?,
                 reuse_grace: vars.seconds("REFRESH_REUSE_GRACE", 10)?,
+                max_lifetime: vars.seconds("SESSION_MAX_LIFETIME", 30 * 24 * 60 * 60)?,
             },
             hashing: HashSettings {
                 memory_kib: vars.parse("ARGON2_MEMORY_KIB", DEFAULT_ARGON2_MEMORY_KIB)?,
@@ -351,7 +361,9 @@ impl Settings {
                 email_per_ip: vars.parse("RATE_LIMIT_EMAIL_PER_IP", rate(5, 60))?,
                 refresh_per_ip: vars.parse("RATE_LIMIT_REFRESH_PER_IP", rate(60, 60))?,
                 login_failures: vars.parse("RATE_LIMIT_LOGIN_FAILURES", 10)?,
+                login_delay_max: vars.seconds("RATE_LIMIT_LOGIN_DELAY_MAX", 60)?,
                 emails_per_address: vars.parse("RATE_LIMIT_EMAILS_PER_ADDRESS", 3)?,
+                email_changes: vars.parse("RATE_LIMIT_EMAIL_CHANGES", 5)?,
                 account_window: vars.seconds("RATE_LIMIT_ACCOUNT_WINDOW", 15 * 60)?,
                 trusted_proxies: trusted_proxies(&vars)?,
             },
@@ -392,6 +404,9 @@ impl Settings {
         if self.refresh.ttl.is_zero() {
             return Err(invalid("REFRESH_TOKEN_TTL", "must be at least 1 second"));
         }
+        if self.refresh.max_lifetime.is_zero() {
+            return Err(invalid("SESSION_MAX_LIFETIME", "must be at least 1 second"));
+        }
         if self.database_pool_timeout.is_zero() {
             return Err(invalid(
                 "DATABASE_POOL_TIMEOUT",
@@ -406,6 +421,15 @@ impl Settings {
             return Err(invalid(
                 "RATE_LIMIT_LOGIN_FAILURES",
                 "RATE_LIMIT_LOGIN_FAILURES and RATE_LIMIT_EMAILS_PER_ADDRESS must be at least 1",
+            ));
+        }
+        if limits.email_changes == 0 {
+            return Err(invalid("RATE_LIMIT_EMAIL_CHANGES", "must be at least 1"));
+        }
+        if limits.login_delay_max.is_zero() {
+            return Err(invalid(
+                "RATE_LIMIT_LOGIN_DELAY_MAX",
+                "must be at least 1 second",
             ));
         }
         if limits.account_window.is_zero() {
@@ -735,6 +759,7 @@ mod tests {
         assert_eq!(s.jwt.access_token_ttl, Duration::from_secs(1800));
         assert_eq!(s.refresh.ttl, Duration::from_secs(36_000));
         assert_eq!(s.refresh.reuse_grace, Duration::from_secs(10));
+        assert_eq!(s.refresh.max_lifetime, Duration::from_secs(30 * 24 * 3600));
         assert!(
             matches!(s.jwt.keys, KeySource::GeneratedFile(ref p) if p == Path::new("data/gatehouse-dev-jwks.json"))
         );
@@ -957,6 +982,12 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
+        for zero in ["RATE_LIMIT_EMAIL_CHANGES", "RATE_LIMIT_LOGIN_DELAY_MAX"] {
+            let err = settings(&[(zero, "0")]).unwrap_err();
+            assert!(err.to_string().contains(zero), "{err}");
+        }
+        let err = settings(&[("SESSION_MAX_LIFETIME", "0")]).unwrap_err();
+        assert!(err.to_string().contains("SESSION_MAX_LIFETIME"), "{err}");
         let err = settings(&[("ACCESS_TOKEN_TTL", "soon")]).unwrap_err();
         assert!(err.to_string().contains("ACCESS_TOKEN_TTL"), "{err}");
         let err = settings(&[("PASSWORD_REQUIRE_COMPOSITION", "maybe")]).unwrap_err();

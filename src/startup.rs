@@ -12,6 +12,8 @@ use actix_web::middleware::{from_fn, Condition, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use futures_util::future::{select, Either};
 
+use crate::auth::csrf::SessionCsrf;
+use crate::auth::device::DeviceCookies;
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::pseudonym::Pseudonyms;
@@ -88,16 +90,21 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         RefreshTokens::new(secrets::get_or_create(&mut conn, "refresh-token-chain/v1")?);
     let session_key = Key::derive_from(&secrets::get_or_create(&mut conn, "page-session/v1")?);
     let pseudonyms = Pseudonyms::new(secrets::get_or_create(&mut conn, "audit-pseudonym/v1")?);
+    let session_csrf = SessionCsrf::new(secrets::get_or_create(&mut conn, "session-csrf/v1")?);
+    let devices = DeviceCookies::new(secrets::get_or_create(&mut conn, "device-cookie/v1")?);
     drop(conn);
     let mailer = Mailer::new(&settings.email)?;
     let mail_worker = MailWorker::new(&settings.email, pool.clone(), &mailer)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
     let state = AppState {
+        environment: settings.environment,
         pool,
         hasher: PasswordHasher::new(settings.hashing)?,
         access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
         refresh_tokens,
         pseudonyms,
+        session_csrf,
+        devices,
         refresh: settings.refresh.clone(),
         password_policy: PasswordPolicy::new(
             settings.password_policy.require_composition,
@@ -187,6 +194,7 @@ impl Application {
         let log_requests =
             log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
         let cookies = CookiePolicy::of(&state);
+        let trusted_proxies = state.throttle.trusted_proxies().to_vec();
         let api_document = routes::api::openapi::document(cookies.access_name());
         let in_flight = InFlight::default();
         let app_in_flight = in_flight.clone();
@@ -206,7 +214,10 @@ impl Application {
                         .handler(StatusCode::METHOD_NOT_ALLOWED, fallback::json_405),
                 )
                 .wrap(from_fn(middleware::response_headers))
-                .wrap(Condition::new(log_requests, middleware::request_logger()))
+                .wrap(Condition::new(
+                    log_requests,
+                    middleware::request_logger(trusted_proxies.clone()),
+                ))
                 .wrap(from_fn(middleware::record_requests))
                 .wrap(from_fn(connections::refuse_beyond_cap))
                 .wrap(from_fn(middleware::count_in_flight))

@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
+use crate::auth::csrf::SessionCsrf;
+use crate::auth::device::DeviceCookies;
 use crate::auth::password::PasswordHasher;
 use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{EmailSettings, RefreshSettings};
+use crate::config::{EmailSettings, Environment, RefreshSettings};
 use crate::db::Pool;
 use crate::domain::PasswordPolicy;
 use crate::mail::Mailer;
@@ -17,12 +19,18 @@ use crate::metrics::Metrics;
 
 /// Everything a request handler may need, shared by all workers.
 pub struct AppState {
+    /// Production sends HSTS.
+    pub environment: Environment,
     pub pool: Pool,
     pub hasher: PasswordHasher,
     pub access_tokens: Arc<AccessTokens>,
     pub refresh_tokens: RefreshTokens,
     /// Keyed references to login identifiers that name no account (never kept as typed).
     pub pseudonyms: Pseudonyms,
+    /// The CSRF tokens of signed-in sessions.
+    pub session_csrf: SessionCsrf,
+    /// The cookies by which devices that signed in before are known.
+    pub devices: DeviceCookies,
     pub refresh: RefreshSettings,
     pub password_policy: PasswordPolicy,
     /// Whether the browser's cookies are `Secure` (and `__Host-` prefixed).

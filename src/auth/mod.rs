@@ -1,6 +1,9 @@
-//! Authentication machinery: password hashing, signing keys, access and refresh tokens, and
-//! throttle buckets. No HTTP here: the web kit (`routes::web`) reads requests.
+//! Authentication machinery: password hashing, signing keys, access and refresh tokens, the
+//! CSRF tokens of signed-in sessions, device cookies, and throttling. No HTTP here: the web
+//! kit (`routes::web`) reads requests.
 
+pub mod csrf;
+pub mod device;
 pub mod keys;
 pub mod password;
 pub mod pseudonym;

@@ -89,6 +89,7 @@ pub struct NewSessionRecord<'a> {
 pub struct SessionRecord {
     pub id: String,
     pub user_id: String,
+    pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
 }

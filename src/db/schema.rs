@@ -100,6 +100,7 @@ diesel::table! {
         counter_key -> Text,
         hits -> Integer,
         window_started_at -> BigInt,
+        blocked_until -> BigInt,
     }
 }
 

@@ -50,6 +50,8 @@ pub struct RotationRequest {
     pub child_hash: String,
     pub ttl_secs: i64,
     pub grace_secs: i64,
+    /// How long the session may last from its creation, whatever `ttl_secs` says.
+    pub max_lifetime_secs: i64,
 }
 
 /// Starts a session; returns its id.
@@ -157,6 +159,12 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
         if session.revoked_at.is_some() || token.expires_at <= now || session.expires_at <= now {
             return Ok(Rotation::Invalid);
         }
+        // No rotation extends a session past its absolute lifetime.
+        let ends_by = session.created_at.saturating_add(request.max_lifetime_secs);
+        if ends_by <= now {
+            return Ok(Rotation::Invalid);
+        }
+        let expires_at = (now + request.ttl_secs).min(ends_by);
         let session_id = parse_uuid(&session.id)?;
         let user_id: UserId = session
             .user_id
@@ -174,14 +182,14 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
                         token_hash: &request.child_hash,
                         session_id: &session.id,
                         issued_at: now,
-                        expires_at: now + request.ttl_secs,
+                        expires_at,
                         generation,
                     })
                     .execute(conn)?;
                 diesel::update(sessions::table.find(&session.id))
                     .set((
                         sessions::last_used_at.eq(now),
-                        sessions::expires_at.eq(now + request.ttl_secs),
+                        sessions::expires_at.eq(expires_at),
                     ))
                     .execute(conn)?;
                 Ok(Rotation::Rotated {
@@ -365,6 +373,7 @@ mod tests {
             child_hash: child.into(),
             ttl_secs: 3600,
             grace_secs: 10,
+            max_lifetime_secs: 30 * 86_400,
         }
     }
 
@@ -493,6 +502,7 @@ mod tests {
                 child_hash: "live-child".into(),
                 ttl_secs: 7200,
                 grace_secs: 10,
+                max_lifetime_secs: 86_400,
             },
         )
         .unwrap();

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 
 use super::schema::throttle_counters::dsl::{
-    counter_key, hits, throttle_counters, window_started_at,
+    blocked_until, counter_key, hits, throttle_counters, window_started_at,
 };
 use super::{Conn, DbError};
 
@@ -35,10 +35,72 @@ pub fn hit(conn: &mut Conn, key: &str, now: i64, window_secs: i64) -> Result<Cou
     )
 }
 
+/// A counter as stored: its hits in the window that started at `window_started_at`, and until
+/// when it refuses further attempts (0: it does not).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Queryable)]
+pub struct Stored {
+    pub hits: i32,
+    pub window_started_at: i64,
+    pub blocked_until: i64,
+}
+
+/// Reads counters, for a decision taken inside the caller's write transaction; a counter
+/// that does not exist reads as zero hits in a window long over.
+pub fn read(conn: &mut Conn, key: &str) -> Result<Stored, DbError> {
+    Ok(throttle_counters
+        .find(key)
+        .select((hits, window_started_at, blocked_until))
+        .first(conn)
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Writes a counter, inside the caller's write transaction.
+pub fn store(conn: &mut Conn, key: &str, counter: Stored) -> Result<(), DbError> {
+    per_backend!(conn, c => diesel::insert_into(throttle_counters)
+        .values((
+            counter_key.eq(key),
+            hits.eq(counter.hits),
+            window_started_at.eq(counter.window_started_at),
+            blocked_until.eq(counter.blocked_until),
+        ))
+        .on_conflict(counter_key)
+        .do_update()
+        .set((
+            hits.eq(counter.hits),
+            window_started_at.eq(counter.window_started_at),
+            blocked_until.eq(counter.blocked_until),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Forgets a counter (a successful login clears its failures).
 pub fn clear(conn: &mut Conn, key: &str) -> Result<(), DbError> {
     diesel::delete(throttle_counters.find(key)).execute(conn)?;
     Ok(())
+}
+
+/// Forgets the counter `key` and every counter whose key extends it past `separator`
+/// (`login:a@example.com` and `login:a@example.com|…`).
+pub fn clear_family(conn: &mut Conn, key: &str, separator: char) -> Result<usize, DbError> {
+    let mut pattern = String::with_capacity(key.len() + 2);
+    for c in key.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push(separator);
+    pattern.push('%');
+    Ok(diesel::delete(
+        throttle_counters.filter(
+            counter_key
+                .eq(key)
+                .or(counter_key.like(pattern).escape('\\')),
+        ),
+    )
+    .execute(conn)?)
 }
 
 /// Deletes counters whose window started before `cutoff`; returns how many.

@@ -12,6 +12,18 @@ pub struct Origin {
     pub ip: Option<IpAddr>,
     /// Shortened to 256 characters.
     pub user_agent: Option<String>,
+    /// The device cookie the client presented, if any (`auth::device`), unverified.
+    pub device_cookie: Option<DeviceCookie>,
+}
+
+/// A device cookie's value as presented: a credential of sorts, so it never shows in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeviceCookie(pub String);
+
+impl std::fmt::Debug for DeviceCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceCookie([REDACTED])")
+    }
 }
 
 /// Who is acting and from where: what every audited service call needs to know about the

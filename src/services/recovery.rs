@@ -156,7 +156,7 @@ pub async fn reset_password(
     log::info!("password reset for {}; its sessions were ended", user.email);
     // Whoever reset the password holds the mailbox: the account's lock no longer protects it.
     let email = normalize_email(&user.email);
-    account_limits::clear(state, AccountCounter::FailedLogins, &email).await?;
+    account_limits::forget_logins(state, &email).await?;
     audit::record(state, ctx.own_event(AuditEvent::PasswordReset, &user)).await;
     Ok(user)
 }

@@ -10,7 +10,7 @@ use super::context::Context;
 use super::{account_limits, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
-use crate::auth::throttle::{AccountCounter, Bucket};
+use crate::auth::throttle::{Bucket, LoginJudge};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
@@ -41,24 +41,38 @@ pub enum TokenType {
     Bearer,
 }
 
+/// A successful login: the session's tokens, the grant they carry, and the device cookie
+/// by which this client will be known at its next login (`auth::device`).
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub tokens: TokenPair,
+    pub grant: AccessGrant,
+    pub device_cookie: String,
+}
+
 /// Checks an email and password and starts a session. Unknown email, wrong password and
 /// inactive account are one error, at one cost.
 ///
-/// Each attempt counts against the account's budget *before* the password is checked, so
-/// parallel guesses cannot slip past the limit; a success clears the count. A locked account
-/// answers the same whether or not the password is right.
+/// Each attempt counts against the account's limits *before* the password is checked, so
+/// parallel guesses cannot slip past them: a device that signed in to the account before is
+/// judged by its own failures, any other client by its address's and the account's (see
+/// `auth::throttle`); a success clears what it answers for. A refused attempt answers the
+/// same whether or not the password is right.
 pub async fn login(
     state: &AppState,
     ctx: &Context,
     username: &str,
     password: SecretString,
-) -> Result<TokenPair, ServiceError> {
+) -> Result<LoggedIn, ServiceError> {
     state
         .throttle
         .check_ip(Bucket::Login, ctx.origin.ip)
         .inspect_err(|_| state.metrics.login(LoginOutcome::Throttled))?;
     let email = normalize_email(username);
-    account_limits::count(state, AccountCounter::FailedLogins, &email)
+    let lookup = email.clone();
+    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
+    let judge = judge(state, ctx, user.as_ref());
+    account_limits::admit_login(state, &email, &judge)
         .await
         .inspect_err(|_| {
             log::warn!(
@@ -67,8 +81,6 @@ pub async fn login(
             );
             state.metrics.login(LoginOutcome::Throttled);
         })?;
-    let lookup = email.clone();
-    let user = db::run(&state.pool, move |conn| users::find_by_email(conn, &lookup)).await?;
     // Longer than any password the policy lets in: cannot match, and is not worth hashing.
     let plausible = is_plausible_password(password.expose_secret());
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -105,7 +117,7 @@ pub async fn login(
             return Err(ServiceError::BadCredentials);
         }
     };
-    account_limits::clear(state, AccountCounter::FailedLogins, &email).await?;
+    account_limits::login_succeeded(state, &email, &judge).await?;
     if state.email.require_verification && !user.is_verified {
         log::info!("login refused for {}: address not verified", user.email);
         let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
@@ -117,7 +129,66 @@ pub async fn login(
     log::info!("login succeeded for {}", user.email);
     state.metrics.login(LoginOutcome::Succeeded);
     audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
-    start(state, &user, ctx.origin.user_agent.clone()).await
+    let (tokens, grant) = open(state, &user, ctx.origin.user_agent.clone()).await?;
+    Ok(LoggedIn {
+        tokens,
+        grant,
+        device_cookie: state.devices.issue(user.id, db::now()),
+    })
+}
+
+/// Checks the current password of a signed-in user before a change that needs it. A check is
+/// a password guess like a login, so it counts against the same limits as one, a wrong answer
+/// is a failed login for the account, and a right one clears what a login would.
+pub(super) async fn check_current_password(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    current: Option<SecretString>,
+) -> Result<(), ServiceError> {
+    let current = current.ok_or(ServiceError::BadCurrentPassword)?;
+    let email = normalize_email(&user.email);
+    let judge = judge(state, ctx, Some(user));
+    account_limits::admit_login(state, &email, &judge)
+        .await
+        .inspect_err(|_| {
+            log::warn!(
+                "password check refused for {}: too many failures",
+                user.email
+            )
+        })?;
+    let plausible = is_plausible_password(current.expose_secret());
+    let verified = if plausible {
+        state
+            .hasher
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+    } else {
+        Verified::No
+    };
+    if verified == Verified::No {
+        log::info!("wrong current password for {}", user.email);
+        let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(user)));
+        event.detail = Some("wrong current password".to_owned());
+        audit::record(state, event).await;
+        return Err(ServiceError::BadCurrentPassword);
+    }
+    account_limits::login_succeeded(state, &email, &judge).await
+}
+
+/// Who a password guess against `user` is judged by: the device, if the client presents a
+/// device cookie of that account; otherwise its address.
+fn judge(state: &AppState, ctx: &Context, user: Option<&User>) -> LoginJudge {
+    let device = ctx
+        .origin
+        .device_cookie
+        .as_ref()
+        .and_then(|cookie| state.devices.recognise(&cookie.0, db::now()))
+        .filter(|device| user.is_some_and(|user| user.id == device.user_id));
+    match device {
+        Some(device) => LoginJudge::Device(device.id),
+        None => LoginJudge::Address(ctx.origin.ip),
+    }
 }
 
 /// What may be written down of a login identifier that may name no account: never the text
@@ -138,23 +209,29 @@ pub async fn start(
     user: &User,
     user_agent: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
+    Ok(open(state, user, user_agent).await?.0)
+}
+
+/// Starts a session: its first tokens, and the grant they carry.
+async fn open(
+    state: &AppState,
+    user: &User,
+    user_agent: Option<String>,
+) -> Result<(TokenPair, AccessGrant), ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
     let new = sessions::NewSession {
         user_id: user.id,
         refresh_token_hash: refresh::hash(&refresh_token),
-        ttl_secs: state.refresh.ttl.as_secs() as i64,
+        ttl_secs: state.refresh.ttl.min(state.refresh.max_lifetime).as_secs() as i64,
         user_agent,
     };
     let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
-    token_pair(
-        state,
-        AccessGrant {
-            user_id: user.id,
-            session_id,
-            refresh_generation: Some(0),
-        },
-        refresh_token,
-    )
+    let grant = AccessGrant {
+        user_id: user.id,
+        session_id,
+        refresh_generation: Some(0),
+    };
+    Ok((token_pair(state, grant, refresh_token)?, grant))
 }
 
 /// A rotated session: the new tokens, and the user and grant they speak for (loaded while
@@ -182,6 +259,7 @@ pub async fn refresh(
         child_hash: refresh::hash(&successor),
         ttl_secs: state.refresh.ttl.as_secs() as i64,
         grace_secs: state.refresh.reuse_grace.as_secs() as i64,
+        max_lifetime_secs: i64::try_from(state.refresh.max_lifetime.as_secs()).unwrap_or(i64::MAX),
     };
     let outcome = db::write(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
     let (session_id, user_id, generation) = match outcome {

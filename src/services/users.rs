@@ -5,11 +5,10 @@ use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account, notices, recovery, ServiceError};
-use crate::auth::password::Verified;
-use crate::auth::throttle::Bucket;
+use super::{account, account_limits, notices, recovery, sessions, ServiceError};
+use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::{self, users};
-use crate::domain::{AuditEvent, Email, Party, User, UserId};
+use crate::domain::{normalize_email, AuditEvent, Email, Party, User, UserId};
 use crate::domain::{Listing, Page};
 use crate::state::AppState;
 
@@ -95,7 +94,9 @@ pub async fn get(state: &AppState, id: UserId) -> Result<User, ServiceError> {
 /// Applies a user's changes to their own account. A new password or a new address needs the
 /// current password: whoever holds only a session (a stolen token, a browser left signed
 /// in) must not be able to move the account to an address they read, and reset the
-/// password from there.
+/// password from there. Checking it counts as a login attempt on the account; attempts to
+/// change the address are counted per user, as each tells whether the address asked for is
+/// taken.
 pub async fn update_own(
     state: &AppState,
     ctx: &Context,
@@ -106,8 +107,15 @@ pub async fn update_own(
         .email
         .as_ref()
         .is_some_and(|email| email.as_str() != user.email);
+    let moves = changes
+        .email
+        .as_ref()
+        .is_some_and(|email| email.normalized() != normalize_email(&user.email));
+    if moves {
+        account_limits::count(state, AccountCounter::EmailChanges, &user.id.to_string()).await?;
+    }
     if changes.password.is_some() || new_address {
-        check_current_password(state, user, changes.current_password).await?;
+        sessions::check_current_password(state, ctx, user, changes.current_password).await?;
     }
     let mut update = users::UserChanges::default();
     if let Some(password) = changes.password {
@@ -119,23 +127,6 @@ pub async fn update_own(
     }
     update.email = changes.email;
     apply(state, ctx, user.id, update, changes.session).await
-}
-
-/// Checks the password a user typed to confirm a sensitive change of their own account.
-async fn check_current_password(
-    state: &AppState,
-    user: &User,
-    current: Option<SecretString>,
-) -> Result<(), ServiceError> {
-    let current = current.ok_or(ServiceError::BadCurrentPassword)?;
-    let verified = state
-        .hasher
-        .verify(current, Some(user.password_hash.clone()))
-        .await?;
-    if verified == Verified::No {
-        return Err(ServiceError::BadCurrentPassword);
-    }
-    Ok(())
 }
 
 /// Applies a superuser's changes to any account.

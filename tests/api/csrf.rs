@@ -568,3 +568,249 @@ async fn a_bearer_token_beside_the_cookie_needs_no_csrf_token() {
     assert_eq!(response.status(), 200);
     assert!(app.user_row("renamed@example.com").is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Which site a request comes from
+
+/// A cookie login with extra request headers, from a browser that never saw the site.
+async fn cookie_login_with(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
+    let browser = PageClient::new(app);
+    let mut request = browser
+        .client
+        .post(browser.url("/auth/cookie/login"))
+        .form(&[("username", MEMBER), ("password", PASSWORD)]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Finding 9: `X-Forwarded-Host` and `Forwarded` from a client that is not a trusted proxy
+/// cannot make another site's `Origin` look like this one.
+#[tokio::test]
+async fn forwarded_headers_from_anyone_cannot_vouch_for_another_origin() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let before = snapshot(&app);
+
+    for forged in [
+        &[
+            ("origin", "http://evil.example"),
+            ("x-forwarded-host", "evil.example"),
+        ][..],
+        &[
+            ("origin", "https://evil.example"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "https"),
+        ],
+        &[
+            ("origin", "http://evil.example"),
+            ("forwarded", "host=evil.example;proto=http"),
+        ],
+    ] {
+        let response = cookie_login_with(&app, forged).await;
+        assert_no_token_cookies(&response);
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+    assert_eq!(snapshot(&app), before, "no session was started");
+}
+
+/// Finding 9: the scheme is part of the origin: `https://` is not `http://` on the same host
+/// and port.
+#[tokio::test]
+async fn an_origin_with_another_scheme_is_another_site() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let other_scheme = app.address.replacen("http://", "https://", 1);
+
+    let response = cookie_login_with(&app, &[("origin", &other_scheme)]).await;
+
+    assert_detail(response, 403, "CSRF_FAILED").await;
+    let same = cookie_login_with(&app, &[("origin", &app.address)]).await;
+    assert_eq!(same.status(), 204);
+}
+
+/// Finding 9: without `Origin`, an unsafe request's `Referer` says where it comes from.
+#[tokio::test]
+async fn without_an_origin_the_referer_is_checked() {
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, MEMBER).await;
+    let token = browser.token().await;
+
+    let response = cookie_login_with(&app, &[("referer", "http://evil.example/login")]).await;
+    assert_detail(response, 403, "CSRF_FAILED").await;
+    let refused = browser
+        .post_form_with(
+            "/logout",
+            &[("csrf_token", &token)],
+            &[("referer", "http://evil.example/page")],
+        )
+        .await;
+    assert_csrf_page(refused).await;
+    assert_eq!(live_sessions(&app, MEMBER), 1, "still signed in");
+
+    let own_page = format!("{}/account", app.address);
+    let accepted = browser
+        .post_form_with(
+            "/logout",
+            &[("csrf_token", &token)],
+            &[("referer", &own_page)],
+        )
+        .await;
+    assert_see_other(&accepted, "/");
+}
+
+/// Finding 9: `PUBLIC_URL` names this site, and a trusted proxy may say which host and scheme
+/// the browser used; nothing else does.
+#[tokio::test]
+async fn public_url_and_trusted_proxies_name_this_site() {
+    let app = spawn_app_with(&[
+        ("COOKIE_SECURE", "false"),
+        ("PUBLIC_URL", "https://auth.example.com"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    app.register(MEMBER, PASSWORD).await;
+
+    let public = cookie_login_with(&app, &[("origin", "https://auth.example.com")]).await;
+    assert_eq!(public.status(), 204, "the origin of PUBLIC_URL");
+    let proxied = cookie_login_with(
+        &app,
+        &[
+            ("origin", "https://other.example.com"),
+            ("x-forwarded-host", "other.example.com"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await;
+    assert_eq!(proxied.status(), 204, "the host a trusted proxy forwarded");
+
+    for refused in [
+        &[("origin", "http://auth.example.com")][..],
+        &[("origin", "https://auth.example.com:8443")],
+        &[
+            ("origin", "https://other.example.com"),
+            ("x-forwarded-host", "other.example.com"),
+            ("x-forwarded-proto", "http"),
+        ],
+    ] {
+        let response = cookie_login_with(&app, refused).await;
+        assert_detail(response, 403, "CSRF_FAILED").await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token belongs to the signed-in session
+
+/// A request from a browser holding exactly `cookies` (no jar), as a page whose visitor was
+/// given another session's cookie would send it.
+fn with_cookies(
+    request: reqwest::RequestBuilder,
+    cookies: &[(&str, String)],
+) -> reqwest::RequestBuilder {
+    let header = cookies
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    request.header(reqwest::header::COOKIE, header)
+}
+
+fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Finding 8: an anonymous visitor's page-session cookie and the `csrf_token` of its login
+/// page, sent with an administrator's access cookie, used to promote a user. The token of a
+/// signed-in browser is its session's, so a token from before login, or another user's, never
+/// passes.
+#[tokio::test]
+async fn a_token_from_another_session_never_passes_with_the_cookie() {
+    let app = spawn_page_app().await;
+    let admin = PageClient::superuser(&app, ADMIN).await;
+    let member = PageClient::user(&app, MEMBER).await;
+    app.register(TARGET, PASSWORD).await;
+    let target = app.user_id(TARGET);
+    let anonymous = PageClient::new(&app);
+    let anonymous_token = anonymous.csrf_token("/login").await;
+    let member_token = member.token().await;
+    let admin_access = admin.cookie(ACCESS).unwrap();
+    let before = snapshot(&app);
+
+    for (whose, browser, token) in [
+        ("an anonymous visitor's", &anonymous, &anonymous_token),
+        ("another user's", &member, &member_token),
+    ] {
+        let cookies = [
+            (ACCESS, admin_access.clone()),
+            (SESSION, browser.cookie(SESSION).expect("a page session")),
+        ];
+        let form = with_cookies(
+            bare_client().post(app.url(&format!("/admin/users/{target}/promote"))),
+            &cookies,
+        )
+        .header(reqwest::header::ACCEPT, "text/html")
+        .form(&[("csrf_token", token.as_str()), ("next", "/admin/users")])
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(form.status(), 403, "the promote form with {whose} token");
+        assert_csrf_page(form).await;
+
+        let api = with_cookies(
+            bare_client().patch(app.url(&format!("/users/{target}"))),
+            &cookies,
+        )
+        .header("x-csrf-token", token.as_str())
+        .json(&json!({"is_superuser": true}))
+        .send()
+        .await
+        .unwrap();
+        assert_detail(api, 403, "CSRF_FAILED").await;
+    }
+    assert_eq!(snapshot(&app), before, "nobody was promoted");
+
+    // The administrator's own browser, with its own token, may.
+    let own = admin
+        .submit(
+            &format!("/admin/users/{target}/promote"),
+            &[("next", "/admin/users")],
+        )
+        .await;
+    assert_eq!(own.status(), 303);
+    assert!(app.user_row(TARGET).unwrap().is_superuser);
+}
+
+/// A signed-in browser's token is its session's: every way of learning it (`GET /auth/csrf`,
+/// the pages, `/auth/cookie/login`) gives the same one, and another session has another.
+#[tokio::test]
+async fn the_signed_in_token_is_the_sessions() {
+    let app = spawn_page_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let browser = PageClient::new(&app);
+
+    let response = browser
+        .client
+        .post(browser.url("/auth/cookie/login"))
+        .form(&[("username", MEMBER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let issued = response.headers()["x-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    assert_eq!(browser.token().await, issued, "GET /auth/csrf");
+    assert_eq!(browser.csrf_token("/account").await, issued, "the pages");
+    let other = PageClient::logged_in(&app, MEMBER).await;
+    assert_ne!(
+        other.token().await,
+        issued,
+        "another session of the same user"
+    );
+}

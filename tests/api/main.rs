@@ -9,6 +9,7 @@ mod audit;
 mod clients;
 mod csrf;
 mod faults;
+mod headers;
 mod health;
 mod key_rotation;
 mod login;

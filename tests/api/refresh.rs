@@ -446,3 +446,36 @@ async fn deactivated_user_cannot_refresh() {
 
     assert_refresh_refused(&app, &login.refresh).await;
 }
+
+/// Finding 6: refreshing every second kept a session alive forever, each rotation pushing its
+/// expiry. `SESSION_MAX_LIFETIME` caps a session from its login whatever the refreshes; the
+/// refresh TTL stays the idle timeout.
+#[tokio::test]
+async fn no_refresh_extends_a_session_past_its_absolute_lifetime() {
+    let app = spawn_app_with(&[("SESSION_MAX_LIFETIME", "4"), ("REFRESH_TOKEN_TTL", "600")]).await;
+    let login = app.user("forever@example.com").await;
+    let session = session_of(&login.access);
+    let created: i64 = app.count(&format!(
+        "SELECT id FROM sessions WHERE id = '{session}' AND expires_at <= created_at + 4"
+    ));
+    assert_eq!(created, 1, "a new session expires within its lifetime");
+
+    let started = std::time::Instant::now();
+    let mut refresh = login.refresh;
+    // Stamps are whole seconds: the lifetime ends between 3 and 4 s from now.
+    while started.elapsed() < Duration::from_millis(2000) {
+        let body = refreshed(&app, &refresh).await;
+        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            app.count(&format!(
+                "SELECT id FROM sessions WHERE id = '{session}' AND expires_at <= created_at + 4"
+            )),
+            1,
+            "a rotation never moves the expiry past the lifetime"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(4100).saturating_sub(started.elapsed())).await;
+
+    assert_refresh_refused(&app, &refresh).await;
+}

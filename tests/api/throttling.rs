@@ -268,10 +268,10 @@ async fn both_refresh_routes_share_the_refresh_bucket() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Failed logins per account
+// Failed logins per account and client address
 
 #[tokio::test]
-async fn past_the_failure_limit_even_the_right_password_is_refused() {
+async fn past_the_failure_limit_an_address_is_refused_even_the_right_password() {
     let app = throttled_app(&[("RATE_LIMIT_LOGIN_FAILURES", "3")]).await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
 
@@ -287,13 +287,20 @@ async fn past_the_failure_limit_even_the_right_password_is_refused() {
     assert_throttled(app.login(USER, WRONG).await, "a wrong password").await;
     assert_oauth_throttled(token_login(&app, USER, PASSWORD).await, "token endpoint").await;
     assert_eq!(app.count("SELECT id FROM sessions"), 0);
-    assert_eq!(
-        app.count(&format!(
-            "SELECT counter_key FROM throttle_counters WHERE counter_key = 'login:{USER}' \
-             AND hits >= 4"
-        )),
-        1
-    );
+    // Counted per account and per (account, address); refused attempts are not counted.
+    for key in [
+        format!("login:{USER}"),
+        format!("login:{USER}|ip:127.0.0.1"),
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT counter_key FROM throttle_counters WHERE counter_key = '{key}' \
+                 AND hits = 3"
+            )),
+            1,
+            "{key}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -422,6 +429,380 @@ async fn locked_attempts_write_no_audit_row() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Nobody can lock the owner out
+
+const ATTACKER: &str = "203.0.113.66";
+const OWNER_HOME: &str = "198.51.100.10";
+
+/// A client that keeps cookies (a browser, or an API client with a jar).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// A JSON login by `client`, as if forwarded for `from` by a trusted proxy.
+async fn jwt_login_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    from: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(app.url("/auth/jwt/login"))
+        .header("x-forwarded-for", from)
+        .form(&[("username", USER), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finding 3: ten wrong passwords from one address used to lock the account for everyone, its
+/// owner with the right password included, for 15 minutes. Now only that address is refused
+/// for the window; the owner, from anywhere else, waits a second at most.
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_owner_out() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "10"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+    for _ in 0..10 {
+        assert_detail(
+            login_via(&app, ATTACKER, WRONG).await,
+            400,
+            "LOGIN_BAD_CREDENTIALS",
+        )
+        .await;
+    }
+    let secs = assert_throttled(login_via(&app, ATTACKER, PASSWORD).await, "the attacker").await;
+    assert!(
+        secs > 800,
+        "the attacker's address waits for the window: {secs}"
+    );
+
+    let mut owner = login_via(&app, OWNER_HOME, PASSWORD).await;
+    if owner.status() == 429 {
+        let secs = retry_after(&owner);
+        assert!(
+            secs <= 1,
+            "the owner waits a moment, not the window: {secs}"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        owner = login_via(&app, OWNER_HOME, PASSWORD).await;
+    }
+
+    assert_eq!(owner.status(), 200, "the owner signs in");
+}
+
+/// Finding 3: past its free failures, an account slows guessing from every address it does not
+/// know with a delay that doubles at each attempt, rather than locking the door.
+#[tokio::test]
+async fn guesses_from_many_addresses_are_slowed_down_more_and_more() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "2"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+    let addresses: Vec<String> = (1..=10).map(|n| format!("192.0.2.{n}")).collect();
+    let mut addresses = addresses.iter();
+    for from in addresses.by_ref().take(2) {
+        assert_detail(
+            login_via(&app, from, WRONG).await,
+            400,
+            "LOGIN_BAD_CREDENTIALS",
+        )
+        .await;
+    }
+
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let refused = login_via(&app, addresses.next().unwrap(), WRONG).await;
+        let secs = assert_throttled(refused, "a guess while the account waits").await;
+        waits.push(secs);
+        assert!(secs <= 4, "a delay, not the rest of the window: {waits:?}");
+        tokio::time::sleep(Duration::from_secs(secs) + Duration::from_millis(100)).await;
+        let admitted = login_via(&app, addresses.next().unwrap(), WRONG).await;
+        assert_detail(admitted, 400, "LOGIN_BAD_CREDENTIALS").await;
+    }
+
+    assert_eq!(waits[0], 1, "{waits:?}");
+    assert!(waits[1] >= 1 && waits[1] <= 2, "{waits:?}");
+    assert!(waits[2] >= 3 && waits[2] <= 4, "{waits:?}");
+}
+
+/// Finding 3: a browser that signed in before carries a device cookie; its logins are judged
+/// by its own failures, so while guesses from many addresses make strangers wait, the owner's
+/// browser (or an API client that keeps cookies) signs in at once, even from an address the
+/// guesses came from.
+#[tokio::test]
+async fn a_known_device_signs_in_while_the_account_is_under_attack() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "3"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+        ("COOKIE_SECURE", "false"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+    let owner = browser();
+    let signed_in = owner
+        .post(app.url("/auth/cookie/login"))
+        .header("x-forwarded-for", OWNER_HOME)
+        .form(&[("username", USER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 204);
+    let device = crate::page_client::set_cookie(&signed_in, "gatehouse_device")
+        .expect("the cookie login sets a device cookie");
+    device.assert_locked_down(false);
+    assert!(device.max_age().unwrap() > 30 * 24 * 3600, "{}", device.raw);
+
+    let stranger = reqwest::Client::new();
+    let mut refused = 0;
+    for n in 1..=12 {
+        let from = format!("192.0.2.{n}");
+        if jwt_login_from(&app, &stranger, &from, WRONG).await.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 8, "strangers wait: {refused} of 12 refused");
+    assert_throttled(
+        jwt_login_from(&app, &stranger, OWNER_HOME, PASSWORD).await,
+        "a stranger with the right password, right now",
+    )
+    .await;
+
+    let known = jwt_login_from(&app, &owner, "192.0.2.1", PASSWORD).await;
+
+    assert_eq!(known.status(), 200, "the known device signs in at once");
+}
+
+/// A device cookie speaks for its own account only, and only as the server issued it.
+#[tokio::test]
+async fn a_device_cookie_of_another_account_or_forged_counts_for_nothing() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "2"),
+        ("COOKIE_SECURE", "false"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+    assert_eq!(app.register(OTHER, PASSWORD).await.status(), 201);
+    let other = browser();
+    let signed_in = other
+        .post(app.url("/auth/cookie/login"))
+        .form(&[("username", OTHER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = crate::page_client::set_cookie(&signed_in, "gatehouse_device").unwrap();
+    let mut forged = cookie.value.clone();
+    forged.pop();
+    forged.push(if cookie.value.ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
+
+    for value in [cookie.value.as_str(), forged.as_str()] {
+        let login = |password: &'static str| {
+            app.client
+                .post(app.url("/auth/jwt/login"))
+                .header("cookie", format!("gatehouse_device={value}"))
+                .form(&[("username", USER), ("password", password)])
+                .send()
+        };
+        for _ in 0..2 {
+            assert_detail(login(WRONG).await.unwrap(), 400, "LOGIN_BAD_CREDENTIALS").await;
+        }
+        assert_throttled(login(PASSWORD).await.unwrap(), "judged by the address").await;
+        app.execute("DELETE FROM throttle_counters");
+    }
+}
+
+/// A known device that guesses wrong is refused for the rest of the window after its own
+/// failures, like an address: a stolen device cookie is no way around the limits.
+#[tokio::test]
+async fn a_known_device_is_refused_after_its_own_failures() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "2"),
+        ("COOKIE_SECURE", "false"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+    let device = browser();
+    let signed_in = device
+        .post(app.url("/auth/cookie/login"))
+        .form(&[("username", USER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 204);
+
+    for _ in 0..2 {
+        let answer = jwt_login_from(&app, &device, OWNER_HOME, WRONG).await;
+        assert_detail(answer, 400, "LOGIN_BAD_CREDENTIALS").await;
+    }
+    let secs = assert_throttled(
+        jwt_login_from(&app, &device, OWNER_HOME, PASSWORD).await,
+        "the device",
+    )
+    .await;
+
+    assert!(secs > 800, "for the rest of the window: {secs}");
+    // Its failures were its own: the account makes nobody else wait.
+    assert_eq!(app.login(USER, PASSWORD).await.status(), 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks of the current password
+
+async fn change_password(app: &TestApp, access: &str, current: &str) -> reqwest::Response {
+    app.patch(
+        "/users/me",
+        access,
+        json!({"password": "a brand new passphrase", "current_password": current}),
+    )
+    .await
+}
+
+/// Finding 4: `current_password` on `PATCH /users/me` was an unthrottled password oracle.
+/// Each check is now a login attempt on the account: wrong ones are failed logins, and past
+/// the limit even the right one is refused, as a login would be.
+#[tokio::test]
+async fn wrong_current_passwords_are_throttled_like_failed_logins() {
+    let app = throttled_app(&[("RATE_LIMIT_LOGIN_FAILURES", "3")]).await;
+    let tokens = app.user(USER).await;
+
+    for _ in 0..3 {
+        assert_detail(
+            change_password(&app, &tokens.access, WRONG).await,
+            400,
+            "UPDATE_USER_BAD_CURRENT_PASSWORD",
+        )
+        .await;
+    }
+    assert_throttled(
+        change_password(&app, &tokens.access, PASSWORD).await,
+        "the right current password, past the limit",
+    )
+    .await;
+    assert_throttled(
+        app.login(USER, PASSWORD).await,
+        "a login from the same address",
+    )
+    .await;
+
+    assert_eq!(
+        app.count(
+            "SELECT id FROM audit_events WHERE event = 'login_failed' \
+             AND detail = 'wrong current password'"
+        ),
+        3
+    );
+    assert!(app
+        .user_row(USER)
+        .unwrap()
+        .hashed_password
+        .contains("argon2"));
+    assert_eq!(app.get("/users/me", &tokens.access).await.status(), 200);
+}
+
+/// Finding 4: the account page's change-password form is throttled the same way.
+#[tokio::test]
+async fn the_change_password_form_is_throttled_like_a_login() {
+    let app = throttled_app(&[
+        ("RATE_LIMIT_LOGIN_FAILURES", "3"),
+        ("COOKIE_SECURE", "false"),
+    ])
+    .await;
+    let browser = crate::page_client::PageClient::user(&app, USER).await;
+    let form = |current: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .submit(
+                    "/account/password",
+                    &[
+                        ("current_password", current),
+                        ("new_password", "a brand new passphrase"),
+                        ("new_password_confirm", "a brand new passphrase"),
+                    ],
+                )
+                .await
+        }
+    };
+
+    for _ in 0..3 {
+        assert_eq!(form(WRONG).await.status(), 422, "the form says it is wrong");
+    }
+    let refused = form(PASSWORD).await;
+
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_eq!(
+        app.count("SELECT id FROM audit_events WHERE event = 'password_changed'"),
+        0
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Address changes per user
+
+async fn change_email(app: &TestApp, access: &str, email: &str) -> reqwest::Response {
+    app.patch(
+        "/users/me",
+        access,
+        json!({"email": email, "current_password": PASSWORD}),
+    )
+    .await
+}
+
+/// Finding 5: each attempt to change one's address says whether the new one is taken, so a
+/// signed-in user could enumerate the registered addresses (60 in 0.09 s). Attempts are now
+/// counted per user, from every address and session alike.
+#[tokio::test]
+async fn address_changes_are_throttled_per_user() {
+    let app = throttled_app(&[("RATE_LIMIT_EMAIL_CHANGES", "3")]).await;
+    let tokens = app.user(USER).await;
+    let other = app.user(OTHER).await;
+    let second_session = app.tokens(USER, PASSWORD).await;
+    for taken in ["one@example.com", "two@example.com", "three@example.com"] {
+        assert_eq!(app.register(taken, PASSWORD).await.status(), 201);
+    }
+
+    for taken in ["one@example.com", "two@example.com"] {
+        let answer = change_email(&app, &tokens.access, taken).await;
+        assert_detail(answer, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
+    }
+    let answer = change_email(&app, &second_session.access, "three@example.com").await;
+    assert_detail(answer, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS").await;
+
+    let secs = assert_throttled(
+        change_email(&app, &tokens.access, "free@example.com").await,
+        "a fourth attempt, even to a free address",
+    )
+    .await;
+    assert!(secs > 800, "for the rest of the window: {secs}");
+    assert!(app.user_row(USER).is_some(), "the address did not change");
+    // Other users, and other changes, are untouched.
+    let moved = change_email(&app, &other.access, "moved@example.com").await;
+    assert_eq!(moved.status(), 200);
+    let unchanged = app
+        .patch("/users/me", &tokens.access, json!({"email": USER}))
+        .await;
+    assert_eq!(
+        unchanged.status(),
+        200,
+        "keeping one's address is no attempt"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Emails per address
 
 #[tokio::test]
@@ -533,6 +914,84 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
         app.count("SELECT id FROM audit_events WHERE ip LIKE '198.51.100.%'"),
         0
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dual-stack listeners
+
+/// A client that connects from `local` (any address of 127.0.0.0/8 is this machine's).
+fn client_from(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(local.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+async fn register_from(app: &TestApp, client: &reqwest::Client, email: &str) -> reqwest::Response {
+    client
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finding 1: on a dual-stack listener (`BIND_ADDR=[::]:…`) IPv4 clients arrive as
+/// `::ffff:a.b.c.d`. Each still has a bucket of its own (not one /64 shared by all of IPv4),
+/// and is audited as the IPv4 address it is.
+#[tokio::test]
+async fn ipv4_clients_of_a_dual_stack_listener_have_buckets_of_their_own() {
+    let app = throttled_app(&[
+        ("BIND_ADDR", "[::]:0"),
+        ("RATE_LIMIT_SIGNUP_PER_IP", "2/60"),
+    ])
+    .await;
+    let (one, two) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+
+    for email in ["a@example.com", "b@example.com"] {
+        assert_eq!(register_from(&app, &one, email).await.status(), 201);
+    }
+    assert_throttled(
+        register_from(&app, &one, "c@example.com").await,
+        "the first client's third signup",
+    )
+    .await;
+
+    let other = register_from(&app, &two, "d@example.com").await;
+    assert_eq!(other.status(), 201, "another IPv4 client is not throttled");
+    assert_eq!(
+        app.count("SELECT id FROM audit_events WHERE event = 'signup' AND ip = '127.0.0.2'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT id FROM audit_events WHERE ip LIKE '%:%'"),
+        0,
+        "no IPv4-mapped address is recorded"
+    );
+}
+
+/// Finding 1: `TRUSTED_PROXIES` written as IPv4 match the proxy on a dual-stack listener too,
+/// so each forwarded client is throttled and audited as itself.
+#[tokio::test]
+async fn ipv4_trusted_proxies_match_on_a_dual_stack_listener() {
+    let app = throttled_app(&[
+        ("BIND_ADDR", "[::]:0"),
+        ("RATE_LIMIT_LOGIN_PER_IP", "2/60"),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
+
+    for _ in 0..2 {
+        let answer = login_via(&app, "198.51.100.1", WRONG).await;
+        assert_detail(answer, 400, "LOGIN_BAD_CREDENTIALS").await;
+    }
+    assert_throttled(login_via(&app, "198.51.100.1", WRONG).await, "client A").await;
+
+    let answer = login_via(&app, "198.51.100.2", WRONG).await;
+    assert_detail(answer, 400, "LOGIN_BAD_CREDENTIALS").await;
+    assert_eq!(failed_logins_from(&app, "198.51.100.1"), 2);
+    assert_eq!(failed_logins_from(&app, "198.51.100.2"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------

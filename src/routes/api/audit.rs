@@ -126,7 +126,8 @@ impl From<AuditRecord> for AuditEventRead {
     params(AuditQuery),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "A page of events", body = AuditPage),
+        (status = 200, description = "A page of events", body = AuditPage,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 422, response = ValidationFailed),

@@ -15,10 +15,11 @@ use crate::domain::{Email, UserRead};
 use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::ErrorDetail;
 use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::extractors::{identify, Identity};
 use crate::routes::web::{csrf, AuthUser};
 use crate::services::context::Context;
 use crate::services::context::Origin;
-use crate::services::sessions::{LogoutScope, TokenPair};
+use crate::services::sessions::{LoggedIn, LogoutScope, TokenPair};
 use crate::services::{sessions, users};
 use crate::state::AppState;
 
@@ -66,6 +67,9 @@ pub async fn register(
 }
 
 /// Logs in with the OAuth2 password form; answers a bearer token pair.
+///
+/// A client that keeps cookies may send the device cookie an earlier cookie login set: the
+/// attempt is then judged by that device's own failures, not by other clients'.
 #[utoipa::path(
     post,
     path = "/auth/jwt/login",
@@ -90,12 +94,12 @@ pub async fn login(
     origin: Origin,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = log_in(&state, origin, form).await?;
-    Ok(no_store(HttpResponse::Ok()).json(tokens))
+    let logged_in = log_in(&state, origin, form).await?;
+    Ok(no_store(HttpResponse::Ok()).json(logged_in.tokens))
 }
 
 /// The one login path of both transports.
-async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<TokenPair, ApiError> {
+async fn log_in(state: &AppState, origin: Origin, form: LoginForm) -> Result<LoggedIn, ApiError> {
     let ctx = Context::anonymous(origin);
     Ok(sessions::login(state, &ctx, &form.username, form.password.into()).await?)
 }
@@ -207,7 +211,9 @@ pub async fn logout(
     responses(
         (status = 204, description = "Logged in: the access and refresh cookies are set",
             headers(
-                ("Set-Cookie" = String, description = "The HttpOnly access and refresh cookies"),
+                ("Set-Cookie" = String, description = "The HttpOnly access and refresh cookies, \
+                    and the device cookie by which the next login from this browser is judged \
+                    by its own failures only"),
                 ("X-CSRF-Token" = String, description = "The CSRF token for later changes"),
             )),
         (status = 400, description = "As `/auth/jwt/login`", body = ErrorDetail,
@@ -227,16 +233,20 @@ pub async fn cookie_login(
     session: Session,
     form: LoginForm,
 ) -> Result<HttpResponse, ApiError> {
-    if !csrf::from_this_site(&req) {
+    if !csrf::from_this_site(&req, &state) {
         return Err(ApiError::CsrfFailed);
     }
-    let tokens = log_in(&state, origin, form).await?;
-    let csrf_token = csrf::renew(&session).map_err(ApiError::internal)?;
+    let logged_in = log_in(&state, origin, form).await?;
+    // The page session's token from before the login is worthless after it.
+    csrf::renew(&session).map_err(ApiError::internal)?;
+    let csrf_token = state.session_csrf.token(logged_in.grant.session_id);
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
-    for cookie in CookiePolicy::of(&state).signed_in(&tokens) {
+    let cookies = CookiePolicy::of(&state);
+    for cookie in cookies.signed_in(&logged_in.tokens) {
         response.cookie(cookie);
     }
+    response.cookie(cookies.device(logged_in.device_cookie));
     Ok(response.finish())
 }
 
@@ -271,10 +281,12 @@ pub async fn cookie_logout(
     Ok(response.finish())
 }
 
-/// The page session's CSRF token.
+/// The CSRF token to send with cookie-authenticated changes.
 ///
-/// `GET /auth/csrf`: for scripts that call the API with the cookie. Other sites cannot read
-/// it (no CORS), which is what makes it a secret.
+/// `GET /auth/csrf`: for scripts that call the API with the cookie. When the cookie signs the
+/// browser in, the token belongs to that session (it never works with another's cookie);
+/// otherwise it is the page session's, for the login and signup forms. Other sites cannot
+/// read it (no CORS), which is what makes it a secret.
 #[utoipa::path(
     get,
     path = "/auth/csrf",
@@ -284,8 +296,16 @@ pub async fn cookie_logout(
             body = CsrfToken),
     )
 )]
-pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
-    let csrf_token = csrf::token(&session).map_err(ApiError::internal)?;
+pub async fn csrf_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+) -> Result<HttpResponse, ApiError> {
+    let signed_in = match identify(&req, &state).await? {
+        Identity::Known(auth) => auth.csrf_session(),
+        Identity::Client(..) | Identity::Anonymous { .. } => None,
+    };
+    let csrf_token = csrf::token(&state, &session, signed_in).map_err(ApiError::internal)?;
     Ok(no_store(HttpResponse::Ok()).json(CsrfToken { csrf_token }))
 }
 

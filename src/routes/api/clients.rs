@@ -68,7 +68,8 @@ pub struct CreatedClient<'a> {
     request_body = CreateClientBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
-        (status = 201, description = "Registered", body = CreatedClient),
+        (status = 201, description = "Registered", body = CreatedClient,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
@@ -105,7 +106,8 @@ pub async fn create(
     operation_id = "list_clients",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "Every client (without secrets)", body = Vec<ClientRead>),
+        (status = 200, description = "Every client (without secrets)", body = Vec<ClientRead>,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )

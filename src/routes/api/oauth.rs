@@ -63,7 +63,11 @@ pub async fn token(
         Some("password") => {
             let username = params.require("username")?;
             let password = params.require("password")?.into();
-            json!(sessions::login(&state, &ctx, username, password).await?)
+            json!(
+                sessions::login(&state, &ctx, username, password)
+                    .await?
+                    .tokens
+            )
         }
         Some("refresh_token") => {
             let refresh_token = params.require("refresh_token")?;

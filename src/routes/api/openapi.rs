@@ -29,7 +29,10 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
                        Authenticate with `Authorization: Bearer <access token>` (from \
                        `/auth/jwt/login`), or with the cookie that `/auth/cookie/login` sets; a \
                        state-changing request authenticated by the cookie must also carry the \
-                       `X-CSRF-Token` header (see `/auth/csrf`)."
+                       `X-CSRF-Token` header (see `/auth/csrf`).\n\n\
+                       JSON answers are `Cache-Control: no-store` unless an operation says \
+                       otherwise (the JWKS may be cached for five minutes). In production, \
+                       every answer carries `Strict-Transport-Security`."
     ),
     paths(
         auth::register,

@@ -127,7 +127,8 @@ pub struct ValidationFailed(pub ValidationError);
 #[response(example = json!({"detail": "Request body too large"}))]
 pub struct PayloadTooLarge(pub ErrorDetail);
 
-/// Throttled: too many attempts from this address or on this account.
+/// Throttled: too many attempts from this client address, device or user, or the account makes
+/// clients it does not know wait before another password guess.
 #[derive(ToResponse)]
 #[response(
     example = json!({"detail": "TOO_MANY_REQUESTS"}),

@@ -36,7 +36,8 @@ pub struct SessionRead {
     operation_id = "list_my_sessions",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The user's live sessions", body = Vec<SessionRead>),
+        (status = 200, description = "The user's live sessions", body = Vec<SessionRead>,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
     )
 )]

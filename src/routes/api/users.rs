@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use super::auth::parse_email;
 use super::body::JsonBody;
 use super::schemas::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unavailable, ValidationFailed,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+    ValidationFailed,
 };
 use crate::domain::{Email, UserId, UserRead};
 use crate::routes::web::errors::ApiError;
@@ -52,7 +53,8 @@ pub struct UpdateUserBody {
     tag = "users",
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The user", body = UserRead),
+        (status = 200, description = "The user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
     )
 )]
@@ -63,9 +65,12 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
 /// Changes the signed-in user's email or password.
 ///
 /// Both need `current_password` (`UPDATE_USER_BAD_CURRENT_PASSWORD` when it is missing or
-/// wrong). A new password revokes every session of the user and every access token issued
-/// before it. A new email must be verified again, is audited, is notified to the old
-/// address, and ends every other session of the user (this one stays signed in).
+/// wrong); checking it counts as a login attempt on the account, throttled like one (429).
+/// Attempts to change the address are limited per user (429), as each says whether the
+/// address asked for is taken. A new password revokes every session of the user and every
+/// access token issued before it. A new email must be verified again, is audited, is
+/// notified to the old address, and ends every other session of the user (this one stays
+/// signed in).
 #[utoipa::path(
     patch,
     path = "/users/me",
@@ -73,7 +78,8 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
     request_body = UpdateMeBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
-        (status = 200, description = "The updated user", body = UserRead),
+        (status = 200, description = "The updated user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` (also for a look-alike \
             of another account's address), `UPDATE_USER_BAD_CURRENT_PASSWORD` (a new `email` or \
             `password` without the right `current_password`), or \
@@ -82,6 +88,7 @@ pub async fn me(auth: AuthUser) -> HttpResponse {
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
+        (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
     )
 )]
@@ -110,7 +117,8 @@ pub async fn update_me(
     params(("id" = String, Path, description = "The user's id (a UUID)")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The user", body = UserRead),
+        (status = 200, description = "The user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -137,7 +145,8 @@ pub async fn get_user(
     request_body = UpdateUserBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
-        (status = 200, description = "The updated user", body = UserRead),
+        (status = 200, description = "The updated user", body = UserRead,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`UPDATE_USER_EMAIL_ALREADY_EXISTS` or \
             `{code: UPDATE_USER_INVALID_PASSWORD, reason}`", body = BadRequest),
         (status = 401, response = Unauthorized),

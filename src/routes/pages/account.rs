@@ -81,7 +81,7 @@ async fn page(
         })
         .collect();
     Ok(AccountPage {
-        layout: Layout::new(session, Some(&auth.user))?,
+        layout: Layout::new(state, session, Some(auth))?,
         account: AccountView::from(&auth.user),
         sessions,
         errors,

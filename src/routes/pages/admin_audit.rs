@@ -205,7 +205,7 @@ pub async fn list(
         (n, false) => format!("{n} events"),
     };
     let view = AuditPage {
-        layout: Layout::new(&session, Some(&auth.user))?,
+        layout: Layout::new(&state, &session, Some(&auth))?,
         events: AuditEvent::ALL
             .into_iter()
             .map(|event| EventOption {

@@ -10,9 +10,9 @@ use askama::Template;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::domain::{Client, ClientId, ClientName, Scopes, User};
+use crate::domain::{Client, ClientId, ClientName, Scopes};
 use crate::routes::web::errors::PageError;
-use crate::routes::web::extractors::PageSuperuser;
+use crate::routes::web::extractors::{Authenticated, PageSuperuser};
 use crate::routes::web::{
     display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout, NoFields,
 };
@@ -64,13 +64,13 @@ struct CreatedClient {
 async fn page(
     state: &AppState,
     session: &Session,
-    admin: &User,
+    admin: &Authenticated,
     form: (String, String, FieldErrors),
     created: Option<CreatedClient>,
 ) -> Result<ClientsPage, PageError> {
     let (client_name, scopes, errors) = form;
     Ok(ClientsPage {
-        layout: Layout::new(session, Some(admin))?,
+        layout: Layout::new(state, session, Some(admin))?,
         clients: clients::list(state)
             .await?
             .into_iter()
@@ -89,7 +89,7 @@ pub async fn list(
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
     let empty_form = (String::new(), String::new(), FieldErrors::default());
-    let view = page(&state, &session, &auth.user, empty_form, None).await?;
+    let view = page(&state, &session, &auth, empty_form, None).await?;
     render(StatusCode::OK, &view)
 }
 
@@ -119,7 +119,7 @@ pub async fn create(
         let view = page(
             &state,
             &session,
-            &auth.user,
+            &auth,
             (form.name, form.scopes, errors),
             None,
         );
@@ -139,7 +139,7 @@ pub async fn create(
         scopes: registered.client.scopes.to_space_separated(),
     };
     let empty_form = (String::new(), String::new(), FieldErrors::default());
-    let view = page(&state, &session, &auth.user, empty_form, Some(created)).await?;
+    let view = page(&state, &session, &auth, empty_form, Some(created)).await?;
     render(StatusCode::CREATED, &view)
 }
 

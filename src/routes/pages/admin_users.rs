@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::domain::Page;
 use crate::domain::{User, UserId};
 use crate::routes::web::errors::PageError;
-use crate::routes::web::extractors::PageSuperuser;
+use crate::routes::web::extractors::{Authenticated, PageSuperuser};
 use crate::routes::web::{
     display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout, Pager,
 };
@@ -178,7 +178,7 @@ pub async fn list(
         (n, false) => format!("{n} users match “{search}”"),
     };
     let view = UsersPage {
-        layout: Layout::new(&session, Some(&auth.user))?,
+        layout: Layout::new(&state, &session, Some(&auth))?,
         summary,
         rows: listing.items.into_iter().map(UserRow::from).collect(),
         current: list_url(&search, pager.page),
@@ -223,17 +223,18 @@ pub async fn confirm(
         return Err(PageError::NotFound);
     }
     let target = find(&state, &id).await?;
-    confirm_delete(&session, &auth.user, &target, LIST)
+    confirm_delete(&state, &session, &auth, &target, LIST)
 }
 
 fn confirm_delete(
+    state: &AppState,
     session: &Session,
-    admin: &User,
+    admin: &Authenticated,
     target: &User,
     next: &str,
 ) -> Result<HttpResponse, PageError> {
     let page = ConfirmDeletePage {
-        layout: Layout::new(session, Some(admin))?,
+        layout: Layout::new(state, session, Some(admin))?,
         id: target.id.to_string(),
         email: target.email.clone(),
         next: next.to_owned(),
@@ -266,7 +267,7 @@ pub async fn act(
     };
     let target = find(&state, &id).await?;
     if action == Action::Delete && form.confirm.as_deref() != Some("yes") {
-        return confirm_delete(&session, &auth.user, &target, &next);
+        return confirm_delete(&state, &session, &auth, &target, &next);
     }
     let ctx = Context::user(&auth.user, origin);
     match apply(&state, &ctx, action, target.id).await {

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::domain::Email;
+use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, Visitor};
 use crate::routes::web::{
@@ -39,11 +40,12 @@ pub struct SignupFields {
 }
 
 pub async fn signup_form(
+    state: web::Data<AppState>,
     session: Session,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let page = SignupPage {
-        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
         email: String::new(),
         errors: FieldErrors::default(),
     };
@@ -95,7 +97,7 @@ pub async fn signup(
         }
     }
     let page = SignupPage {
-        layout: Layout::new(&session, None)?,
+        layout: Layout::new(&state, &session, previous.as_ref())?,
         email: form.email,
         errors,
     };
@@ -119,13 +121,14 @@ pub struct LoginQuery {
 }
 
 pub async fn login_form(
+    state: web::Data<AppState>,
     session: Session,
     query: web::Query<LoginQuery>,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let next = next_or(query.next.as_deref(), AFTER_LOGIN);
     let page = LoginPage {
-        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
         email: String::new(),
         next: next.to_string(),
         error: "",
@@ -153,13 +156,17 @@ pub async fn login(
     let next = next_or(form.next.as_deref(), AFTER_LOGIN);
     let ctx = Context::anonymous(origin);
     match sessions::login(&state, &ctx, &form.email, form.password.into()).await {
-        Ok(tokens) => {
+        Ok(logged_in) => {
             end_previous_session(&state, &ctx, previous).await?;
-            signed_in_redirect(&state, &session, &tokens, next.as_str())
+            let mut response =
+                signed_in_redirect(&state, &session, &logged_in.tokens, next.as_str())?;
+            let device = CookiePolicy::of(&state).device(logged_in.device_cookie);
+            response.add_cookie(&device).map_err(PageError::internal)?;
+            Ok(response)
         }
         Err(ServiceError::BadCredentials) => {
             let page = LoginPage {
-                layout: Layout::new(&session, None)?,
+                layout: Layout::new(&state, &session, previous.as_ref())?,
                 email: form.email,
                 next: next.to_string(),
                 // One message for every failure: the page must not tell which part was wrong.
@@ -171,7 +178,7 @@ pub async fn login(
         // Only the right password gets here, so saying so leaks nothing.
         Err(ServiceError::NotVerified) => {
             let page = LoginPage {
-                layout: Layout::new(&session, None)?,
+                layout: Layout::new(&state, &session, previous.as_ref())?,
                 email: form.email,
                 next: next.to_string(),
                 error: "Please verify your email address first: check your inbox for the link.",

@@ -2,12 +2,13 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::Visitor;
 use crate::routes::web::{render, Layout};
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "home.html")]
@@ -15,8 +16,11 @@ struct HomePage {
     layout: Layout,
 }
 
-pub async fn show(session: Session, Visitor(visitor): Visitor) -> Result<HttpResponse, PageError> {
-    let user = visitor.map(|auth| auth.user);
-    let layout = Layout::new(&session, user.as_ref())?;
+pub async fn show(
+    state: web::Data<AppState>,
+    session: Session,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let layout = Layout::new(&state, &session, visitor.as_ref())?;
     render(StatusCode::OK, &HomePage { layout })
 }

@@ -36,11 +36,12 @@ pub struct EmailFields {
 }
 
 pub async fn forgot_password_form(
+    state: web::Data<AppState>,
     session: Session,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let page = ForgotPasswordPage {
-        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
         email: String::new(),
         errors: FieldErrors::default(),
     };
@@ -61,7 +62,7 @@ pub async fn forgot_password(
             let mut errors = FieldErrors::default();
             errors.add("email", format!("Enter a valid email address ({e})."));
             let page = ForgotPasswordPage {
-                layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+                layout: Layout::new(&state, &session, visitor.as_ref())?,
                 email: form.email,
                 errors,
             };
@@ -107,11 +108,12 @@ pub struct TokenQuery {
 }
 
 pub async fn reset_password_form(
+    state: web::Data<AppState>,
     session: Session,
     query: web::Query<TokenQuery>,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
-    let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+    let layout = Layout::new(&state, &session, visitor.as_ref())?;
     match query.into_inner().token.filter(|token| !token.is_empty()) {
         Some(token) => {
             let page = ResetPasswordPage {
@@ -158,7 +160,7 @@ pub async fn reset_password(
                 return signed_out_redirect(&state, &session, "/login");
             }
             Err(ServiceError::BadToken) => {
-                let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+                let layout = Layout::new(&state, &session, visitor.as_ref())?;
                 return bad_reset_link(layout);
             }
             Err(ServiceError::WeakPassword(why)) => errors.add("new_password", why.to_string()),
@@ -166,7 +168,7 @@ pub async fn reset_password(
         }
     }
     let page = ResetPasswordPage {
-        layout: Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?,
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
         token: form.token,
         errors,
     };
@@ -191,11 +193,12 @@ struct VerifyEmailPage {
 
 /// Shows the button that verifies the address; opening the link alone changes nothing.
 pub async fn verify_form(
+    state: web::Data<AppState>,
     session: Session,
     query: web::Query<TokenQuery>,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
-    let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+    let layout = Layout::new(&state, &session, visitor.as_ref())?;
     match query.into_inner().token.filter(|token| !token.is_empty()) {
         Some(token) => render(StatusCode::OK, &VerifyEmailPage { layout, token }),
         None => bad_verify_link(layout),
@@ -222,7 +225,7 @@ pub async fn verify(
             flash::success(&session, "Your email address was already verified.")
         }
         Err(ServiceError::BadToken) => {
-            let layout = Layout::new(&session, visitor.as_ref().map(|auth| &auth.user))?;
+            let layout = Layout::new(&state, &session, visitor.as_ref())?;
             return bad_verify_link(layout);
         }
         Err(other) => return Err(other.into()),

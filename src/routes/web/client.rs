@@ -1,6 +1,10 @@
 //! Where a request comes from, the `Origin` of a service call: the client's address
 //! (believing `X-Forwarded-For` only from configured proxies) and its user agent. Throttling
 //! keys on the first, the audit log records both.
+//!
+//! Addresses are canonical: on a dual-stack listener an IPv4 client arrives as
+//! `::ffff:a.b.c.d`, and is treated (bucketed, matched against proxies, audited, logged) as
+//! the IPv4 address it is.
 
 use std::future::{ready, Ready};
 use std::net::IpAddr;
@@ -9,21 +13,18 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use ipnet::IpNet;
 
-use crate::services::context::Origin;
+use super::cookies::CookiePolicy;
+use crate::services::context::{DeviceCookie, Origin};
 use crate::state::AppState;
 
-/// Where a request comes from: its client address and user agent.
-pub fn origin_of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Origin {
-    let forwarded_for = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+/// Where a request comes from: its client address, user agent and device cookie.
+pub fn origin_of(req: &HttpRequest, state: &AppState) -> Origin {
     Origin {
-        ip: req
-            .peer_addr()
-            .map(|peer| client_ip(peer.ip(), &forwarded_for, trusted_proxies)),
+        ip: client_address(req, state.throttle.trusted_proxies()),
+        device_cookie: req
+            .cookie(CookiePolicy::of(state).device_name())
+            .map(|cookie| DeviceCookie(cookie.value().to_owned()))
+            .filter(|cookie| !cookie.0.is_empty()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
@@ -37,11 +38,72 @@ impl FromRequest for Origin {
     type Future = Ready<Result<Origin, actix_web::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let trusted = req
+        let state = req
             .app_data::<web::Data<AppState>>()
-            .map(|state| state.throttle.trusted_proxies())
-            .unwrap_or_default();
-        ready(Ok(origin_of(req, trusted)))
+            .expect("AppState is registered");
+        ready(Ok(origin_of(req, state)))
+    }
+}
+
+/// The client's address, canonical, as [`client_ip`] finds it.
+pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let forwarded_for = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(client_ip(peer, &forwarded_for, trusted_proxies))
+}
+
+/// What a trusted proxy says about the request it forwarded: the scheme and host the client
+/// used. From anyone else, `None`: those headers are written by whoever sends them.
+pub struct Forwarded {
+    pub proto: Option<String>,
+    pub host: Option<String>,
+}
+
+impl Forwarded {
+    /// Reads `Forwarded` (RFC 7239: `proto=` and `host=` of its first element, the one the
+    /// proxy nearest the client wrote), or else `X-Forwarded-Proto` and `X-Forwarded-Host`
+    /// (their first value), when the peer is one of `trusted_proxies`.
+    pub fn of(req: &HttpRequest, trusted_proxies: &[IpNet]) -> Forwarded {
+        let peer_trusted = req
+            .peer_addr()
+            .is_some_and(|peer| is_trusted(peer.ip().to_canonical(), trusted_proxies));
+        if !peer_trusted {
+            return Forwarded {
+                proto: None,
+                host: None,
+            };
+        }
+        let first = |name: &str| {
+            let value = req.headers().get(name)?.to_str().ok()?;
+            let first = value.split(',').next()?.trim();
+            (!first.is_empty()).then(|| first.to_owned())
+        };
+        let mut forwarded = Forwarded {
+            proto: None,
+            host: None,
+        };
+        if let Some(element) = first("forwarded") {
+            for pair in element.split(';') {
+                let Some((name, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"').to_owned();
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "proto" => forwarded.proto = Some(value),
+                    "host" => forwarded.host = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        forwarded.proto = forwarded.proto.or_else(|| first("x-forwarded-proto"));
+        forwarded.host = forwarded.host.or_else(|| first("x-forwarded-host"));
+        forwarded.proto = forwarded.proto.map(|proto| proto.to_ascii_lowercase());
+        forwarded
     }
 }
 
@@ -50,16 +112,17 @@ impl FromRequest for Origin {
 /// address that is not one of them is the client. Anything to its left was written by the
 /// client and proves nothing.
 pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -> IpAddr {
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(&peer) {
+    let peer = peer.to_canonical();
+    if !is_trusted(peer, trusted_proxies) {
         return peer;
     }
     let mut client = peer;
     for hop in forwarded_for.rsplit(',') {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
+                let ip = ip.to_canonical();
                 client = ip;
-                if !trusted(&ip) {
+                if !is_trusted(ip, trusted_proxies) {
                     break;
                 }
             }
@@ -67,6 +130,11 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -
         }
     }
     client
+}
+
+/// Whether `ip` (canonical) is one of our proxies.
+fn is_trusted(ip: IpAddr, trusted_proxies: &[IpNet]) -> bool {
+    trusted_proxies.iter().any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]
@@ -122,6 +190,27 @@ mod tests {
             ip("10.0.0.9")
         );
         assert_eq!(client_ip(ip("10.0.0.2"), "", &proxies), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv4() {
+        let proxies = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("::ffff:203.0.113.9"), "", &[]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("::ffff:10.0.0.2"), "::ffff:198.51.100.7", &proxies),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(
+                ip("::ffff:10.0.0.2"),
+                "198.51.100.7, ::ffff:10.0.0.9",
+                &proxies
+            ),
+            ip("198.51.100.7")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use actix_web::cookie::{time, Cookie, SameSite};
 use actix_web::HttpRequest;
 
+use crate::auth::device::DEVICE_COOKIE_LIFETIME;
 use crate::services::sessions::TokenPair;
 use crate::state::AppState;
 
@@ -59,6 +60,25 @@ impl CookiePolicy {
         } else {
             "gatehouse_session"
         }
+    }
+
+    /// The cookie by which a browser that signed in before is known (`auth::device`).
+    pub fn device_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-gatehouse_device"
+        } else {
+            "gatehouse_device"
+        }
+    }
+
+    /// The device cookie for a browser that has just signed in; it outlives the session (a
+    /// logout keeps it), as the device stays known.
+    pub fn device(&self, value: String) -> Cookie<'static> {
+        self.cookie(
+            self.device_name(),
+            value,
+            seconds(DEVICE_COOKIE_LIFETIME.as_secs()),
+        )
     }
 
     /// The access and refresh cookies for a freshly issued token pair.

@@ -15,7 +15,8 @@ use std::pin::Pin;
 
 use actix_session::SessionExt;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use uuid::Uuid;
 
 use super::cookies::CookiePolicy;
 use super::csrf;
@@ -42,6 +43,19 @@ pub struct Authenticated {
     pub transport: Transport,
 }
 
+impl Authenticated {
+    /// The session whose CSRF token this request must present for a state change: the one
+    /// the cookie authenticated. A bearer token is no ambient credential, so it has none.
+    pub fn csrf_session(&self) -> Option<Uuid> {
+        (self.transport == Transport::Cookie).then_some(self.grant.session_id)
+    }
+}
+
+/// The session a visitor's forms are bound to, if the cookie signed them in.
+pub fn csrf_session(visitor: Option<&Authenticated>) -> Option<Uuid> {
+    visitor.and_then(Authenticated::csrf_session)
+}
+
 /// Who is asking, if anyone.
 #[derive(Debug, Clone)]
 pub enum Identity {
@@ -54,7 +68,9 @@ pub enum Identity {
     },
 }
 
-/// Authenticates a request by bearer token or cookie (see the module documentation).
+/// Authenticates a request by bearer token or cookie (see the module documentation). The
+/// cookie's verdict is kept for the rest of the request, so that the extractors of one
+/// handler (a CSRF-checked form and the signed-in user, say) agree, and a renewal happens once.
 pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, ServiceError> {
     if let Some(token) = bearer_token(req) {
         return known_or_refused(
@@ -62,6 +78,15 @@ pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, S
             Transport::Bearer,
         );
     }
+    if let Some(known) = req.extensions().get::<Identity>() {
+        return Ok(known.clone());
+    }
+    let identity = identify_by_cookie(req, state).await?;
+    req.extensions_mut().insert(identity.clone());
+    Ok(identity)
+}
+
+async fn identify_by_cookie(req: &HttpRequest, state: &AppState) -> Result<Identity, ServiceError> {
     let cookies = CookiePolicy::of(state);
     let access = cookies.access_token(req);
     if let Some(token) = &access {
@@ -155,8 +180,14 @@ impl AuthUser {
     /// A state change authenticated by the cookie must carry the CSRF header.
     fn checked(req: &HttpRequest, auth: Authenticated) -> Result<AuthUser, ApiError> {
         let needs_csrf = auth.transport == Transport::Cookie && !req.method().is_safe();
-        if needs_csrf && !csrf::verify(req, &req.get_session(), csrf::header_token(req)) {
-            return Err(ApiError::CsrfFailed);
+        if needs_csrf {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState is registered");
+            let (session, token) = (req.get_session(), csrf::header_token(req));
+            if !csrf::verify(req, state, &session, auth.csrf_session(), token) {
+                return Err(ApiError::CsrfFailed);
+            }
         }
         Ok(AuthUser {
             user: auth.user,

@@ -11,7 +11,9 @@ use serde::Deserialize;
 
 use super::csrf;
 use super::errors::PageError;
+use super::extractors::{identify, Identity};
 use crate::domain::LocalPath;
+use crate::state::AppState;
 
 /// Per-field error messages of a form, shown beside their inputs.
 #[derive(Debug, Default)]
@@ -31,8 +33,10 @@ impl FieldErrors {
     }
 }
 
-/// A submitted form whose CSRF token matched the session's and which came from this site;
-/// anything else is refused with the 403 page before the handler runs.
+/// A submitted form whose CSRF token matched and which came from this site; anything else is
+/// refused with the 403 page before the handler runs. The token must be the signed-in
+/// session's when the cookie signs the browser in, the page session's otherwise (see
+/// [`csrf`]).
 pub struct CsrfForm<T>(pub T);
 
 /// A form with nothing but its CSRF token (a button).
@@ -55,7 +59,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let body = body.await.map_err(|_| PageError::BadRequest)?;
             let presented: CsrfField =
                 serde_urlencoded::from_bytes(&body).map_err(|_| PageError::BadRequest)?;
-            if !csrf::verify(&req, &req.get_session(), presented.csrf_token.as_deref()) {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .expect("AppState is registered");
+            let signed_in = match identify(&req, &state).await? {
+                Identity::Known(auth) => auth.csrf_session(),
+                Identity::Client(..) | Identity::Anonymous { .. } => None,
+            };
+            let token = presented.csrf_token.as_deref();
+            if !csrf::verify(&req, &state, &req.get_session(), signed_in, token) {
                 return Err(PageError::CsrfFailed);
             }
             let form = serde_urlencoded::from_bytes(&body).map_err(|_| PageError::BadRequest)?;

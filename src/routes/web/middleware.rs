@@ -16,7 +16,11 @@ use actix_web::http::Method;
 use actix_web::middleware::{Logger, Next};
 use actix_web::web;
 
+use ipnet::IpNet;
+
+use super::client::{client_address, Forwarded};
 use super::cookies::CookiePolicy;
+use crate::config::Environment;
 use crate::state::AppState;
 
 /// The encrypted cookie that holds a browser's CSRF token and flash messages. It lives as long
@@ -50,8 +54,14 @@ pub fn is_viewer(path: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// HTTP Strict Transport Security (RFC 6797): for a year, subdomains included.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
 /// Headers every answer gets: the JSON charset the API promises, and what keeps pages from
-/// being framed, sniffed, or leaking where the user came from.
+/// being framed, sniffed, or leaking where the user came from. JSON answers are never cached
+/// unless their handler says otherwise (they carry personal data and tokens). In production,
+/// browsers are told to use HTTPS only, unless a trusted proxy says this request came over
+/// plain HTTP (where the header means nothing).
 pub async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -62,6 +72,13 @@ pub async fn response_headers(
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
          object-src 'none'"
     };
+    let hsts = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
+        state.environment == Environment::Production
+            && Forwarded::of(req.request(), state.throttle.trusted_proxies())
+                .proto
+                .as_deref()
+                != Some("http")
+    });
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     if headers
@@ -71,6 +88,15 @@ pub async fn response_headers(
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
         );
     }
     for (name, value) in [
@@ -85,9 +111,14 @@ pub async fn response_headers(
 }
 
 /// One line per request: client, method, path (never the query string, which could carry a
-/// token), status, size, duration.
-pub fn request_logger() -> Logger {
-    Logger::new(r#"%a "%{method}xi %U" %s %b %Dms"#)
+/// token), status, size, duration. The client is the canonical address that throttling and
+/// the audit log see (a trusted proxy's `X-Forwarded-For` believed, nobody else's).
+pub fn request_logger(trusted_proxies: Vec<IpNet>) -> Logger {
+    Logger::new(r#"%{client}xi "%{method}xi %U" %s %b %Dms"#)
+        .custom_request_replace("client", move |req| {
+            client_address(req.request(), &trusted_proxies)
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string())
+        })
         .custom_request_replace("method", |req| req.method().to_string())
 }
 

@@ -9,8 +9,8 @@ use askama::Template;
 use super::cookies::CookiePolicy;
 use super::csrf;
 use super::errors::PageError;
+use super::extractors::{csrf_session, Authenticated};
 use super::flash::{self, Flash};
-use crate::domain::User;
 use crate::services::sessions::TokenPair;
 use crate::state::AppState;
 
@@ -29,14 +29,20 @@ pub struct NavUser {
 }
 
 impl Layout {
-    /// The frame for a page in this session: takes its flash messages and its CSRF token.
-    pub fn new(session: &Session, user: Option<&User>) -> Result<Layout, PageError> {
+    /// The frame for a page in this session, shown to `visitor`: takes its flash messages and
+    /// the CSRF token its forms carry.
+    pub fn new(
+        state: &AppState,
+        session: &Session,
+        visitor: Option<&Authenticated>,
+    ) -> Result<Layout, PageError> {
+        let signed_in = csrf_session(visitor);
         Ok(Layout {
-            user: user.map(|user| NavUser {
-                email: user.email.clone(),
-                is_superuser: user.is_superuser,
+            user: visitor.map(|auth| NavUser {
+                email: auth.user.email.clone(),
+                is_superuser: auth.user.is_superuser,
             }),
-            csrf_token: csrf::token(session).map_err(PageError::internal)?,
+            csrf_token: csrf::token(state, session, signed_in).map_err(PageError::internal)?,
             flashes: flash::take(session),
         })
     }

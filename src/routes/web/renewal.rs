@@ -34,7 +34,7 @@ pub async fn renew(
     let Some(refresh_token) = cookies.refresh_token(req) else {
         return Ok(None);
     };
-    let ctx = Context::anonymous(origin_of(req, state.throttle.trusted_proxies()));
+    let ctx = Context::anonymous(origin_of(req, state));
     match sessions::refresh(state, &ctx, &refresh_token).await {
         Ok(Refreshed {
             tokens,

@@ -1,0 +1,1 @@
+ALTER TABLE throttle_counters DROP COLUMN blocked_until;
