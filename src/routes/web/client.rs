@@ -214,6 +214,38 @@ mod tests {
     }
 
     #[test]
+    fn only_a_trusted_proxy_says_what_the_client_used() {
+        use actix_web::test::TestRequest;
+        let proxies = nets(&["10.0.0.0/8"]);
+        let request = |peer: &str, headers: &[(&str, &str)]| {
+            let mut request = TestRequest::get().peer_addr(format!("{peer}:443").parse().unwrap());
+            for header in headers {
+                request = request.insert_header(*header);
+            }
+            request.to_http_request()
+        };
+        let x_forwarded = [
+            ("x-forwarded-proto", "HTTPS"),
+            ("x-forwarded-host", "auth.example.com, inner.local"),
+        ];
+        let trusted = Forwarded::of(&request("10.0.0.2", &x_forwarded), &proxies);
+        assert_eq!(trusted.proto.as_deref(), Some("https"));
+        assert_eq!(trusted.host.as_deref(), Some("auth.example.com"));
+        let mapped = Forwarded::of(&request("[::ffff:10.0.0.2]", &x_forwarded), &proxies);
+        assert_eq!(mapped.proto.as_deref(), Some("https"));
+        let stranger = Forwarded::of(&request("203.0.113.9", &x_forwarded), &proxies);
+        assert_eq!((stranger.proto, stranger.host), (None, None));
+
+        let rfc7239 = [(
+            "forwarded",
+            "for=198.51.100.7;proto=http;host=\"a.example\", for=10.0.0.3;proto=https",
+        )];
+        let parsed = Forwarded::of(&request("10.0.0.2", &rfc7239), &proxies);
+        assert_eq!(parsed.proto.as_deref(), Some("http"));
+        assert_eq!(parsed.host.as_deref(), Some("a.example"));
+    }
+
+    #[test]
     fn ipv6_proxies_and_clients() {
         let proxies = nets(&["fd00::/8"]);
         assert_eq!(
