@@ -462,3 +462,22 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Diesel keys a migration by the part of its folder's name before the first `_`: two
+    /// folders with one version would leave one of them silently unapplied.
+    #[test]
+    fn every_migration_has_a_version_of_its_own() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut versions: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .map(|name| name.split('_').next().unwrap_or_default().to_owned())
+            .collect();
+        let count = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(versions.len(), count, "duplicate migration versions");
+    }
+}
