@@ -41,6 +41,11 @@ async fn register(server: &Server, email: &str) -> u16 {
     status
 }
 
+async fn health(server: &Server) -> u16 {
+    let response = server.client.get(server.url("/health")).send().await;
+    response.expect("GET /health").status().as_u16()
+}
+
 /// Every write of the server fails with EIO (injected into `pwrite64` by strace) while the
 /// guard lives; detaching ends the fault.
 struct FailingWrites(std::process::Child);
@@ -99,25 +104,13 @@ async fn a_failing_write_answers_503_stores_nothing_and_the_service_recovers() {
     }
     // Past the second that a verdict of /health stands.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let health = server
-        .client
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 503);
+    assert_eq!(health(&server).await, 503);
     drop(fault);
 
     // Without a restart: writes work at once, and /health once its verdict is renewed.
     assert_eq!(register(&server, "after@example.com").await, 201);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let health = server
-        .client
-        .get(server.url("/health"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    assert_eq!(health(&server).await, 200);
     let log = server.stop();
     assert!(
         log.contains("disk I/O error"),
