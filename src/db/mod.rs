@@ -52,7 +52,7 @@ pub enum Conn {
     Sqlite(SqliteConnection),
 }
 
-pub use pool::{Pool, FAST_ACQUIRE};
+pub use pool::Pool;
 
 /// The same migrations serve both backends: they are written in the SQL both understand.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -94,13 +94,6 @@ impl From<DieselError> for DbError {
             true => DbError::Storage(error.to_string()),
             false => DbError::Query(error),
         }
-    }
-}
-
-impl DbError {
-    /// Whether the database, not the request, is at fault: the client should retry later.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, DbError::Down(_) | DbError::Storage(_))
     }
 }
 
@@ -430,12 +423,6 @@ where
     // A write into a deleted or replaced file would be acknowledged and lost.
     pool.check_file()?;
     run(pool, move |conn| write_transaction(conn, work)).await
-}
-
-/// Answers whether the database responds.
-pub fn ping(conn: &mut Conn) -> Result<(), DbError> {
-    conn.batch_execute("SELECT 1")?;
-    Ok(())
 }
 
 /// Proves the database can store data: changes the probe row and commits.
