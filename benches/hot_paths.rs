@@ -51,7 +51,7 @@ use gatehouse::auth::tokens::{AccessGrant, AccessTokens, Grant};
 use gatehouse::config::{JwtAlgorithm, JwtSettings, KeySource};
 use gatehouse::db::sessions::{self, NewSession, Rotation, RotationRequest};
 use gatehouse::db::{self, users, Conn};
-use gatehouse::domain::{Email, UserId};
+use gatehouse::domain::{AuthMethods, Email, UserId};
 
 // ---------------------------------------------------------------------------------------------
 // Access tokens
@@ -96,6 +96,8 @@ fn grant() -> AccessGrant {
         user_id: UserId::new(),
         session_id: Uuid::new_v4(),
         refresh_generation: Some(1),
+        methods: AuthMethods::PASSWORD,
+        auth_time: 1_700_000_000,
     }
 }
 
@@ -291,6 +293,7 @@ fn populate(conn: &mut Conn) -> Vec<(UserId, Uuid)> {
                 refresh_token_hash: refresh::hash(&refresh::random_token()),
                 ttl_secs: REFRESH_TTL_SECS,
                 user_agent: Some("bench".into()),
+                methods: AuthMethods::PASSWORD,
             };
             (
                 user_id,
@@ -354,6 +357,7 @@ fn bench_database(c: &mut Criterion) {
             refresh_token_hash: refresh::hash(&current),
             ttl_secs: REFRESH_TTL_SECS,
             user_agent: Some("bench".into()),
+            methods: AuthMethods::PASSWORD,
         },
     )
     .expect("create session");

@@ -45,6 +45,49 @@ impl fmt::Debug for KeySource {
     }
 }
 
+/// Who must have a second factor (`MFA_REQUIRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaPolicy {
+    Off,
+    Superusers,
+    All,
+}
+
+impl MfaPolicy {
+    /// Whether a user with these rights must use a second factor.
+    pub fn applies_to(self, is_superuser: bool) -> bool {
+        match self {
+            MfaPolicy::Off => false,
+            MfaPolicy::Superusers => is_superuser,
+            MfaPolicy::All => true,
+        }
+    }
+}
+
+/// Where the key that seals TOTP secrets comes from.
+#[derive(Clone)]
+pub enum MfaKeySource {
+    /// `MFA_KEY` (or the contents of `MFA_KEY_FILE`): base64 or hex of at least 32 bytes.
+    Configured(SecretString),
+    /// No key configured: a development run generates one and keeps it in this file.
+    GeneratedFile(PathBuf),
+}
+
+impl fmt::Debug for MfaKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MfaKeySource::Configured(_) => f.write_str("Configured([REDACTED])"),
+            MfaKeySource::GeneratedFile(path) => write!(f, "GeneratedFile({})", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    pub policy: MfaPolicy,
+    pub key: MfaKeySource,
+}
+
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub algorithm: JwtAlgorithm,
@@ -213,6 +256,7 @@ pub struct Settings {
     /// Connections served at once; beyond, new ones are refused with 503. Unset: as many as
     /// the open-files limit allows (worked out at start).
     pub max_connections: Option<usize>,
+    pub mfa: MfaSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,6 +416,20 @@ impl Settings {
                 .map(|token| SecretString::from(token.trim().to_owned())),
             shutdown_timeout: vars.seconds("SHUTDOWN_TIMEOUT", 10)?,
             max_connections: vars.optional("MAX_CONNECTIONS")?,
+            mfa: MfaSettings {
+                policy: match vars.get("MFA_REQUIRED").as_deref() {
+                    None | Some("off") => MfaPolicy::Off,
+                    Some("superusers") => MfaPolicy::Superusers,
+                    Some("all") => MfaPolicy::All,
+                    Some(other) => {
+                        return Err(invalid(
+                            "MFA_REQUIRED",
+                            format!("expected `off`, `superusers` or `all`, got `{other}`"),
+                        ))
+                    }
+                },
+                key: mfa_key_source(&vars, &data_dir)?,
+            },
             public_url,
         };
         settings.check()?;
@@ -523,6 +581,24 @@ impl Settings {
                     ));
                 }
             }
+            match &self.mfa.key {
+                MfaKeySource::GeneratedFile(_) => {
+                    return Err(ConfigError::UnsafeForProduction(
+                        "no MFA_KEY is configured; set MFA_KEY (or MFA_KEY_FILE) to 32 random \
+                         bytes, base64 (`gatehouse keys generate --hs256` prints one), the same \
+                         on every instance"
+                            .into(),
+                    ))
+                }
+                MfaKeySource::Configured(key) => {
+                    check_random_secret(key.expose_secret()).map_err(|why| {
+                        ConfigError::UnsafeForProduction(format!(
+                            "MFA_KEY {why}; it must be the base64 or hex of at least \
+                             {MIN_SHARED_SECRET_BYTES} random bytes"
+                        ))
+                    })?;
+                }
+            }
         }
         Ok(())
     }
@@ -532,11 +608,24 @@ impl Settings {
 /// padded or not) of at least 32 bytes whose spread of values looks random. A passphrase, a
 /// repeated character or a short pattern is refused; the words say why, never the secret.
 pub fn check_random_secret(secret: &str) -> Result<(), &'static str> {
+    let bytes = decode_secret(secret);
+    let bytes = bytes.ok_or("is neither hex nor base64")?;
+    if bytes.len() < MIN_SHARED_SECRET_BYTES {
+        return Err("decodes to fewer than 32 bytes");
+    }
+    if entropy_bits(&bytes) < MIN_SHARED_SECRET_ENTROPY_BITS {
+        return Err("does not look random (too few distinct byte values)");
+    }
+    Ok(())
+}
+
+/// The bytes a secret setting encodes: hex, or base64 (standard or URL-safe, padded or not).
+pub fn decode_secret(secret: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     use base64::Engine as _;
     let secret = secret.trim();
     let is_hex = secret.len().is_multiple_of(2) && secret.bytes().all(|b| b.is_ascii_hexdigit());
-    let bytes = if is_hex {
+    if is_hex {
         (0..secret.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&secret[i..i + 2], 16))
@@ -546,15 +635,7 @@ pub fn check_random_secret(secret: &str) -> Result<(), &'static str> {
         [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
             .iter()
             .find_map(|engine| engine.decode(secret).ok())
-    };
-    let bytes = bytes.ok_or("is neither hex nor base64")?;
-    if bytes.len() < MIN_SHARED_SECRET_BYTES {
-        return Err("decodes to fewer than 32 bytes");
     }
-    if entropy_bits(&bytes) < MIN_SHARED_SECRET_ENTROPY_BITS {
-        return Err("does not look random (too few distinct byte values)");
-    }
-    Ok(())
 }
 
 /// The empirical Shannon entropy of `bytes` (bits per byte, times their number).
@@ -609,6 +690,22 @@ fn key_source(
             }
         }
     }
+}
+
+fn mfa_key_source(vars: &Vars<'_>, data_dir: &Path) -> Result<MfaKeySource, ConfigError> {
+    let configured = match (vars.get("MFA_KEY"), vars.get("MFA_KEY_FILE")) {
+        (Some(key), _) => Some(key),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Unreadable { path, source })?,
+        ),
+        (None, None) => None,
+    };
+    // Its form is checked where it is loaded (`auth::mfa`), which refuses to start on a bad one.
+    Ok(match configured {
+        Some(key) => MfaKeySource::Configured(key.into()),
+        None => MfaKeySource::GeneratedFile(data_dir.join("gatehouse-dev-mfa.key")),
+    })
 }
 
 /// Where a development run keeps what it generates (the signing key, the outbox): the SQLite
@@ -811,6 +908,7 @@ mod tests {
                 ("JWT_ALGORITHM", "HS256"),
                 ("JWT_SECRET", secret),
                 ("PUBLIC_URL", "https://auth.example.com"),
+                ("MFA_KEY", RANDOM_SECRET),
             ])
         };
         let forty_a = "a".repeat(40);
@@ -840,6 +938,32 @@ mod tests {
         }
         // Development keeps to the length rule, so tests may use readable secrets.
         assert!(settings(&[("JWT_ALGORITHM", "HS256"), ("JWT_SECRET", forty_a.as_str())]).is_ok());
+    }
+
+    #[test]
+    fn production_needs_a_random_mfa_key_and_development_generates_one() {
+        let production = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![
+                ("GATEHOUSE_ENV", "production"),
+                ("JWT_ALGORITHM", "HS256"),
+                ("JWT_SECRET", RANDOM_SECRET),
+                ("PUBLIC_URL", "https://auth.example.com"),
+            ];
+            vars.extend_from_slice(extra);
+            settings(&vars)
+        };
+        let err = production(&[]).unwrap_err();
+        assert!(err.to_string().contains("MFA_KEY"), "{err}");
+        let err = production(&[("MFA_KEY", "not-random-at-all-not-random-at-all!")]).unwrap_err();
+        assert!(err.to_string().contains("MFA_KEY"), "{err}");
+        assert!(!err.to_string().contains("not-random"), "{err}");
+        assert!(production(&[("MFA_KEY", RANDOM_SECRET)]).is_ok());
+        let s = settings(&[("DATABASE_URL", "/srv/gatehouse/gatehouse.db")]).unwrap();
+        assert!(matches!(&s.mfa.key, MfaKeySource::GeneratedFile(path)
+            if path.ends_with("gatehouse-dev-mfa.key")));
+        assert_eq!(s.mfa.policy, MfaPolicy::Off);
+        let err = settings(&[("MFA_REQUIRED", "sometimes")]).unwrap_err();
+        assert!(err.to_string().contains("MFA_REQUIRED"), "{err}");
     }
 
     #[test]
@@ -914,6 +1038,9 @@ mod tests {
         assert!(err.to_string().contains("PUBLIC_URL"), "{err}");
         let mut vars = base.to_vec();
         vars.push(("PUBLIC_URL", "https://auth.example.com/"));
+        let err = settings(&vars).unwrap_err();
+        assert!(err.to_string().contains("MFA_KEY"), "{err}");
+        vars.push(("MFA_KEY", RANDOM_SECRET));
         assert_eq!(
             settings(&vars).unwrap().public_url,
             "https://auth.example.com"

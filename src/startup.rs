@@ -15,6 +15,7 @@ use futures_util::future::{select, Either};
 use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
 use crate::auth::keys::{KeyError, SigningKeys};
+use crate::auth::mfa::{MfaKey, MfaKeyError};
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
@@ -49,6 +50,8 @@ pub enum StartupError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    MfaKey(#[from] MfaKeyError),
     #[error("cannot watch for SIGTERM and SIGINT: {0}")]
     Signals(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -81,6 +84,13 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         log::warn!(
             "no signing key configured: generated a development ES256 key in {path} \
              (set JWT_JWKS for production; see `gatehouse keys generate`)"
+        );
+    }
+    let mfa_key = MfaKey::load(&settings.mfa.key)?;
+    if let Some(path) = &mfa_key.generated_at {
+        log::warn!(
+            "no MFA_KEY configured: generated a development key in {path} (set MFA_KEY for \
+             production; it seals authenticator-app secrets)"
         );
     }
     // Kept in the database rather than derived from the signing key: a key rotation must
@@ -116,6 +126,8 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         email: settings.email.clone(),
         public_url: settings.public_url.clone(),
         metrics,
+        mfa_key,
+        mfa_policy: settings.mfa.policy,
     };
     Ok(Assembled {
         state,

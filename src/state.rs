@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
+use crate::auth::mfa::MfaKey;
 use crate::auth::password::PasswordHasher;
 use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{EmailSettings, Environment, RefreshSettings};
+use crate::config::{EmailSettings, Environment, MfaPolicy, RefreshSettings};
 use crate::db::Pool;
 use crate::domain::PasswordPolicy;
 use crate::mail::Mailer;
@@ -41,4 +42,8 @@ pub struct AppState {
     /// The base of links in emails, without a trailing slash.
     pub public_url: String,
     pub metrics: Metrics,
+    /// Seals TOTP secrets and keys recovery-code hashes.
+    pub mfa_key: MfaKey,
+    /// Who must use a second factor (`MFA_REQUIRED`).
+    pub mfa_policy: MfaPolicy,
 }

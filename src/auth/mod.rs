@@ -5,6 +5,7 @@
 pub mod csrf;
 pub mod device;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod pseudonym;
 pub mod refresh;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::keys::SigningKeys;
 use crate::config::JwtSettings;
-use crate::domain::{ClientId, Scopes, UserId};
+use crate::domain::{AuthMethods, ClientId, Scopes, UserId};
 
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
@@ -33,6 +33,12 @@ struct AccessClaims {
     /// was issued with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rgen: Option<i64>,
+    /// A user's token: how the session's login was proved (RFC 8176).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amr: Option<Vec<String>>,
+    /// A user's token: when the session's login happened (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
     /// The client of a machine client's token (RFC 9068); `sub` names the client too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
@@ -57,6 +63,10 @@ pub struct AccessGrant {
     /// request the access token authenticates shows that this refresh token reached its
     /// client. `None` on tokens issued before generations were recorded.
     pub refresh_generation: Option<i64>,
+    /// How the session's login was proved; a password, on tokens from before this was recorded.
+    pub methods: AuthMethods,
+    /// When the session's login happened (Unix seconds).
+    pub auth_time: i64,
 }
 
 /// What a machine client's access token grants: the client, with some of its scopes.
@@ -120,6 +130,15 @@ impl AccessTokens {
         self.sign(grant.user_id.to_string(), |claims| {
             claims.sid = Some(grant.session_id.to_string());
             claims.rgen = grant.refresh_generation;
+            claims.amr = Some(
+                grant
+                    .methods
+                    .names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            );
+            claims.auth_time = Some(grant.auth_time);
         })
     }
 
@@ -147,6 +166,8 @@ impl AccessTokens {
             token_use: ACCESS_TOKEN_USE.into(),
             sid: None,
             rgen: None,
+            amr: None,
+            auth_time: None,
             client_id: None,
             scope: None,
         };
@@ -202,6 +223,11 @@ impl AccessTokens {
                 session_id: Uuid::parse_str(&sid)
                     .map_err(|_| TokenError::Invalid("bad session id"))?,
                 refresh_generation: claims.rgen,
+                methods: match &claims.amr {
+                    Some(amr) => AuthMethods::from_names(amr.iter().map(String::as_str)),
+                    None => AuthMethods::PASSWORD,
+                },
+                auth_time: claims.auth_time.unwrap_or(0),
             })),
             (None, Some(client_id)) if claims.rgen.is_none() => {
                 let client_id =
@@ -252,6 +278,8 @@ mod tests {
             user_id: UserId::new(),
             session_id: Uuid::new_v4(),
             refresh_generation: Some(3),
+            methods: AuthMethods::PASSWORD.with(AuthMethods::ONE_TIME_CODE),
+            auth_time: 1_700_000_000,
         }
     }
 
@@ -338,6 +366,8 @@ mod tests {
                 token_use: ACCESS_TOKEN_USE.into(),
                 sid: Some(grant.session_id.to_string()),
                 rgen: None,
+                amr: None,
+                auth_time: None,
                 client_id: None,
                 scope: None,
             };

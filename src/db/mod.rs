@@ -21,8 +21,10 @@ macro_rules! per_backend {
 pub mod audit;
 pub mod clients;
 pub mod email_tokens;
+pub mod factors;
 pub mod models;
 pub mod outbox;
+pub mod passkeys;
 mod pool;
 pub mod schema;
 pub mod secrets;

@@ -82,6 +82,8 @@ pub struct NewSessionRecord<'a> {
     pub last_used_at: i64,
     pub expires_at: i64,
     pub user_agent: Option<&'a str>,
+    pub amr: String,
+    pub auth_time: i64,
 }
 
 #[derive(Debug, Queryable, Selectable)]

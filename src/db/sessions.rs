@@ -8,7 +8,7 @@ use super::models::{
 };
 use super::schema::{refresh_tokens, sessions, users};
 use super::{now, write_transaction, Conn, DbError};
-use crate::domain::{LiveSession, User, UserId};
+use crate::domain::{AuthMethods, LiveSession, User, UserId};
 
 /// A new session and the hash of its first refresh token.
 pub struct NewSession {
@@ -16,6 +16,8 @@ pub struct NewSession {
     pub refresh_token_hash: String,
     pub ttl_secs: i64,
     pub user_agent: Option<String>,
+    /// How the login was proved.
+    pub methods: AuthMethods,
 }
 
 /// What presenting a refresh token led to.
@@ -68,6 +70,8 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
                 last_used_at: now,
                 expires_at,
                 user_agent: new.user_agent.as_deref(),
+                amr: new.methods.to_stored(),
+                auth_time: now,
             })
             .execute(conn)?;
         diesel::insert_into(refresh_tokens::table)
@@ -81,6 +85,19 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
             .execute(conn)?;
         Ok(id)
     })
+}
+
+/// How a session's login was proved, and when (Unix seconds).
+pub fn login_proof(
+    conn: &mut Conn,
+    session_id: Uuid,
+) -> Result<Option<(AuthMethods, i64)>, DbError> {
+    let found: Option<(String, i64)> = sessions::table
+        .find(session_id.to_string())
+        .select((sessions::amr, sessions::auth_time))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(amr, auth_time)| (AuthMethods::from_stored(&amr), auth_time)))
 }
 
 /// Loads the user behind an access token, provided its session has not been revoked.
@@ -397,6 +414,7 @@ mod tests {
                 refresh_token_hash: "a".into(),
                 ttl_secs: 3600,
                 user_agent: None,
+                methods: AuthMethods::PASSWORD,
             },
         )
         .unwrap();
@@ -445,6 +463,7 @@ mod tests {
             refresh_token_hash: hash.into(),
             ttl_secs: 3600,
             user_agent: None,
+            methods: AuthMethods::PASSWORD,
         };
 
         // Used by rotation: reuse, even within the grace window.
@@ -489,6 +508,7 @@ mod tests {
                     refresh_token_hash: hash.into(),
                     ttl_secs,
                     user_agent: None,
+                    methods: AuthMethods::PASSWORD,
                 },
             )
             .unwrap()

@@ -24,10 +24,17 @@ pub enum AuditEvent {
     ClientCreated,
     ClientDeleted,
     SessionEnded,
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodesRenewed,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    MfaReset,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 17] = [
+    pub const ALL: [AuditEvent; 24] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -45,6 +52,13 @@ impl AuditEvent {
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
         AuditEvent::SessionEnded,
+        AuditEvent::MfaEnabled,
+        AuditEvent::MfaDisabled,
+        AuditEvent::RecoveryCodesRenewed,
+        AuditEvent::PasskeyAdded,
+        AuditEvent::PasskeyRenamed,
+        AuditEvent::PasskeyRemoved,
+        AuditEvent::MfaReset,
     ];
 
     /// The stored and published name, e.g. `login_failed`.
@@ -67,6 +81,13 @@ impl AuditEvent {
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
             AuditEvent::SessionEnded => "session_ended",
+            AuditEvent::MfaEnabled => "mfa_enabled",
+            AuditEvent::MfaDisabled => "mfa_disabled",
+            AuditEvent::RecoveryCodesRenewed => "recovery_codes_renewed",
+            AuditEvent::PasskeyAdded => "passkey_added",
+            AuditEvent::PasskeyRenamed => "passkey_renamed",
+            AuditEvent::PasskeyRemoved => "passkey_removed",
+            AuditEvent::MfaReset => "mfa_reset",
         }
     }
 
@@ -96,6 +117,13 @@ impl AuditEvent {
             AuditEvent::ClientCreated => "Client created",
             AuditEvent::ClientDeleted => "Client deleted",
             AuditEvent::SessionEnded => "Session ended",
+            AuditEvent::MfaEnabled => "Two-factor turned on",
+            AuditEvent::MfaDisabled => "Two-factor turned off",
+            AuditEvent::RecoveryCodesRenewed => "Recovery codes renewed",
+            AuditEvent::PasskeyAdded => "Passkey added",
+            AuditEvent::PasskeyRenamed => "Passkey renamed",
+            AuditEvent::PasskeyRemoved => "Passkey removed",
+            AuditEvent::MfaReset => "Two-factor reset",
         }
     }
 }

@@ -3,6 +3,7 @@
 mod audit;
 mod client;
 mod email;
+mod factors;
 mod listing;
 mod local_path;
 mod password;
@@ -15,6 +16,7 @@ pub use email::{
     mask as mask_email, normalize as normalize_email, skeleton_of as email_skeleton, Email,
     InvalidEmail,
 };
+pub use factors::{AuthMethods, SecondFactor};
 pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{

@@ -127,6 +127,82 @@ pub fn email_changed(
     )
 }
 
+#[derive(Template)]
+#[template(path = "email/factors_changed.txt")]
+struct FactorsChangedText<'a> {
+    what: &'a str,
+    when: &'a str,
+    from: &'a str,
+    by_administrator: bool,
+    security_link: &'a str,
+    forgot_password_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/factors_changed.html")]
+struct FactorsChangedHtml<'a> {
+    what: &'a str,
+    when: &'a str,
+    from: &'a str,
+    by_administrator: bool,
+    security_link: &'a str,
+    forgot_password_link: &'a str,
+}
+
+/// A change to how an account signs in (a second factor added or removed, recovery codes
+/// renewed), as a notice to its owner. Never carries a secret or a code.
+#[derive(Debug, Clone, Copy)]
+pub struct FactorsChange<'a> {
+    /// What happened, as a sentence's start: "An authenticator app was added to your account".
+    pub what: &'a str,
+    pub when: &'a str,
+    pub from: &'a str,
+    pub by_administrator: bool,
+    /// `{public_url}/account/security`.
+    pub security_link: &'a str,
+    /// `{public_url}/forgot-password`.
+    pub forgot_password_link: &'a str,
+}
+
+/// "How you sign in to Gatehouse changed", to the account's address.
+pub fn factors_changed(
+    mailer: &Mailer,
+    to: &str,
+    change: &FactorsChange<'_>,
+) -> Result<Composed, MailError> {
+    let FactorsChange {
+        what,
+        when,
+        from,
+        by_administrator,
+        security_link,
+        forgot_password_link,
+    } = *change;
+    let text = FactorsChangedText {
+        what,
+        when,
+        from,
+        by_administrator,
+        security_link,
+        forgot_password_link,
+    };
+    let html = FactorsChangedHtml {
+        what,
+        when,
+        from,
+        by_administrator,
+        security_link,
+        forgot_password_link,
+    };
+    build(
+        mailer,
+        to,
+        "How you sign in to Gatehouse changed",
+        &text,
+        &html,
+    )
+}
+
 /// "Reset your password", with the link `{public_url}/reset-password?token=…`.
 pub fn password_reset(
     mailer: &Mailer,

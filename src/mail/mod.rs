@@ -15,7 +15,10 @@ use std::sync::Arc;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
-pub use messages::{email_changed, password_reset, verification, Composed, EmailChange};
+pub use messages::{
+    email_changed, factors_changed, password_reset, verification, Composed, EmailChange,
+    FactorsChange,
+};
 pub use worker::{MailWorker, RunningMailWorker};
 
 use crate::config::EmailSettings;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod context;
 pub mod maintenance;
+pub mod mfa;
 mod notices;
 pub mod recovery;
 pub mod sessions;
@@ -58,6 +59,23 @@ pub enum ServiceError {
     /// stored, and the client should retry later.
     #[error("the database is unavailable")]
     Unavailable,
+    /// The password was right; the login's second step is owed.
+    #[error("a second factor is required")]
+    SecondFactorRequired(mfa::SecondStep),
+    #[error("the code is not valid")]
+    MfaCodeInvalid,
+    /// The second step's token is unknown, used, expired or worn out by wrong codes.
+    #[error("the second-step token is not valid")]
+    MfaTokenInvalid,
+    #[error("an authenticator app is on already")]
+    MfaAlreadyEnabled,
+    #[error("no authenticator app is waiting for confirmation")]
+    MfaNotPending,
+    #[error("the account has no second factor")]
+    MfaNotEnabled,
+    /// The policy asks for a second factor this session did not use.
+    #[error("a second factor is required for this")]
+    MfaRequired,
     #[error(transparent)]
     Internal(#[from] InternalError),
 }
@@ -73,6 +91,8 @@ pub enum InternalError {
     Token(#[from] TokenError),
     #[error("email: {0}")]
     Mail(String),
+    #[error(transparent)]
+    Sealed(#[from] crate::auth::mfa::Unsealable),
 }
 
 impl From<DbError> for ServiceError {

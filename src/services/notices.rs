@@ -7,17 +7,13 @@ use time::macros::format_description;
 use super::context::Context;
 use crate::db::{self, outbox};
 use crate::domain::User;
-use crate::mail::{self, Composed, EmailChange};
+use crate::mail::{self, Composed, EmailChange, FactorsChange};
 use crate::state::AppState;
 
 /// Tells the address an account had (`before`) that it now has another (`after`), with when,
 /// from where, and how to get the account back.
 pub(super) async fn email_changed(state: &AppState, ctx: &Context, before: &User, after: &User) {
-    let when = time::OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year]-[month]-[day] [hour]:[minute] UTC"
-        ))
-        .unwrap_or_default();
+    let when = now_for_people();
     let from = ctx.origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
     let forgot_password_link = format!("{}/forgot-password", state.public_url);
     let by_owner = ctx
@@ -38,6 +34,39 @@ pub(super) async fn email_changed(state: &AppState, ctx: &Context, before: &User
             before.email
         ),
     }
+}
+
+/// Tells a user that how they sign in changed (`what`, a sentence's start), with when, from
+/// where, and what to do if it was not them.
+pub(super) async fn factors_changed(state: &AppState, ctx: &Context, user: &User, what: &str) {
+    let when = now_for_people();
+    let from = ctx.origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let security_link = format!("{}/account/security", state.public_url);
+    let forgot_password_link = format!("{}/forgot-password", state.public_url);
+    let by_owner = ctx
+        .actor
+        .as_ref()
+        .is_some_and(|actor| actor.id == user.id.to_string());
+    let change = FactorsChange {
+        what,
+        when: &when,
+        from: &from,
+        by_administrator: !by_owner,
+        security_link: &security_link,
+        forgot_password_link: &forgot_password_link,
+    };
+    match mail::factors_changed(&state.mailer, &user.email, &change) {
+        Ok(message) => queue(state, message).await,
+        Err(e) => log::error!("could not compose the notice to {}: {e}", user.email),
+    }
+}
+
+fn now_for_people() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute] UTC"
+        ))
+        .unwrap_or_default()
 }
 
 /// Puts a composed notice in the outbox: the one place notices leave this module.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account_limits, ServiceError};
+use super::{account_limits, mfa, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{Bucket, LoginJudge};
@@ -15,8 +15,8 @@ use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
-    is_plausible_password, mask_email, normalize_email, AuditEvent, Client, Party, Scopes, User,
-    UserId,
+    is_plausible_password, mask_email, normalize_email, AuditEvent, AuthMethods, Client, Party,
+    Scopes, User, UserId,
 };
 use crate::metrics::{LoginOutcome, TokenKind};
 use crate::state::AppState;
@@ -117,10 +117,28 @@ pub async fn login(
             return Err(ServiceError::BadCredentials);
         }
     };
+    // A right password clears no failure while a second factor is owed.
+    let methods = mfa::second_factors(state, user.id).await?;
+    if !methods.is_empty() {
+        let step = mfa::open_second_step(state, &user, methods).await?;
+        return Err(ServiceError::SecondFactorRequired(step));
+    }
     account_limits::login_succeeded(state, &email, &judge).await?;
+    audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
+    finish_login(state, ctx, &user, AuthMethods::PASSWORD).await
+}
+
+/// Starts the session of a login whose every step succeeded, unless the address must be
+/// verified first.
+pub(super) async fn finish_login(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    methods: AuthMethods,
+) -> Result<LoggedIn, ServiceError> {
     if state.email.require_verification && !user.is_verified {
         log::info!("login refused for {}: address not verified", user.email);
-        let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
+        let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(user)));
         event.detail = Some("email not verified".to_owned());
         audit::record(state, event).await;
         state.metrics.login(LoginOutcome::Failed);
@@ -128,8 +146,7 @@ pub async fn login(
     }
     log::info!("login succeeded for {}", user.email);
     state.metrics.login(LoginOutcome::Succeeded);
-    audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
-    let (tokens, grant) = open(state, &user, ctx.origin.user_agent.clone()).await?;
+    let (tokens, grant) = open(state, user, ctx.origin.user_agent.clone(), methods).await?;
     Ok(LoggedIn {
         tokens,
         grant,
@@ -178,7 +195,7 @@ pub(super) async fn check_current_password(
 
 /// Who a password guess against `user` is judged by: the device, if the client presents a
 /// device cookie of that account; otherwise its address.
-fn judge(state: &AppState, ctx: &Context, user: Option<&User>) -> LoginJudge {
+pub(super) fn judge(state: &AppState, ctx: &Context, user: Option<&User>) -> LoginJudge {
     let device = ctx
         .origin
         .device_cookie
@@ -209,7 +226,9 @@ pub async fn start(
     user: &User,
     user_agent: Option<String>,
 ) -> Result<TokenPair, ServiceError> {
-    Ok(open(state, user, user_agent).await?.0)
+    Ok(open(state, user, user_agent, AuthMethods::PASSWORD)
+        .await?
+        .0)
 }
 
 /// Starts a session: its first tokens, and the grant they carry.
@@ -217,6 +236,7 @@ async fn open(
     state: &AppState,
     user: &User,
     user_agent: Option<String>,
+    methods: AuthMethods,
 ) -> Result<(TokenPair, AccessGrant), ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
     let new = sessions::NewSession {
@@ -224,12 +244,15 @@ async fn open(
         refresh_token_hash: refresh::hash(&refresh_token),
         ttl_secs: state.refresh.ttl.min(state.refresh.max_lifetime).as_secs() as i64,
         user_agent,
+        methods,
     };
     let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
     let grant = AccessGrant {
         user_id: user.id,
         session_id,
         refresh_generation: Some(0),
+        methods,
+        auth_time: db::now(),
     };
     Ok((token_pair(state, grant, refresh_token)?, grant))
 }
@@ -290,21 +313,28 @@ pub async fn refresh(
         }
         sessions::Rotation::Invalid => return Err(ServiceError::RefreshTokenInvalid),
     };
-    let grant = AccessGrant {
-        user_id,
-        session_id,
-        refresh_generation: Some(generation),
-    };
-    let user = db::run(&state.pool, move |conn| {
-        sessions::find_user_in_session(conn, user_id, session_id)
+    let found = db::run(&state.pool, move |conn| {
+        let user = sessions::find_user_in_session(conn, user_id, session_id)?;
+        let proof = sessions::login_proof(conn, session_id)?;
+        Ok::<_, db::DbError>(user.zip(proof))
     })
     .await?;
-    match user {
-        Some(user) if user.is_active => Ok(Refreshed {
-            tokens: token_pair(state, grant, successor)?,
-            user,
-            grant,
-        }),
+    match found {
+        Some((user, (methods, auth_time))) if user.is_active => {
+            // A refreshed token keeps how the session's login was proved.
+            let grant = AccessGrant {
+                user_id,
+                session_id,
+                refresh_generation: Some(generation),
+                methods,
+                auth_time,
+            };
+            Ok(Refreshed {
+                tokens: token_pair(state, grant, successor)?,
+                user,
+                grant,
+            })
+        }
         _ => Err(ServiceError::RefreshTokenInvalid),
     }
 }

@@ -65,6 +65,7 @@ async fn spawn_production_app(vars: &[(&str, &str)]) -> TestApp {
     );
     let mut all = vec![
         ("GATEHOUSE_ENV", "production"),
+        ("MFA_KEY", "sJWu3YnW2AUhzQlLd1XADGmNzP3214ukQDLVB-EIzCE"),
         ("JWT_ALGORITHM", "HS256"),
         ("JWT_SECRET", secret.as_str()),
         ("PUBLIC_URL", "https://auth.example.com"),

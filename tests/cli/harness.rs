@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const KEY_FILE: &str = "gatehouse-dev-jwks.json";
+/// 32 random bytes, base64url: an `MFA_KEY` production accepts.
+pub const MFA_KEY: &str = "sJWu3YnW2AUhzQlLd1XADGmNzP3214ukQDLVB-EIzCE";
 /// Commands that do their work and exit (migrate, create-superuser, keys generate).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a served process may take to answer `GET /health`.

@@ -86,6 +86,8 @@ async fn production_serve_publishes_exactly_the_configured_key_and_signs_with_it
     let mut server = sandbox
         .serve(&[
             ("GATEHOUSE_ENV", "production"),
+            ("MFA_KEY", MFA_KEY),
+            ("MFA_KEY", MFA_KEY),
             ("JWT_JWKS", jwt_jwks.as_str()),
             ("ARGON2_MEMORY_KIB", "19456"),
             ("ARGON2_ITERATIONS", "2"),
@@ -135,6 +137,9 @@ fn production_refuses_a_shared_secret_that_is_not_random() {
             &["migrate"],
             &[
                 ("GATEHOUSE_ENV", "production"),
+                ("MFA_KEY", MFA_KEY),
+                ("MFA_KEY", MFA_KEY),
+                ("MFA_KEY", MFA_KEY),
                 ("JWT_ALGORITHM", "HS256"),
                 ("JWT_SECRET", weak),
                 ("ARGON2_MEMORY_KIB", "19456"),
@@ -192,6 +197,8 @@ async fn keys_generate_hs256_prints_a_secret_production_accepts() {
     let mut server = sandbox
         .serve(&[
             ("GATEHOUSE_ENV", "production"),
+            ("MFA_KEY", MFA_KEY),
+            ("MFA_KEY", MFA_KEY),
             ("JWT_ALGORITHM", "HS256"),
             ("JWT_SECRET", secret.as_str()),
             ("ARGON2_MEMORY_KIB", "19456"),

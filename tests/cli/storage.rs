@@ -135,6 +135,7 @@ fn production_refuses_to_start_on_a_missing_database_until_migrate_creates_it() 
     let (_, keys) = keys_generate(sandbox.path());
     let production = [
         ("GATEHOUSE_ENV", "production"),
+        ("MFA_KEY", MFA_KEY),
         ("JWT_JWKS", keys.encoded.as_str()),
         ("ARGON2_MEMORY_KIB", "19456"),
         ("ARGON2_ITERATIONS", "2"),

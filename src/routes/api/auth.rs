@@ -81,8 +81,10 @@ pub async fn register(
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "`LOGIN_BAD_CREDENTIALS` (unknown email, wrong password \
-            or inactive account alike), or `LOGIN_USER_NOT_VERIFIED` when verification is \
-            required", body = ErrorDetail),
+            or inactive account alike), `LOGIN_USER_NOT_VERIFIED` when verification is \
+            required, or `{code: LOGIN_MFA_REQUIRED, reason, mfa_token, methods}` \
+            (`SecondFactorRequired`) when the password is right and the account has a second \
+            factor: complete the login at `/auth/mfa/verify`", body = ErrorDetail),
         (status = 413, response = PayloadTooLarge),
         (status = 422, response = ValidationFailed),
         (status = 429, response = TooManyRequests),
@@ -216,7 +218,8 @@ pub async fn logout(
                     by its own failures only"),
                 ("X-CSRF-Token" = String, description = "The CSRF token for later changes"),
             )),
-        (status = 400, description = "As `/auth/jwt/login`", body = ErrorDetail,
+        (status = 400, description = "As `/auth/jwt/login`; `LOGIN_MFA_REQUIRED` is completed \
+            at `/auth/cookie/mfa/verify`", body = ErrorDetail,
             example = json!({"detail": "LOGIN_BAD_CREDENTIALS"})),
         (status = 403, description = "`CSRF_FAILED`: sent from another site", body = ErrorDetail,
             example = json!({"detail": "CSRF_FAILED"})),

@@ -43,6 +43,37 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// A JSON body or an urlencoded form (whose fields are strings), deserialized into `T`.
+#[derive(Debug)]
+pub struct FormOrJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for FormOrJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<FormOrJson<T>, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_form = content_type(req).is_some_and(|m| m == "application/x-www-form-urlencoded");
+        if !is_form {
+            let json = JsonBody::<T>::from_request(req, payload);
+            return Box::pin(async move { json.await.map(|JsonBody(body)| FormOrJson(body)) });
+        }
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let bytes = body.await?;
+            let fields: HashMap<String, String> =
+                serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+                    ApiError::validation(FieldError::body(
+                        &[],
+                        format!("form decode error: {e}"),
+                        "value_error",
+                    ))
+                })?;
+            let object = serde_json::to_vec(&fields).map_err(ApiError::internal)?;
+            parse_json(&object).map(FormOrJson)
+        })
+    }
+}
+
 /// Parses a JSON object into `T`, naming the offending field in the error like FastAPI does.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {

@@ -5,6 +5,7 @@ mod auth;
 pub mod body;
 mod clients;
 mod meta;
+mod mfa;
 mod oauth;
 pub mod openapi;
 mod recovery;
@@ -29,6 +30,8 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (M::POST, "/auth/cookie/login", web::to(auth::cookie_login)),
         (M::POST, "/auth/cookie/logout", web::to(auth::cookie_logout)),
         (M::GET, "/auth/csrf", web::to(auth::csrf_token)),
+        (M::POST, "/auth/mfa/verify", web::to(mfa::verify)),
+        (M::POST, "/auth/cookie/mfa/verify", web::to(mfa::cookie_verify)),
         (M::POST, "/auth/forgot-password", web::to(recovery::forgot_password)),
         (M::POST, "/auth/reset-password", web::to(recovery::reset_password)),
         (M::POST, "/auth/request-verify-token", web::to(recovery::request_verify_token)),
@@ -37,6 +40,12 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (M::PATCH, "/users/me", web::to(users::update_me)),
         (M::GET, "/users/me/sessions", web::to(sessions::list_mine)),
         (M::DELETE, "/users/me/sessions/{id}", web::to(sessions::end_mine)),
+        (M::GET, "/users/me/mfa", web::to(mfa::status)),
+        (M::POST, "/users/me/mfa/totp", web::to(mfa::begin_totp)),
+        (M::DELETE, "/users/me/mfa/totp", web::to(mfa::disable_totp)),
+        (M::POST, "/users/me/mfa/totp/confirm", web::to(mfa::confirm_totp)),
+        (M::POST, "/users/me/mfa/recovery-codes", web::to(mfa::renew_recovery_codes)),
+        (M::DELETE, "/users/{id}/mfa", web::to(mfa::reset)),
         (M::DELETE, "/users/{id}/sessions", web::to(sessions::end_all_of_user)),
         (M::GET, "/users/{id}", web::to(users::get_user)),
         (M::PATCH, "/users/{id}", web::to(users::update_user)),

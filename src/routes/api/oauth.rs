@@ -18,12 +18,18 @@ use crate::routes::web::errors::OAuthError;
 use crate::routes::web::errors::OAuthErrorBody;
 use crate::services::context::Context;
 use crate::services::context::Origin;
+use crate::services::mfa::{self, Proof};
 use crate::services::{clients, sessions};
 use crate::state::AppState;
 
+/// The grant that completes a password grant answered `mfa_required`.
+const MFA_GRANT: &str = "urn:gatehouse:grant-type:mfa";
+
 /// The OAuth2 token endpoint (RFC 6749).
 ///
-/// Grants: `password`, `refresh_token` and `client_credentials`.
+/// Grants: `password`, `refresh_token`, `client_credentials`, and
+/// `urn:gatehouse:grant-type:mfa`: when the password grant answers `mfa_required` with an
+/// `mfa_token`, send that token with `otp` (an authenticator app's code) or `recovery_code`.
 #[utoipa::path(
     post,
     path = "/auth/token",
@@ -33,8 +39,10 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "A token; with a refresh token for the password and \
             refresh_token grants, with `scope` for client_credentials", body = TokenResponse),
-        (status = 400, description = "`invalid_request`, `invalid_grant`, \
-            `unsupported_grant_type` or `invalid_scope`", body = OAuthErrorBody),
+        (status = 400, description = "`invalid_request`, `invalid_grant` (also a wrong code, or \
+            an unknown, used or expired `mfa_token`), `unsupported_grant_type`, `invalid_scope`; \
+            or `mfa_required` with an `mfa_token` (`MfaRequiredBody`) when the password is right \
+            and the account has a second factor", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`: unknown client or wrong secret",
             body = OAuthErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gatehouse\"`")),
@@ -65,6 +73,23 @@ pub async fn token(
             let password = params.require("password")?.into();
             json!(
                 sessions::login(&state, &ctx, username, password)
+                    .await?
+                    .tokens
+            )
+        }
+        Some(MFA_GRANT) => {
+            let mfa_token = params.require("mfa_token")?;
+            let proof = match (params.get("otp"), params.get("recovery_code")) {
+                (Some(code), None) => Proof::Code(code.to_owned()),
+                (None, Some(code)) => Proof::RecoveryCode(code.to_owned()),
+                _ => {
+                    return Err(OAuthError::InvalidRequest(
+                        "send one of otp and recovery_code",
+                    ))
+                }
+            };
+            json!(
+                mfa::complete_login(&state, &ctx, mfa_token, proof)
                     .await?
                     .tokens
             )
@@ -139,6 +164,7 @@ impl Params {
         self.get(name).ok_or(OAuthError::InvalidRequest(match name {
             "username" => "username is required",
             "password" => "password is required",
+            "mfa_token" => "mfa_token is required",
             _ => "refresh_token is required",
         }))
     }

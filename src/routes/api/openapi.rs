@@ -13,8 +13,11 @@ use super::schemas::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
-use super::{audit, auth, clients, meta, oauth, recovery, sessions, users};
-use crate::routes::web::errors::{ErrorDetail, OAuthErrorBody, PasswordRefused, ValidationError};
+use super::{audit, auth, clients, meta, mfa, oauth, recovery, sessions, users};
+use crate::routes::web::errors::{
+    ErrorDetail, MfaRequiredBody, OAuthErrorBody, PasswordRefused, SecondFactorRequired,
+    ValidationError,
+};
 use crate::routes::web::middleware::VIEWER_PATH;
 
 /// Where the document and the viewer are served.
@@ -43,6 +46,8 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         auth::cookie_login,
         auth::cookie_logout,
         auth::csrf_token,
+        mfa::verify,
+        mfa::cookie_verify,
         recovery::forgot_password,
         recovery::reset_password,
         recovery::request_verify_token,
@@ -51,6 +56,12 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         users::update_me,
         sessions::list_mine,
         sessions::end_mine,
+        mfa::status,
+        mfa::begin_totp,
+        mfa::confirm_totp,
+        mfa::disable_totp,
+        mfa::renew_recovery_codes,
+        mfa::reset,
         sessions::end_all_of_user,
         users::get_user,
         users::update_user,
@@ -65,7 +76,15 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         metrics,
     ),
     components(
-        schemas(ErrorDetail, PasswordRefused, BadRequest, ValidationError, OAuthErrorBody),
+        schemas(
+            ErrorDetail,
+            PasswordRefused,
+            BadRequest,
+            ValidationError,
+            OAuthErrorBody,
+            SecondFactorRequired,
+            MfaRequiredBody
+        ),
         responses(
             Unauthorized,
             Forbidden,
@@ -81,6 +100,8 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         (name = "recovery", description = "Password reset and email verification"),
         (name = "users", description = "The signed-in user's account; any for superusers"),
         (name = "sessions", description = "Sessions, one per login"),
+        (name = "mfa", description = "Second factors: authenticator apps, recovery codes, \
+            passkeys"),
         (name = "clients", description = "Machine clients, for the client_credentials grant"),
         (name = "audit", description = "Security events (superusers)"),
         (name = "meta", description = "Health, metrics, public keys, an example resource"),

@@ -72,6 +72,16 @@ pub struct TokenForm {
     /// (all of them when absent).
     #[schema(nullable = false)]
     pub scope: Option<String>,
+    /// `urn:gatehouse:grant-type:mfa` grant: the token a password grant's `mfa_required`
+    /// answer carried.
+    #[schema(nullable = false)]
+    pub mfa_token: Option<String>,
+    /// `urn:gatehouse:grant-type:mfa` grant: the authenticator app's code.
+    #[schema(nullable = false)]
+    pub otp: Option<String>,
+    /// `urn:gatehouse:grant-type:mfa` grant, instead of `otp`: one of the recovery codes.
+    #[schema(nullable = false)]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,6 +90,8 @@ pub enum GrantType {
     Password,
     RefreshToken,
     ClientCredentials,
+    #[serde(rename = "urn:gatehouse:grant-type:mfa")]
+    Mfa,
 }
 
 /// The answer of the token endpoint: a client's token has `scope` and no refresh token.

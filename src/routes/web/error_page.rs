@@ -11,7 +11,9 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            PageError::Forbidden | PageError::CsrfFailed => StatusCode::FORBIDDEN,
+            PageError::Forbidden | PageError::MfaRequired | PageError::CsrfFailed => {
+                StatusCode::FORBIDDEN
+            }
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadRequest => StatusCode::BAD_REQUEST,
             PageError::Busy | PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -72,6 +74,15 @@ pub(super) fn error_page(error: &PageError) -> HttpResponse {
     let (heading, message): (&str, String) = match error {
         PageError::Forbidden => {
             let message = "This page is for superusers. If you need access, ask one of them.";
+            return fallback(render(
+                error.status_code(),
+                &ForbiddenPage { layout, message },
+            ));
+        }
+        PageError::MfaRequired => {
+            let message = "Superusers must sign in with a second factor. Set up an \
+                           authenticator app or a passkey on your account’s security page, then \
+                           sign out and in again.";
             return fallback(render(
                 error.status_code(),
                 &ForbiddenPage { layout, message },

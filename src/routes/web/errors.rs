@@ -7,7 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::{LocalPath, PolicyViolation};
+use crate::domain::{LocalPath, PolicyViolation, SecondFactor};
+use crate::services::mfa::SecondStep;
 use crate::services::ServiceError;
 
 /// One entry of a 422 body, as FastAPI writes them.
@@ -75,6 +76,9 @@ pub enum ApiError {
     /// 429 with `Retry-After` (seconds): throttled.
     #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
+    /// 400 `LOGIN_MFA_REQUIRED`: the password was right; the login's second step is owed.
+    #[error("LOGIN_MFA_REQUIRED")]
+    SecondFactorRequired(SecondStep),
     /// Details go to the log where this is built, never into the response.
     #[error("internal error")]
     Internal,
@@ -179,6 +183,13 @@ impl From<ServiceError> for ApiError {
                 invalid_token: token_presented,
             },
             ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::SecondFactorRequired(step) => ApiError::SecondFactorRequired(step),
+            ServiceError::MfaCodeInvalid => ApiError::detail(S::BAD_REQUEST, "MFA_CODE_INVALID"),
+            ServiceError::MfaTokenInvalid => ApiError::detail(S::BAD_REQUEST, "MFA_TOKEN_INVALID"),
+            ServiceError::MfaAlreadyEnabled => ApiError::detail(S::CONFLICT, "MFA_ALREADY_ENABLED"),
+            ServiceError::MfaNotPending => ApiError::detail(S::CONFLICT, "MFA_NOT_PENDING"),
+            ServiceError::MfaNotEnabled => ApiError::detail(S::CONFLICT, "MFA_NOT_ENABLED"),
+            ServiceError::MfaRequired => ApiError::detail(S::FORBIDDEN, "MFA_REQUIRED"),
             ServiceError::Internal(cause) => logged(cause, ApiError::Internal),
         }
     }
@@ -212,6 +223,31 @@ pub struct CodeReason {
     pub reason: String,
 }
 
+/// `{"detail": {"code": "LOGIN_MFA_REQUIRED", …}}`: the password was right, and the account
+/// has a second factor. Complete the login at `/auth/mfa/verify` (or its cookie form) with
+/// the `mfa_token`, single use and valid 5 minutes.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"detail": {
+    "code": "LOGIN_MFA_REQUIRED",
+    "reason": "The password is right; complete the login with a second factor.",
+    "mfa_token": "q3Pz0dXv8C2k1yJmS0nV4cYtR7bWfLhE9uAiKgQpZxM",
+    "methods": ["totp", "recovery_code"]
+}}))]
+pub struct SecondFactorRequired {
+    pub detail: SecondFactorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecondFactorDetail {
+    /// `LOGIN_MFA_REQUIRED`.
+    pub code: String,
+    pub reason: String,
+    /// Opaque; single use; valid 5 minutes; bound to the account.
+    pub mfa_token: String,
+    /// The factors this account can complete the login with.
+    pub methods: Vec<SecondFactor>,
+}
+
 /// FastAPI's 422: what in the request is malformed (bad JSON or form, a missing field, a
 /// wrong type, an invalid email, a bad query parameter).
 #[derive(Serialize, ToSchema)]
@@ -233,6 +269,16 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
+/// `mfa_required`: the password grant's password was right and the account has a second
+/// factor; send `mfa_token` with `otp` (or `recovery_code`) in the
+/// `urn:gatehouse:grant-type:mfa` grant.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequiredBody {
+    pub error: OAuthErrorCode,
+    pub error_description: String,
+    pub mfa_token: String,
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
@@ -243,6 +289,7 @@ pub enum OAuthErrorCode {
     InvalidScope,
     TemporarilyUnavailable,
     ServerError,
+    MfaRequired,
 }
 
 /// The usual error body, with this code or message.
@@ -256,7 +303,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Detail { status, .. } => *status,
-            ApiError::InvalidPassword { .. } => StatusCode::BAD_REQUEST,
+            ApiError::InvalidPassword { .. } | ApiError::SecondFactorRequired(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden | ApiError::CsrfFailed => StatusCode::FORBIDDEN,
@@ -301,6 +350,17 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((header::RETRY_AFTER, retry_after.to_string()))
                 .json(detail("TOO_MANY_REQUESTS")),
+            ApiError::SecondFactorRequired(step) => response
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(SecondFactorRequired {
+                    detail: SecondFactorDetail {
+                        code: "LOGIN_MFA_REQUIRED".to_owned(),
+                        reason: "The password is right; complete the login with a second factor."
+                            .to_owned(),
+                        mfa_token: step.mfa_token.clone(),
+                        methods: step.methods.clone(),
+                    },
+                }),
             ApiError::Internal => response.json(detail("Internal Server Error")),
         }
     }
@@ -314,6 +374,10 @@ pub enum PageError {
     LoginRequired { next: Option<LocalPath> },
     #[error("forbidden")]
     Forbidden,
+    /// 403: a superuser page, and `MFA_REQUIRED` asks for a second factor this session did
+    /// not use.
+    #[error("a second factor is required")]
+    MfaRequired,
     /// 403: the form did not carry this session's CSRF token, or came from another site.
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -363,6 +427,7 @@ impl From<ServiceError> for PageError {
             ServiceError::NotFound => PageError::NotFound,
             ServiceError::Busy => PageError::Busy,
             ServiceError::Unavailable => PageError::Unavailable,
+            ServiceError::MfaRequired => PageError::MfaRequired,
             ServiceError::Throttled(throttled) => PageError::TooManyRequests {
                 retry_after: throttled.retry_after_secs(),
             },
@@ -391,6 +456,9 @@ pub enum OAuthError {
     /// 429 with `Retry-After` (seconds): throttled.
     #[error("temporarily_unavailable (throttled)")]
     Throttled { retry_after: u64 },
+    /// 400 `mfa_required`, with the `mfa_token` for the `urn:gatehouse:grant-type:mfa` grant.
+    #[error("mfa_required")]
+    MfaRequired(SecondStep),
     /// Details go to the log where this is built, never into the response.
     #[error("server_error")]
     Internal,
@@ -421,6 +489,11 @@ impl From<ServiceError> for OAuthError {
             ServiceError::Throttled(throttled) => OAuthError::Throttled {
                 retry_after: throttled.retry_after_secs(),
             },
+            ServiceError::SecondFactorRequired(step) => OAuthError::MfaRequired(step),
+            ServiceError::MfaCodeInvalid => OAuthError::InvalidGrant("the code is not valid"),
+            ServiceError::MfaTokenInvalid => {
+                OAuthError::InvalidGrant("the mfa_token is unknown, used or expired")
+            }
             other => logged(other, OAuthError::Internal),
         }
     }
@@ -445,7 +518,8 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidGrant(why) => (Code::InvalidGrant, *why),
             OAuthError::UnsupportedGrantType => (
                 Code::UnsupportedGrantType,
-                "grant_type must be password, refresh_token or client_credentials",
+                "grant_type must be password, refresh_token, client_credentials or \
+                 urn:gatehouse:grant-type:mfa",
             ),
             OAuthError::InvalidScope(why) => (Code::InvalidScope, *why),
             OAuthError::TemporarilyUnavailable { .. } => (
@@ -457,6 +531,11 @@ impl ResponseError for OAuthError {
                 "too many attempts; retry after the time in Retry-After",
             ),
             OAuthError::Internal => (Code::ServerError, "the server could not answer"),
+            OAuthError::MfaRequired(_) => (
+                Code::MfaRequired,
+                "the password is right; complete the login with the urn:gatehouse:grant-type:mfa \
+                 grant",
+            ),
         };
         let mut response = HttpResponse::build(self.status_code());
         response
@@ -473,6 +552,13 @@ impl ResponseError for OAuthError {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
+        }
+        if let OAuthError::MfaRequired(step) = self {
+            return response.json(MfaRequiredBody {
+                error,
+                error_description: description.to_owned(),
+                mfa_token: step.mfa_token.clone(),
+            });
         }
         response.json(OAuthErrorBody {
             error,

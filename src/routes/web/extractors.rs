@@ -227,10 +227,14 @@ impl FromRequest for Superuser {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let authenticated = AuthUser::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             let auth = authenticated.await?;
             if !auth.user.is_superuser {
                 return Err(ApiError::Forbidden);
+            }
+            if !second_factor_policy_met(&req, &auth.grant) {
+                return Err(ServiceError::MfaRequired.into());
             }
             Ok(Superuser(auth))
         })
@@ -287,14 +291,26 @@ impl FromRequest for PageSuperuser {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let signed_in = SignedIn::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             let SignedIn(auth) = signed_in.await?;
             if !auth.user.is_superuser {
                 return Err(PageError::Forbidden);
             }
+            if !second_factor_policy_met(&req, &auth.grant) {
+                return Err(PageError::MfaRequired);
+            }
             Ok(PageSuperuser(auth))
         })
     }
+}
+
+/// Whether a superuser's session used a second factor, when `MFA_REQUIRED` asks for one.
+fn second_factor_policy_met(req: &HttpRequest, grant: &AccessGrant) -> bool {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered");
+    !state.mfa_policy.applies_to(true) || grant.methods.is_multi_factor()
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
