@@ -9,6 +9,7 @@ mod app;
 mod mail;
 mod oauth;
 mod smtp;
+pub mod totp;
 
 pub use app::*;
 pub use mail::*;
