@@ -11,14 +11,12 @@ use super::sessions::{self, LoggedIn};
 use super::{account_limits, notices, ServiceError};
 use crate::auth::mfa::{self, TotpSecret};
 use crate::auth::throttle::Throttled;
-use crate::db::factors::{self, FactorCounts};
+use crate::db::factors;
 use crate::db::{self, sessions as db_sessions, users, DbError};
-use crate::domain::{normalize_email, AuditEvent, AuthMethods, Party, SecondFactor, User, UserId};
+use crate::domain::{normalize_email, AuditEvent, AuthMethods, Party, User, UserId};
 use crate::metrics::LoginOutcome;
 use crate::state::AppState;
 
-/// How long the token of a login's second step lives.
-pub const STEP_TOKEN_TTL_SECS: i64 = 5 * 60;
 /// Wrong codes one second step takes before it is void.
 const STEP_MAX_FAILURES: i32 = 5;
 /// Wrong codes a user's second steps take within [`FAILURE_WINDOW_SECS`] before every further
@@ -28,13 +26,6 @@ const USER_MAX_FAILURES: i64 = 10;
 const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 /// The name the authenticator app shows for the account.
 const ISSUER: &str = "Gatehouse";
-
-/// The second step a login owes: its token, and the factors the account can complete it with.
-#[derive(Debug, Clone)]
-pub struct SecondStep {
-    pub mfa_token: String,
-    pub methods: Vec<SecondFactor>,
-}
 
 /// A user's factors, as the account page and `GET /users/me/mfa` show them.
 #[derive(Debug, Clone)]
@@ -73,60 +64,12 @@ pub async fn factors(state: &AppState, user_id: UserId) -> Result<Factors, Servi
     })
 }
 
-/// The factors a login by this user must be completed with; empty if a password is enough.
-pub(super) async fn second_factors(
-    state: &AppState,
-    user_id: UserId,
-) -> Result<Vec<SecondFactor>, ServiceError> {
-    let counts = db::run(&state.pool, move |conn| factors::counts(conn, user_id)).await?;
-    Ok(methods_of(&counts))
-}
-
-fn methods_of(counts: &FactorCounts) -> Vec<SecondFactor> {
-    if !counts.any() {
-        return Vec::new();
-    }
-    let mut methods = Vec::new();
-    if counts.totp {
-        methods.push(SecondFactor::Totp);
-    }
-    if counts.recovery_codes_left > 0 {
-        methods.push(SecondFactor::RecoveryCode);
-    }
-    if counts.passkeys > 0 {
-        methods.push(SecondFactor::Passkey);
-    }
-    methods
-}
-
-/// Opens a login's second step for a user whose password was right.
-pub(super) async fn open_second_step(
-    state: &AppState,
-    user: &User,
-    methods: Vec<SecondFactor>,
-) -> Result<SecondStep, ServiceError> {
-    let token = mfa::new_step_token();
-    let hash = mfa::step_token_hash(&token);
-    let user_id = user.id;
-    db::write(&state.pool, move |conn| {
-        factors::create_challenge(conn, &hash, user_id, STEP_TOKEN_TTL_SECS)
-    })
-    .await?;
-    log::info!(
-        "password accepted for {}; a second factor is owed",
-        user.email
-    );
-    Ok(SecondStep {
-        mfa_token: token,
-        methods,
-    })
-}
-
 /// Completes a login's second step with a code: the session's tokens, as a login gives.
 ///
 /// An unknown, used, expired or worn-out step token is `MfaTokenInvalid` whatever the code; a
 /// wrong code, a replayed one and one of an expired step are alike `MfaCodeInvalid`, count
-/// toward the account's failed logins and the step's and user's budgets of wrong codes.
+/// toward the account's failed logins and the step's and user's budgets of wrong codes (5 per
+/// step, 10 per user in a quarter hour, then 429).
 pub async fn complete_login(
     state: &AppState,
     ctx: &Context,
@@ -144,25 +87,9 @@ pub async fn complete_login(
     .await?
     .filter(|user| user.is_active)
     .ok_or(ServiceError::MfaTokenInvalid)?;
-    let since = db::now() - FAILURE_WINDOW_SECS;
     let user_id = user.id;
-    let failures = db::run(&state.pool, move |conn| {
-        factors::recent_failures(conn, user_id, since)
-    })
-    .await?;
-    if failures >= USER_MAX_FAILURES {
-        log::warn!(
-            "second factor refused for {}: too many wrong codes",
-            user.email
-        );
-        return Err(ServiceError::Throttled(Throttled {
-            retry_after: Duration::from_secs(FAILURE_WINDOW_SECS as u64),
-        }));
-    }
     let email = normalize_email(&user.email);
     let judge = sessions::judge(state, ctx, Some(&user));
-    account_limits::admit_login(state, &email, &judge).await?;
-
     let (method, spend) = match &proof {
         Proof::Code(code) => (
             AuthMethods::ONE_TIME_CODE,
@@ -174,7 +101,16 @@ pub async fn complete_login(
         ),
     };
     let spent_hash = hash.clone();
+    let since = db::now() - FAILURE_WINDOW_SECS;
+    // Judged and spent in one write transaction, which writers take one at a time: parallel
+    // guesses cannot slip past the budgets between a check and the failure it records.
     let spent = db::write(&state.pool, move |conn| {
+        if factors::live_challenge(conn, &spent_hash, STEP_MAX_FAILURES)?.is_none() {
+            return Err(DbError::NotFound);
+        }
+        if factors::recent_failures(conn, user_id, since)? >= USER_MAX_FAILURES {
+            return Ok(Spent::Throttled);
+        }
         let spent = match &spend {
             Spend::TotpStep(Some(step)) => factors::spend_totp_step(conn, user_id, *step, false)?,
             Spend::TotpStep(None) => false,
@@ -196,8 +132,23 @@ pub async fn complete_login(
     .await;
     match spent {
         Ok(Spent::Yes) => {}
+        Ok(Spent::Throttled) => {
+            log::warn!(
+                "second factor refused for {}: too many wrong codes",
+                user.email
+            );
+            return Err(ServiceError::Throttled(Throttled {
+                retry_after: Duration::from_secs(FAILURE_WINDOW_SECS as u64),
+            }));
+        }
         Ok(Spent::WrongCode) => {
             log::info!("wrong second-factor code for {}", user.email);
+            // A failed login of the account too, for its limits (a refusal there changes
+            // nothing now: this attempt has failed already).
+            match account_limits::admit_login(state, &email, &judge).await {
+                Ok(()) | Err(ServiceError::Throttled(_)) => {}
+                Err(other) => return Err(other),
+            }
             let mut event = ctx.event(AuditEvent::LoginFailed, Some(Party::from(&user)));
             event.detail = Some(match proof {
                 Proof::Code(_) => "wrong authenticator code".to_owned(),
@@ -242,6 +193,8 @@ enum Spend {
 enum Spent {
     Yes,
     WrongCode,
+    /// The user's budget of wrong codes is spent for now.
+    Throttled,
 }
 
 /// The step of the user's confirmed authenticator app that `code` is, if it is one.

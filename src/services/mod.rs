@@ -9,6 +9,7 @@ pub mod maintenance;
 pub mod mfa;
 mod notices;
 pub mod recovery;
+pub mod second_step;
 pub mod sessions;
 pub mod users;
 
@@ -61,7 +62,7 @@ pub enum ServiceError {
     Unavailable,
     /// The password was right; the login's second step is owed.
     #[error("a second factor is required")]
-    SecondFactorRequired(mfa::SecondStep),
+    SecondFactorRequired(second_step::SecondStep),
     #[error("the code is not valid")]
     MfaCodeInvalid,
     /// The second step's token is unknown, used, expired or worn out by wrong codes.

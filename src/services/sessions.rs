@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account_limits, mfa, ServiceError};
+use super::{account_limits, second_step, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{Bucket, LoginJudge};
@@ -118,9 +118,9 @@ pub async fn login(
         }
     };
     // A right password clears no failure while a second factor is owed.
-    let methods = mfa::second_factors(state, user.id).await?;
+    let methods = second_step::second_factors(state, user.id).await?;
     if !methods.is_empty() {
-        let step = mfa::open_second_step(state, &user, methods).await?;
+        let step = second_step::open(state, &user, methods).await?;
         return Err(ServiceError::SecondFactorRequired(step));
     }
     account_limits::login_succeeded(state, &email, &judge).await?;

@@ -14,6 +14,7 @@ mod health;
 mod key_rotation;
 mod login;
 mod metrics;
+mod mfa;
 mod oauth;
 mod openapi;
 mod outbox;

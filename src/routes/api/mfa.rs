@@ -295,7 +295,7 @@ pub async fn reset(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn verify(
+pub async fn verify_second_factor(
     state: web::Data<AppState>,
     origin: Origin,
     JsonBody(body): JsonBody<VerifyBody>,
@@ -330,7 +330,7 @@ pub async fn verify(
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn cookie_verify(
+pub async fn cookie_verify_second_factor(
     state: web::Data<AppState>,
     req: HttpRequest,
     origin: Origin,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{LocalPath, PolicyViolation, SecondFactor};
-use crate::services::mfa::SecondStep;
+use crate::services::second_step::SecondStep;
 use crate::services::ServiceError;
 
 /// One entry of a 422 body, as FastAPI writes them.
