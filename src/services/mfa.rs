@@ -162,26 +162,24 @@ pub async fn complete_login(
         Err(other) => return Err(other.into()),
     }
     account_limits::login_succeeded(state, &email, &judge).await?;
-    if matches!(proof, Proof::RecoveryCode(_)) {
-        let left = db::run(&state.pool, move |conn| factors::counts(conn, user_id))
-            .await?
-            .recovery_codes_left;
-        let mut event = ctx.own_event(AuditEvent::LoginSucceeded, &user);
-        event.detail = Some(format!("with a recovery code ({left} left)"));
-        audit::record(state, event).await;
-        notices::factors_changed(
-            state,
-            &Context::user(&user, ctx.origin.clone()),
-            &user,
-            &format!("A recovery code was used to sign in to your account ({left} left)"),
-        )
-        .await;
-    } else {
-        let mut event = ctx.own_event(AuditEvent::LoginSucceeded, &user);
-        event.detail = Some("with an authenticator code".to_owned());
-        audit::record(state, event).await;
-    }
-    sessions::finish_login(state, ctx, &user, AuthMethods::PASSWORD.with(method)).await
+    let how = match proof {
+        Proof::Code(_) => "with an authenticator code".to_owned(),
+        Proof::RecoveryCode(_) => {
+            let left = db::run(&state.pool, move |conn| factors::counts(conn, user_id))
+                .await?
+                .recovery_codes_left;
+            notices::factors_changed(
+                state,
+                &Context::user(&user, ctx.origin.clone()),
+                &user,
+                &format!("A recovery code was used to sign in to your account ({left} left)"),
+            )
+            .await;
+            format!("with a recovery code ({left} left)")
+        }
+    };
+    let methods = AuthMethods::PASSWORD.with(method);
+    sessions::finish_login(state, ctx, &user, methods, Some(how)).await
 }
 
 enum Spend {

@@ -124,17 +124,17 @@ pub async fn login(
         return Err(ServiceError::SecondFactorRequired(step));
     }
     account_limits::login_succeeded(state, &email, &judge).await?;
-    audit::record(state, ctx.own_event(AuditEvent::LoginSucceeded, &user)).await;
-    finish_login(state, ctx, &user, AuthMethods::PASSWORD).await
+    finish_login(state, ctx, &user, AuthMethods::PASSWORD, None).await
 }
 
 /// Starts the session of a login whose every step succeeded, unless the address must be
-/// verified first.
+/// verified first; records the login with `how` it was completed.
 pub(super) async fn finish_login(
     state: &AppState,
     ctx: &Context,
     user: &User,
     methods: AuthMethods,
+    how: Option<String>,
 ) -> Result<LoggedIn, ServiceError> {
     if state.email.require_verification && !user.is_verified {
         log::info!("login refused for {}: address not verified", user.email);
@@ -146,6 +146,9 @@ pub(super) async fn finish_login(
     }
     log::info!("login succeeded for {}", user.email);
     state.metrics.login(LoginOutcome::Succeeded);
+    let mut event = ctx.own_event(AuditEvent::LoginSucceeded, user);
+    event.detail = how;
+    audit::record(state, event).await;
     let (tokens, grant) = open(state, user, ctx.origin.user_agent.clone(), methods).await?;
     Ok(LoggedIn {
         tokens,
