@@ -25,6 +25,7 @@ mod pages_clients;
 mod pages_common;
 mod pages_recovery;
 mod pages_sessions;
+mod passkeys;
 mod recovery;
 mod refresh;
 mod register;
