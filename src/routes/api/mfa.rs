@@ -292,6 +292,7 @@ pub async fn reset(
 #[utoipa::path(
     post,
     path = "/auth/mfa/verify",
+    operation_id = "verify_second_factor",
     tag = "auth",
     request_body = VerifyBody,
     responses(
@@ -321,6 +322,7 @@ pub async fn verify(
 #[utoipa::path(
     post,
     path = "/auth/cookie/mfa/verify",
+    operation_id = "cookie_verify_second_factor",
     tag = "auth",
     request_body(content(
         (VerifyBody = "application/json"),

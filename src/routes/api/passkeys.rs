@@ -137,6 +137,7 @@ fn parse_name(raw: &str) -> Result<PasskeyName, ApiError> {
 #[utoipa::path(
     post,
     path = "/users/me/mfa/passkeys/register/begin",
+    operation_id = "begin_passkey_registration",
     tag = "mfa",
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
     responses(
@@ -160,6 +161,7 @@ pub async fn register_begin(
 #[utoipa::path(
     post,
     path = "/users/me/mfa/passkeys/register/finish",
+    operation_id = "finish_passkey_registration",
     tag = "mfa",
     request_body = RegisterFinishBody,
     security(("bearer" = []), ("cookie" = [], "csrf" = [])),
@@ -206,6 +208,7 @@ pub async fn register_finish(
 #[utoipa::path(
     patch,
     path = "/users/me/mfa/passkeys/{id}",
+    operation_id = "rename_passkey",
     tag = "mfa",
     params(("id" = String, Path, description = "The passkey's id (a UUID)")),
     request_body = NameBody,
@@ -239,6 +242,7 @@ pub async fn rename(
 #[utoipa::path(
     delete,
     path = "/users/me/mfa/passkeys/{id}",
+    operation_id = "remove_passkey",
     tag = "mfa",
     params(("id" = String, Path, description = "The passkey's id (a UUID)")),
     request_body = CurrentPasswordBody,
@@ -274,6 +278,7 @@ pub async fn remove(
 #[utoipa::path(
     post,
     path = "/auth/passkey/begin",
+    operation_id = "begin_passkey_sign_in",
     tag = "auth",
     responses(
         (status = 200, description = "The request options", body = AssertionOptions),
@@ -295,6 +300,7 @@ pub async fn sign_in_begin(
 #[utoipa::path(
     post,
     path = "/auth/passkey/finish",
+    operation_id = "finish_passkey_sign_in",
     tag = "auth",
     request_body = AssertionBody,
     responses(
@@ -330,6 +336,7 @@ pub async fn sign_in_finish(
 #[utoipa::path(
     post,
     path = "/auth/cookie/passkey/finish",
+    operation_id = "finish_passkey_cookie_sign_in",
     tag = "auth",
     request_body = AssertionBody,
     responses(
@@ -375,6 +382,7 @@ pub async fn cookie_sign_in_finish(
 #[utoipa::path(
     post,
     path = "/auth/mfa/passkey/begin",
+    operation_id = "begin_passkey_second_factor",
     tag = "auth",
     request_body = MfaTokenBody,
     responses(

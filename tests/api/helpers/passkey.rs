@@ -107,7 +107,7 @@ impl AuthenticatorBackend for Authenticator {
                 .ok_or(WebauthnCError::Internal)?;
             options.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
                 type_: "public-key".to_owned(),
-                id: id.into(),
+                id,
                 transports: None,
             }];
         } else if let Some(pick) = &self.pick {
