@@ -1,12 +1,12 @@
 # Gatehouse in a container. Built from the same steps as CI: a locked release build with
-# libpq from Debian's libpq-dev. Not built by CI (no container engine there).
+# libpq from Debian's libpq-dev and OpenSSL (for passkeys) from its libssl-dev. Not built by CI (no container engine there).
 #
 #   docker build -t gatehouse .
 #   docker run -p 8080:8080 -v gatehouse-data:/data gatehouse
 
 FROM rust:1.95-slim-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev libpq-dev pkg-config \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libpq-dev libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -15,7 +15,7 @@ RUN cargo build --release --locked \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl libpq5 \
+ && apt-get install -y --no-install-recommends ca-certificates curl libpq5 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin gatehouse \
  && mkdir /data && chown gatehouse:gatehouse /data

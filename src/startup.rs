@@ -16,6 +16,7 @@ use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
 use crate::auth::keys::{KeyError, SigningKeys};
 use crate::auth::mfa::{MfaKey, MfaKeyError};
+use crate::auth::passkeys::Passkeys;
 use crate::auth::password::{HashError, PasswordHasher};
 use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
@@ -103,6 +104,13 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     let session_csrf = SessionCsrf::new(secrets::get_or_create(&mut conn, "session-csrf/v1")?);
     let devices = DeviceCookies::new(secrets::get_or_create(&mut conn, "device-cookie/v1")?);
     drop(conn);
+    let passkeys = match Passkeys::new(&settings.public_url) {
+        Ok(passkeys) => Some(passkeys),
+        Err(e) => {
+            log::warn!("passkeys are off: {e} (PUBLIC_URL={})", settings.public_url);
+            None
+        }
+    };
     let mailer = Mailer::new(&settings.email)?;
     let mail_worker = MailWorker::new(&settings.email, pool.clone(), &mailer)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
@@ -128,6 +136,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         metrics,
         mfa_key,
         mfa_policy: settings.mfa.policy,
+        passkeys,
     };
     Ok(Assembled {
         state,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
 use crate::auth::mfa::MfaKey;
+use crate::auth::passkeys::Passkeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
@@ -46,4 +47,7 @@ pub struct AppState {
     pub mfa_key: MfaKey,
     /// Who must use a second factor (`MFA_REQUIRED`).
     pub mfa_policy: MfaPolicy,
+    /// The WebAuthn relying party of `PUBLIC_URL`; `None` when its host is not a domain name
+    /// (an IP address), where browsers offer no passkeys.
+    pub passkeys: Option<Passkeys>,
 }

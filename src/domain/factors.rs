@@ -12,6 +12,45 @@ pub enum SecondFactor {
     Passkey,
 }
 
+/// The name a user gives a passkey: 1 to 64 characters, none of them a control or a
+/// character that reorders or breaks a line; surrounding blanks are trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyName(String);
+
+/// Why a passkey name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPasskeyName {
+    #[error("The name must have 1 to 64 characters")]
+    Length,
+    #[error("The name must not contain control characters")]
+    Unprintable,
+}
+
+impl PasskeyName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<PasskeyName, InvalidPasskeyName> {
+        let name = raw.trim();
+        let chars = name.chars().count();
+        if chars == 0 || chars > PasskeyName::MAX_CHARS {
+            return Err(InvalidPasskeyName::Length);
+        }
+        if !matches!(super::printable(name), std::borrow::Cow::Borrowed(_)) {
+            return Err(InvalidPasskeyName::Unprintable);
+        }
+        Ok(PasskeyName(name.to_owned()))
+    }
+
+    /// The name of a passkey registered without one.
+    pub fn default_name() -> PasskeyName {
+        PasskeyName("Passkey".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The methods a login was proved with: the `amr` claim. Small and `Copy`, as it rides on
 /// every verified access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -110,6 +149,25 @@ mod tests {
         let methods = AuthMethods::KEY.with(AuthMethods::USER_VERIFIED);
         assert_eq!(methods.names(), ["hwk", "user", "mfa"]);
         assert!(!AuthMethods::KEY.is_multi_factor());
+    }
+
+    #[test]
+    fn a_passkey_name_is_trimmed_printable_and_short() {
+        assert_eq!(PasskeyName::parse("  Phone ").unwrap().as_str(), "Phone");
+        assert_eq!(PasskeyName::parse(" "), Err(InvalidPasskeyName::Length));
+        assert!(PasskeyName::parse(&"é".repeat(64)).is_ok());
+        assert_eq!(
+            PasskeyName::parse(&"a".repeat(65)),
+            Err(InvalidPasskeyName::Length)
+        );
+        assert_eq!(
+            PasskeyName::parse("a\nb"),
+            Err(InvalidPasskeyName::Unprintable)
+        );
+        assert_eq!(
+            PasskeyName::parse("a\u{202e}b"),
+            Err(InvalidPasskeyName::Unprintable)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use email::{
     mask as mask_email, normalize as normalize_email, skeleton_of as email_skeleton, Email,
     InvalidEmail,
 };
-pub use factors::{AuthMethods, SecondFactor};
+pub use factors::{AuthMethods, InvalidPasskeyName, PasskeyName, SecondFactor};
 pub use listing::{Listing, Page};
 pub use local_path::LocalPath;
 pub use password::{

@@ -13,6 +13,14 @@ impl UserId {
     pub fn new() -> UserId {
         UserId(Uuid::new_v4())
     }
+
+    pub fn from_uuid(uuid: Uuid) -> UserId {
+        UserId(uuid)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
 }
 
 impl Default for UserId {

@@ -4,14 +4,17 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
 use super::sessions::{self, LoggedIn};
 use super::{account_limits, notices, ServiceError};
 use crate::auth::mfa::{self, TotpSecret};
+use crate::auth::passkeys::{Assertion, PublicKeyCredential};
 use crate::auth::throttle::Throttled;
 use crate::db::factors;
+use crate::db::passkeys::{self, CeremonyPurpose};
 use crate::db::{self, sessions as db_sessions, users, DbError};
 use crate::domain::{normalize_email, AuditEvent, AuthMethods, Party, User, UserId};
 use crate::metrics::LoginOutcome;
@@ -47,6 +50,11 @@ pub struct TotpEnrolment {
 pub enum Proof {
     Code(String),
     RecoveryCode(String),
+    /// The answer to a ceremony begun by `passkeys::begin_second_factor` for this step.
+    Passkey {
+        ceremony_id: Uuid,
+        credential: Box<PublicKeyCredential>,
+    },
 }
 
 pub async fn factors(state: &AppState, user_id: UserId) -> Result<Factors, ServiceError> {
@@ -64,12 +72,30 @@ pub async fn factors(state: &AppState, user_id: UserId) -> Result<Factors, Servi
     })
 }
 
-/// Completes a login's second step with a code: the session's tokens, as a login gives.
+/// The active user of a second step that may still be completed; `MfaTokenInvalid` for an
+/// unknown, used, expired or worn-out step token.
+pub(super) async fn step_user(state: &AppState, mfa_token: &str) -> Result<User, ServiceError> {
+    let hash = mfa::step_token_hash(mfa_token);
+    db::run(&state.pool, move |conn| {
+        match factors::live_challenge(conn, &hash, STEP_MAX_FAILURES)? {
+            Some(user_id) => users::find_by_id(conn, user_id),
+            None => Ok(None),
+        }
+    })
+    .await?
+    .filter(|user| user.is_active)
+    .ok_or(ServiceError::MfaTokenInvalid)
+}
+
+/// Completes a login's second step with a code or a passkey: the session's tokens, as a login
+/// gives.
 ///
 /// An unknown, used, expired or worn-out step token is `MfaTokenInvalid` whatever the code; a
 /// wrong code, a replayed one and one of an expired step are alike `MfaCodeInvalid`, count
 /// toward the account's failed logins and the step's and user's budgets of wrong codes (5 per
-/// step, 10 per user in a quarter hour, then 429).
+/// step, 10 per user in a quarter hour, then 429). So
+/// does a passkey answer that does not verify, or whose ceremony is unknown, used, expired or
+/// another user's.
 pub async fn complete_login(
     state: &AppState,
     ctx: &Context,
@@ -77,16 +103,7 @@ pub async fn complete_login(
     proof: Proof,
 ) -> Result<LoggedIn, ServiceError> {
     let hash = mfa::step_token_hash(mfa_token);
-    let lookup = hash.clone();
-    let user = db::run(&state.pool, move |conn| {
-        match factors::live_challenge(conn, &lookup, STEP_MAX_FAILURES)? {
-            Some(user_id) => users::find_by_id(conn, user_id),
-            None => Ok(None),
-        }
-    })
-    .await?
-    .filter(|user| user.is_active)
-    .ok_or(ServiceError::MfaTokenInvalid)?;
+    let user = step_user(state, mfa_token).await?;
     let user_id = user.id;
     let email = normalize_email(&user.email);
     let judge = sessions::judge(state, ctx, Some(&user));
@@ -99,6 +116,17 @@ pub async fn complete_login(
             AuthMethods::ONE_TIME_CODE,
             Spend::RecoveryCode(state.mfa_key.recovery_code_hash(user.id, code)),
         ),
+        Proof::Passkey {
+            ceremony_id,
+            credential,
+        } => {
+            let assertion = passkey_assertion(state, &user, *ceremony_id, credential).await?;
+            let verified = match &assertion {
+                Some(a) if a.user_verified => AuthMethods::KEY.with(AuthMethods::USER_VERIFIED),
+                _ => AuthMethods::KEY,
+            };
+            (verified, Spend::Passkey(assertion))
+        }
     };
     let spent_hash = hash.clone();
     let since = db::now() - FAILURE_WINDOW_SECS;
@@ -117,6 +145,10 @@ pub async fn complete_login(
             Spend::RecoveryCode(code_hash) => {
                 factors::spend_recovery_code(conn, user_id, code_hash)?
             }
+            Spend::Passkey(Some(assertion)) => {
+                passkeys::record_use(conn, user_id, &assertion.credential_id, &assertion.stored)?
+            }
+            Spend::Passkey(None) => false,
         };
         if !spent {
             factors::fail_challenge(conn, &spent_hash)?;
@@ -153,6 +185,7 @@ pub async fn complete_login(
             event.detail = Some(match proof {
                 Proof::Code(_) => "wrong authenticator code".to_owned(),
                 Proof::RecoveryCode(_) => "wrong recovery code".to_owned(),
+                Proof::Passkey { .. } => "passkey refused".to_owned(),
             });
             audit::record(state, event).await;
             state.metrics.login(LoginOutcome::Failed);
@@ -164,6 +197,7 @@ pub async fn complete_login(
     account_limits::login_succeeded(state, &email, &judge).await?;
     let how = match proof {
         Proof::Code(_) => "with an authenticator code".to_owned(),
+        Proof::Passkey { .. } => "with a passkey".to_owned(),
         Proof::RecoveryCode(_) => {
             let left = db::run(&state.pool, move |conn| factors::counts(conn, user_id))
                 .await?
@@ -186,6 +220,46 @@ enum Spend {
     /// The step of a right code; `None` when the code matches no step.
     TotpStep(Option<i64>),
     RecoveryCode(String),
+    /// A verified passkey answer; `None` when it did not verify.
+    Passkey(Option<Assertion>),
+}
+
+/// Checks a passkey's answer to a second-step ceremony begun for `user`: `None` when the
+/// ceremony is unknown, used, expired or another user's, when the credential is not one of
+/// the user's, or when the answer does not verify. The ceremony is spent either way.
+async fn passkey_assertion(
+    state: &AppState,
+    user: &User,
+    ceremony_id: Uuid,
+    credential: &PublicKeyCredential,
+) -> Result<Option<Assertion>, ServiceError> {
+    let Some(rp) = state.passkeys.as_ref() else {
+        return Err(ServiceError::PasskeysOff);
+    };
+    let user_id = user.id;
+    let credential_id = crate::auth::passkeys::credential_id_of(credential);
+    let found = db::write(&state.pool, move |conn| {
+        let kept = passkeys::take_ceremony(
+            conn,
+            ceremony_id,
+            CeremonyPurpose::SecondFactor,
+            Some(user_id),
+        )?;
+        let key = passkeys::find_by_credential_id(conn, &credential_id)?
+            .filter(|key| key.user_id == user_id);
+        Ok::<_, DbError>(kept.zip(key))
+    })
+    .await?;
+    let Some((kept, key)) = found else {
+        return Ok(None);
+    };
+    match rp.finish_assertion(&kept, credential, &key.credential) {
+        Ok(assertion) => Ok(Some(assertion)),
+        Err(e) => {
+            log::info!("passkey refused for {}: {e}", user.email);
+            Ok(None)
+        }
+    }
 }
 
 enum Spent {

@@ -8,6 +8,7 @@ pub mod context;
 pub mod maintenance;
 pub mod mfa;
 mod notices;
+pub mod passkeys;
 pub mod recovery;
 pub mod second_step;
 pub mod sessions;
@@ -74,6 +75,13 @@ pub enum ServiceError {
     MfaNotPending,
     #[error("the account has no second factor")]
     MfaNotEnabled,
+    /// A passkey ceremony that cannot be finished: unknown, used or expired, an unknown
+    /// credential, an answer that does not verify, or an inactive account.
+    #[error("the passkey is not valid")]
+    PasskeyInvalid,
+    /// `PUBLIC_URL` names no domain, so passkeys are not offered.
+    #[error("passkeys are off")]
+    PasskeysOff,
     /// The policy asks for a second factor this session did not use.
     #[error("a second factor is required for this")]
     MfaRequired,
@@ -94,6 +102,8 @@ pub enum InternalError {
     Mail(String),
     #[error(transparent)]
     Sealed(#[from] crate::auth::mfa::Unsealable),
+    #[error(transparent)]
+    Passkey(#[from] crate::auth::passkeys::PasskeyError),
 }
 
 impl From<DbError> for ServiceError {

@@ -26,6 +26,7 @@ mod pages_clients;
 mod pages_common;
 mod pages_recovery;
 mod pages_sessions;
+mod passkeys;
 mod recovery;
 mod refresh;
 mod register;

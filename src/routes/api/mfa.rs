@@ -12,13 +12,26 @@ use super::schemas::{
     Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
+use crate::auth::passkeys::PublicKeyCredential;
 use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::{ApiError, ErrorDetail};
 use crate::routes::web::{csrf, AuthUser, Superuser};
 use crate::services::context::{Context, Origin};
 use crate::services::mfa::{self, Proof};
+use crate::services::passkeys::StoredPasskey;
 use crate::services::sessions::{LoggedIn, TokenPair};
 use crate::state::AppState;
+
+impl From<StoredPasskey> for PasskeyRead {
+    fn from(p: StoredPasskey) -> PasskeyRead {
+        PasskeyRead {
+            id: p.id,
+            name: p.name,
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+        }
+    }
+}
 
 /// The signed-in user's factors.
 #[derive(Serialize, ToSchema)]
@@ -31,7 +44,7 @@ pub struct MfaStatus {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct PasskeyRead {
+pub(super) struct PasskeyRead {
     #[schema(value_type = String, format = Uuid)]
     id: uuid::Uuid,
     name: String,
@@ -45,7 +58,7 @@ pub struct PasskeyRead {
 pub struct CurrentPasswordBody {
     /// The password the account has now.
     #[schema(format = Password)]
-    current_password: Option<String>,
+    pub(super) current_password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -69,7 +82,7 @@ pub struct RecoveryCodes {
     recovery_codes: Vec<String>,
 }
 
-/// `{mfa_token, code}` or `{mfa_token, recovery_code}`.
+/// `{mfa_token, code}`, `{mfa_token, recovery_code}` or `{mfa_token, ceremony_id, passkey}`.
 #[derive(Deserialize, ToSchema)]
 pub struct VerifyBody {
     /// From the `LOGIN_MFA_REQUIRED` answer of the password step.
@@ -80,6 +93,13 @@ pub struct VerifyBody {
     /// One of the recovery codes, instead of `code`.
     #[schema(nullable = false)]
     recovery_code: Option<String>,
+    /// The ceremony of `/auth/mfa/passkey/begin`, with `passkey`.
+    #[schema(nullable = false)]
+    ceremony_id: Option<String>,
+    /// The `PublicKeyCredential` of `navigator.credentials.get()` (its `toJSON()`), instead
+    /// of `code`.
+    #[schema(nullable = false, value_type = Object)]
+    passkey: Option<Box<PublicKeyCredential>>,
 }
 
 /// The signed-in user's second factors.
@@ -97,16 +117,7 @@ pub async fn status(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpRe
     let factors = mfa::factors(&state, auth.user.id).await?;
     Ok(HttpResponse::Ok().json(MfaStatus {
         totp: factors.totp,
-        passkeys: factors
-            .passkeys
-            .into_iter()
-            .map(|p| PasskeyRead {
-                id: p.id,
-                name: p.name,
-                created_at: p.created_at,
-                last_used_at: p.last_used_at,
-            })
-            .collect(),
+        passkeys: factors.passkeys.into_iter().map(Into::into).collect(),
         recovery_codes_left: factors.recovery_codes_left,
     }))
 }
@@ -286,7 +297,8 @@ pub async fn reset(
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 400, description = "`MFA_CODE_INVALID` (wrong, replayed or expired code, a \
-            used recovery code) or `MFA_TOKEN_INVALID` (unknown, used or expired `mfa_token`, \
+            used recovery code, a passkey answer that does not verify or whose ceremony is \
+            unknown, used or expired) or `MFA_TOKEN_INVALID` (unknown, used or expired `mfa_token`, \
             whatever the code)", body = ErrorDetail,
             example = json!({"detail": "MFA_CODE_INVALID"})),
         (status = 413, response = PayloadTooLarge),
@@ -341,13 +353,23 @@ pub async fn cookie_verify_second_factor(
         return Err(ApiError::CsrfFailed);
     }
     let logged_in = complete(&state, origin, body).await?;
-    csrf::renew(&session).map_err(ApiError::internal)?;
+    cookie_login_answer(&state, &session, logged_in)
+}
+
+/// The answer of a completed cookie login: 204 with the auth and device cookies, a new page
+/// CSRF secret, and the signed-in session's CSRF token in `X-CSRF-Token`.
+pub(super) fn cookie_login_answer(
+    state: &AppState,
+    session: &Session,
+    logged_in: LoggedIn,
+) -> Result<HttpResponse, ApiError> {
+    csrf::renew(session).map_err(ApiError::internal)?;
     let mut response = secret_answer();
     response.insert_header((
         csrf::HEADER,
         state.session_csrf.token(logged_in.grant.session_id),
     ));
-    let cookies = CookiePolicy::of(&state);
+    let cookies = CookiePolicy::of(state);
     for cookie in cookies.signed_in(&logged_in.tokens) {
         response.cookie(cookie);
     }
@@ -362,14 +384,18 @@ async fn complete(
     origin: Origin,
     body: VerifyBody,
 ) -> Result<LoggedIn, ApiError> {
-    let proof = match (body.code, body.recovery_code) {
-        (Some(code), None) => Proof::Code(code),
-        (None, Some(code)) => Proof::RecoveryCode(code),
+    let proof = match (body.code, body.recovery_code, body.passkey) {
+        (Some(code), None, None) => Proof::Code(code),
+        (None, Some(code), None) => Proof::RecoveryCode(code),
+        (None, None, Some(credential)) => Proof::Passkey {
+            ceremony_id: super::passkeys::ceremony_id(body.ceremony_id.as_deref().unwrap_or("")),
+            credential,
+        },
         _ => {
             return Err(ApiError::validation(
                 crate::routes::web::errors::FieldError::body(
                     &["code"],
-                    "Send one of code and recovery_code",
+                    "Send one of code, recovery_code and passkey (with ceremony_id)",
                     "missing",
                 ),
             ))
@@ -380,7 +406,7 @@ async fn complete(
 }
 
 /// Answers that carry a secret, a code or tokens are never cached.
-fn secret_answer() -> actix_web::HttpResponseBuilder {
+pub(super) fn secret_answer() -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -8,6 +8,7 @@ mod meta;
 mod mfa;
 mod oauth;
 pub mod openapi;
+mod passkeys;
 mod recovery;
 pub mod schemas;
 mod sessions;
@@ -32,6 +33,10 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (M::GET, "/auth/csrf", web::to(auth::csrf_token)),
         (M::POST, "/auth/mfa/verify", web::to(mfa::verify_second_factor)),
         (M::POST, "/auth/cookie/mfa/verify", web::to(mfa::cookie_verify_second_factor)),
+        (M::POST, "/auth/mfa/passkey/begin", web::to(passkeys::second_factor_begin)),
+        (M::POST, "/auth/passkey/begin", web::to(passkeys::sign_in_begin)),
+        (M::POST, "/auth/passkey/finish", web::to(passkeys::sign_in_finish)),
+        (M::POST, "/auth/cookie/passkey/finish", web::to(passkeys::cookie_sign_in_finish)),
         (M::POST, "/auth/forgot-password", web::to(recovery::forgot_password)),
         (M::POST, "/auth/reset-password", web::to(recovery::reset_password)),
         (M::POST, "/auth/request-verify-token", web::to(recovery::request_verify_token)),
@@ -45,6 +50,10 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (M::DELETE, "/users/me/mfa/totp", web::to(mfa::disable_totp)),
         (M::POST, "/users/me/mfa/totp/confirm", web::to(mfa::confirm_totp)),
         (M::POST, "/users/me/mfa/recovery-codes", web::to(mfa::renew_recovery_codes)),
+        (M::POST, "/users/me/mfa/passkeys/register/begin", web::to(passkeys::register_begin)),
+        (M::POST, "/users/me/mfa/passkeys/register/finish", web::to(passkeys::register_finish)),
+        (M::PATCH, "/users/me/mfa/passkeys/{id}", web::to(passkeys::rename)),
+        (M::DELETE, "/users/me/mfa/passkeys/{id}", web::to(passkeys::remove)),
         (M::DELETE, "/users/{id}/mfa", web::to(mfa::reset)),
         (M::DELETE, "/users/{id}/sessions", web::to(sessions::end_all_of_user)),
         (M::GET, "/users/{id}", web::to(users::get_user)),

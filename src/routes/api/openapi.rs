@@ -13,7 +13,7 @@ use super::schemas::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
-use super::{audit, auth, clients, meta, mfa, oauth, recovery, sessions, users};
+use super::{audit, auth, clients, meta, mfa, oauth, passkeys, recovery, sessions, users};
 use crate::routes::web::errors::{
     ErrorDetail, MfaRequiredBody, OAuthErrorBody, PasswordRefused, SecondFactorRequired,
     ValidationError,
@@ -48,6 +48,10 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         auth::csrf_token,
         mfa::verify_second_factor,
         mfa::cookie_verify_second_factor,
+        passkeys::second_factor_begin,
+        passkeys::sign_in_begin,
+        passkeys::sign_in_finish,
+        passkeys::cookie_sign_in_finish,
         recovery::forgot_password,
         recovery::reset_password,
         recovery::request_verify_token,
@@ -61,6 +65,10 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         mfa::confirm_totp,
         mfa::disable_totp,
         mfa::renew_recovery_codes,
+        passkeys::register_begin,
+        passkeys::register_finish,
+        passkeys::rename,
+        passkeys::remove,
         mfa::reset,
         sessions::end_all_of_user,
         users::get_user,

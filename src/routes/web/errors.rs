@@ -190,6 +190,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::MfaNotPending => ApiError::detail(S::CONFLICT, "MFA_NOT_PENDING"),
             ServiceError::MfaNotEnabled => ApiError::detail(S::CONFLICT, "MFA_NOT_ENABLED"),
             ServiceError::MfaRequired => ApiError::detail(S::FORBIDDEN, "MFA_REQUIRED"),
+            ServiceError::PasskeyInvalid => ApiError::detail(S::BAD_REQUEST, "PASSKEY_INVALID"),
+            ServiceError::PasskeysOff => ApiError::NotFound,
             ServiceError::Internal(cause) => logged(cause, ApiError::Internal),
         }
     }

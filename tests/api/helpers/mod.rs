@@ -2,12 +2,13 @@
 //! when `TEST_DATABASE_URL` names a PostgreSQL server, a new database on it.
 //!
 //! `app` spawns it and talks to it, `mail` reads what it sends, `smtp` is a mail server that
-//! receives it, `oauth` speaks to its token endpoint; everything is re-exported here, so
+//! receives it, `oauth` speaks to its token endpoint, `passkey` is a software authenticator; everything is re-exported here, so
 //! `use crate::helpers::*` brings it all.
 
 mod app;
 mod mail;
 mod oauth;
+pub mod passkey;
 mod smtp;
 pub mod totp;
 
