@@ -324,6 +324,28 @@ pub async fn begin_totp(
     })
 }
 
+/// The authenticator app a user began enrolling and has not confirmed yet, shown again (the
+/// enrolment page after a wrong code); `None` when nothing is pending.
+pub async fn pending_totp(
+    state: &AppState,
+    user: &User,
+) -> Result<Option<TotpEnrolment>, ServiceError> {
+    let user_id = user.id;
+    let stored = db::run(&state.pool, move |conn| factors::totp(conn, user_id)).await?;
+    let Some(pending) = stored.filter(|t| !t.confirmed) else {
+        return Ok(None);
+    };
+    let secret = state
+        .mfa_key
+        .open(user.id, &pending.sealed_secret)
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    let totp = TotpSecret::new(secret, ISSUER, &user.email);
+    Ok(Some(TotpEnrolment {
+        secret: totp.base32(),
+        otpauth_uri: totp.otpauth_uri(),
+    }))
+}
+
 /// Confirms a pending authenticator app with one of its codes; answers the new recovery codes.
 pub async fn confirm_totp(
     state: &AppState,

@@ -200,8 +200,13 @@ impl Drop for Chromedriver {
     }
 }
 
-/// The Chromium options for a headless session with the given profile.
-fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, Value> {
+/// The Chromium options for a headless session with the given profile; downloads go to
+/// `downloads` without asking.
+fn capabilities(
+    chromium: &Path,
+    profile: &Path,
+    downloads: &Path,
+) -> serde_json::Map<String, Value> {
     let args = [
         "--headless=new",
         "--no-sandbox",
@@ -228,6 +233,8 @@ fn capabilities(chromium: &Path, profile: &Path) -> serde_json::Map<String, Valu
                 "credentials_enable_service": false,
                 "profile.password_manager_enabled": false,
                 "profile.password_manager_leak_detection": false,
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false,
             },
         },
         "goog:loggingPrefs": {"browser": "ALL"},
@@ -279,8 +286,10 @@ impl Browser {
         )
         .await;
         let user_data = profile.path().join("profile");
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads).expect("a downloads directory");
         let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities(&binaries.chromium, &user_data))
+            .capabilities(capabilities(&binaries.chromium, &user_data, &downloads))
             .connect(&driver.url())
             .await
             .unwrap_or_else(|err| {
@@ -299,6 +308,43 @@ impl Browser {
         };
         browser.clear_old_screenshots();
         Some(browser)
+    }
+
+    /// Where the browser saves what it downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self._profile.path().join("downloads")
+    }
+
+    /// Waits for the download `name` to be complete; its contents.
+    pub async fn downloaded(&self, name: &str) -> String {
+        let path = self.downloads().join(name);
+        let found = self
+            .poll(|| async { std::fs::read_to_string(&path).ok() })
+            .await;
+        match found {
+            Some(text) => text,
+            None => {
+                self.fail(&format!("{name} was not downloaded to {}", path.display()))
+                    .await
+            }
+        }
+    }
+
+    /// Resizes the window: `375` wide is a small phone; the default is 1280 × 900.
+    pub async fn resize(&self, width: u32, height: u32) {
+        if let Err(err) = self.client.set_window_size(width, height).await {
+            self.fail(&format!("resizing the window to {width}×{height}: {err}"))
+                .await;
+        }
+    }
+
+    /// A screenshot at the default size and another 375 pixels wide (tall enough to show the
+    /// page), then back to the default size.
+    pub async fn screenshots(&self, step: &str) {
+        self.screenshot(step).await;
+        self.resize(375, 1200).await;
+        self.screenshot(&format!("{step}-375")).await;
+        self.resize(1280, 900).await;
     }
 
     /// The WebDriver client, for what the helpers below do not cover.

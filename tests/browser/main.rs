@@ -7,8 +7,12 @@
 
 mod app;
 mod harness;
+/// The tests' own TOTP, shared with the API tests.
+#[path = "../api/helpers/totp.rs"]
+mod totp;
 
 mod account;
 mod admin;
+mod mfa;
 mod recovery;
 mod smoke;

@@ -18,7 +18,7 @@ use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
-use crate::services::{sessions, users, ServiceError};
+use crate::services::{mfa, sessions, users, ServiceError};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -27,6 +27,8 @@ struct AccountPage {
     layout: Layout,
     account: AccountView,
     sessions: Vec<SessionView>,
+    /// The account has a second factor.
+    two_factor: bool,
     errors: FieldErrors,
 }
 
@@ -80,10 +82,12 @@ async fn page(
             id: live.id,
         })
         .collect();
+    let factors = mfa::factors(state, auth.user.id).await?;
     Ok(AccountPage {
         layout: Layout::new(state, session, Some(auth))?,
         account: AccountView::from(&auth.user),
         sessions,
+        two_factor: factors.totp || !factors.passkeys.is_empty(),
         errors,
     })
 }

@@ -16,7 +16,7 @@ use crate::routes::web::{
 use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::users::AdminChanges;
-use crate::services::{sessions, users, ServiceError};
+use crate::services::{mfa, sessions, users, ServiceError};
 use crate::state::AppState;
 
 const PAGE_SIZE: i64 = 20;
@@ -31,6 +31,7 @@ enum Action {
     Deactivate,
     Verify,
     EndSessions,
+    ResetMfa,
     Delete,
 }
 
@@ -43,6 +44,7 @@ impl Action {
             "deactivate" => Action::Deactivate,
             "verify" => Action::Verify,
             "end-sessions" => Action::EndSessions,
+            "reset-mfa" => Action::ResetMfa,
             "delete" => Action::Delete,
             _ => return None,
         })
@@ -56,13 +58,19 @@ impl Action {
             Action::Deactivate => ("deactivate", "Deactivate"),
             Action::Verify => ("verify", "Verify"),
             Action::EndSessions => ("end-sessions", "Sign out"),
+            Action::ResetMfa => ("reset-mfa", "Reset two-factor…"),
             Action::Delete => ("delete", "Delete…"),
         };
         ActionButton {
             slug,
             label,
-            danger: matches!(self, Action::Deactivate | Action::Delete),
+            danger: matches!(self, Action::Deactivate | Action::ResetMfa | Action::Delete),
         }
+    }
+
+    /// Actions that ask first, on a page of their own.
+    fn asks_first(self) -> bool {
+        matches!(self, Action::ResetMfa | Action::Delete)
     }
 
     /// The actions that would change this account.
@@ -81,6 +89,9 @@ impl Action {
             actions.push(Action::Verify);
         }
         actions.push(Action::EndSessions);
+        // Whether the account has a factor is not known here (one query per row): the
+        // confirmation page tells.
+        actions.push(Action::ResetMfa);
         actions.push(Action::Delete);
         actions
     }
@@ -93,6 +104,10 @@ impl Action {
             Action::Deactivate => format!("{email} has been deactivated and signed out."),
             Action::Verify => format!("{email} is now verified."),
             Action::EndSessions => format!("{email} has been signed out everywhere."),
+            Action::ResetMfa => format!(
+                "Every second factor of {email} has been removed, and they have been signed out \
+                 everywhere. They can sign in with their password and set up a new one."
+            ),
             Action::Delete => format!("{email} has been deleted."),
         }
     }
@@ -211,7 +226,18 @@ struct ConfirmDeletePage {
     next: String,
 }
 
-/// `GET /admin/users/{id}/delete`: asks before deleting. Other actions have no page.
+#[derive(Template)]
+#[template(path = "admin_confirm_reset_mfa.html")]
+struct ConfirmResetMfaPage {
+    layout: Layout,
+    id: String,
+    email: String,
+    next: String,
+    /// What would go, for people: "an authenticator app, 2 passkeys and 7 recovery codes".
+    factors: String,
+}
+
+/// `GET /admin/users/{id}/delete` and `…/reset-mfa`: asks first. Other actions have no page.
 pub async fn confirm(
     state: web::Data<AppState>,
     session: Session,
@@ -219,11 +245,59 @@ pub async fn confirm(
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
     let (id, action) = path.into_inner();
-    if Action::parse(&action) != Some(Action::Delete) {
-        return Err(PageError::NotFound);
-    }
+    let action = Action::parse(&action)
+        .filter(|action| action.asks_first())
+        .ok_or(PageError::NotFound)?;
     let target = find(&state, &id).await?;
-    confirm_delete(&state, &session, &auth, &target, LIST)
+    ask_first(&state, &session, &auth, action, &target, LIST).await
+}
+
+async fn ask_first(
+    state: &AppState,
+    session: &Session,
+    admin: &Authenticated,
+    action: Action,
+    target: &User,
+    next: &str,
+) -> Result<HttpResponse, PageError> {
+    if action == Action::Delete {
+        return confirm_delete(state, session, admin, target, next);
+    }
+    let factors = mfa::factors(state, target.id).await?;
+    let page = ConfirmResetMfaPage {
+        layout: Layout::new(state, session, Some(admin))?,
+        id: target.id.to_string(),
+        email: target.email.clone(),
+        next: next.to_owned(),
+        factors: describe_factors(&factors),
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// The factors an account has, for people; empty when it has none.
+fn describe_factors(factors: &mfa::Factors) -> String {
+    let mut parts = Vec::new();
+    if factors.totp {
+        parts.push("an authenticator app".to_owned());
+    }
+    match factors.passkeys.len() {
+        0 => {}
+        1 => parts.push("1 passkey".to_owned()),
+        n => parts.push(format!("{n} passkeys")),
+    }
+    if parts.is_empty() {
+        return String::new();
+    }
+    match factors.recovery_codes_left {
+        0 => {}
+        1 => parts.push("1 recovery code".to_owned()),
+        n => parts.push(format!("{n} recovery codes")),
+    }
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn confirm_delete(
@@ -248,7 +322,8 @@ pub struct ActionFields {
     confirm: Option<String>,
 }
 
-/// `POST /admin/users/{id}/{action}`; deleting needs `confirm=yes` (else it asks first).
+/// `POST /admin/users/{id}/{action}`; deleting and resetting the second factors need
+/// `confirm=yes` (else they ask first).
 pub async fn act(
     state: web::Data<AppState>,
     session: Session,
@@ -266,8 +341,8 @@ pub async fn act(
         LIST.to_owned()
     };
     let target = find(&state, &id).await?;
-    if action == Action::Delete && form.confirm.as_deref() != Some("yes") {
-        return confirm_delete(&state, &session, &auth, &target, &next);
+    if action.asks_first() && form.confirm.as_deref() != Some("yes") {
+        return ask_first(&state, &session, &auth, action, &target, &next).await;
     }
     let ctx = Context::user(&auth.user, origin);
     match apply(&state, &ctx, action, target.id).await {
@@ -298,6 +373,7 @@ async fn apply(
     let changes = match action {
         Action::Delete => return users::delete(state, ctx, id).await,
         Action::EndSessions => return sessions::end_all(state, ctx, id).await.map(drop),
+        Action::ResetMfa => return mfa::reset(state, ctx, id).await,
         Action::Promote => AdminChanges {
             is_superuser: Some(true),
             ..Default::default()

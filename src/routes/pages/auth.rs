@@ -6,10 +6,13 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::sign_in::{
+    after_login, end_previous_session, AFTER_LOGIN, FACTOR_NEEDED, SET_UP_A_FACTOR,
+};
+use super::{assets, second_step};
 use crate::domain::Email;
-use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::PageError;
-use crate::routes::web::extractors::{Authenticated, Visitor};
+use crate::routes::web::extractors::Visitor;
 use crate::routes::web::{
     flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
     NoFields,
@@ -18,8 +21,6 @@ use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::{sessions, users, ServiceError};
 use crate::state::AppState;
-
-const AFTER_LOGIN: &str = "/account";
 
 #[derive(Template)]
 #[template(path = "signup.html")]
@@ -86,6 +87,10 @@ pub async fn signup(
                 let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
                 end_previous_session(&state, &ctx, previous).await?;
                 flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
+                if state.mfa_policy.applies_to(user.is_superuser) {
+                    flash::info(&session, FACTOR_NEEDED);
+                    return signed_in_redirect(&state, &session, &tokens, SET_UP_A_FACTOR);
+                }
                 return signed_in_redirect(&state, &session, &tokens, AFTER_LOGIN);
             }
             Err(ServiceError::EmailTaken) => errors.add(
@@ -113,6 +118,8 @@ struct LoginPage {
     error: &'static str,
     /// The password was right but the address is not verified: offer to send the link again.
     unverified: bool,
+    /// The script behind "Sign in with a passkey" is served.
+    passkey_script: bool,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +140,7 @@ pub async fn login_form(
         next: next.to_string(),
         error: "",
         unverified: false,
+        passkey_script: assets::serves("passkeys.js"),
     };
     render(StatusCode::OK, &page)
 }
@@ -158,11 +166,10 @@ pub async fn login(
     match sessions::login(&state, &ctx, &form.email, form.password.into()).await {
         Ok(logged_in) => {
             end_previous_session(&state, &ctx, previous).await?;
-            let mut response =
-                signed_in_redirect(&state, &session, &logged_in.tokens, next.as_str())?;
-            let device = CookiePolicy::of(&state).device(logged_in.device_cookie);
-            response.add_cookie(&device).map_err(PageError::internal)?;
-            Ok(response)
+            after_login(&state, &session, logged_in, next.as_str()).await
+        }
+        Err(ServiceError::SecondFactorRequired(step)) => {
+            second_step::start(&session, step, next.as_str())
         }
         Err(ServiceError::BadCredentials) => {
             let page = LoginPage {
@@ -172,6 +179,7 @@ pub async fn login(
                 // One message for every failure: the page must not tell which part was wrong.
                 error: "Incorrect email or password.",
                 unverified: false,
+                passkey_script: assets::serves("passkeys.js"),
             };
             render(StatusCode::BAD_REQUEST, &page)
         }
@@ -183,25 +191,12 @@ pub async fn login(
                 next: next.to_string(),
                 error: "Please verify your email address first: check your inbox for the link.",
                 unverified: true,
+                passkey_script: assets::serves("passkeys.js"),
             };
             render(StatusCode::BAD_REQUEST, &page)
         }
         Err(other) => Err(other.into()),
     }
-}
-
-/// A browser that signs in again (as anyone) leaves its previous session: end it, rather
-/// than leave it live with no cookie pointing at it.
-async fn end_previous_session(
-    state: &AppState,
-    ctx: &Context,
-    previous: Option<Authenticated>,
-) -> Result<(), PageError> {
-    if let Some(previous) = previous {
-        let ctx = Context::user(&previous.user, ctx.origin.clone());
-        sessions::logout(state, &ctx, previous.grant).await?;
-    }
-    Ok(())
 }
 
 pub async fn logout(

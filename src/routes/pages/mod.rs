@@ -1,4 +1,5 @@
-//! The HTML pages: signup, login, recovery, account and the superusers' admin pages.
+//! The HTML pages: signup, login (and its second step), recovery, account and its security,
+//! and the superusers' admin pages.
 //!
 //! Every form is POST → 303 → GET, carries the session's CSRF token (checked by `routes::web::CsrfForm`),
 //! and reports back through flash messages or by re-rendering with its field errors.
@@ -11,6 +12,9 @@ mod assets;
 mod auth;
 mod home;
 mod recovery;
+mod second_step;
+mod security;
+mod sign_in;
 
 use actix_web::{guard, web, FromRequest, Handler, Responder, Route};
 
@@ -25,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/login")
                 .route(page(auth::login_form))
                 .post(auth::login),
+        )
+        .service(
+            web::resource("/login/verify")
+                .route(page(second_step::form))
+                .post(second_step::verify),
         )
         .service(web::resource("/logout").post(auth::logout))
         .service(
@@ -48,6 +57,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/verify-email").post(recovery::send_verification))
         .service(web::resource("/account/sessions/end-others").post(account::end_other_sessions))
         .service(web::resource("/account/sessions/{id}/end").post(account::end_session))
+        .service(web::resource("/account/security").route(page(security::show)))
+        .service(
+            web::resource("/account/security/totp")
+                .route(page(security::enrolment))
+                .post(security::begin_totp),
+        )
+        .service(web::resource("/account/security/totp/confirm").post(security::confirm_totp))
+        .service(web::resource("/account/security/totp/disable").post(security::disable_totp))
+        .service(
+            web::resource("/account/security/recovery-codes").post(security::renew_recovery_codes),
+        )
         .service(web::resource("/admin/users").route(page(admin_users::list)))
         .service(
             web::resource("/admin/users/{id}/{action}")

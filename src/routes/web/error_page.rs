@@ -51,6 +51,8 @@ impl ResponseError for PageError {
 struct ForbiddenPage {
     layout: Layout,
     message: &'static str,
+    /// Where to go to fix it, with its label; empty when nowhere.
+    fix: (&'static str, &'static str),
 }
 
 #[derive(Template)]
@@ -74,18 +76,28 @@ pub(super) fn error_page(error: &PageError) -> HttpResponse {
     let (heading, message): (&str, String) = match error {
         PageError::Forbidden => {
             let message = "This page is for superusers. If you need access, ask one of them.";
+            let fix = ("", "");
             return fallback(render(
                 error.status_code(),
-                &ForbiddenPage { layout, message },
+                &ForbiddenPage {
+                    layout,
+                    message,
+                    fix,
+                },
             ));
         }
         PageError::MfaRequired => {
             let message = "Superusers must sign in with a second factor. Set up an \
                            authenticator app or a passkey on your account’s security page, then \
                            sign out and in again.";
+            let fix = ("/account/security", "Sign-in security");
             return fallback(render(
                 error.status_code(),
-                &ForbiddenPage { layout, message },
+                &ForbiddenPage {
+                    layout,
+                    message,
+                    fix,
+                },
             ));
         }
         PageError::NotFound => {

@@ -18,6 +18,11 @@ pub fn success(session: &Session, text: impl Into<String>) {
     push(session, "success", text.into());
 }
 
+/// Queues a notice: neither a success nor an error (something to do next).
+pub fn info(session: &Session, text: impl Into<String>) {
+    push(session, "info", text.into());
+}
+
 /// Queues an error.
 pub fn error(session: &Session, text: impl Into<String>) {
     push(session, "error", text.into());
