@@ -18,7 +18,8 @@ use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::Visitor;
 use crate::routes::web::{flash, next_or, render, see_other, CsrfForm, Layout};
 use crate::services::context::{Context, Origin};
-use crate::services::mfa::{self, Proof, SecondStep};
+use crate::services::mfa::{self, Proof};
+use crate::services::second_step::SecondStep;
 use crate::services::ServiceError;
 use crate::state::AppState;
 
@@ -138,6 +139,7 @@ pub async fn verify(
     };
     let empty = match &proof {
         Proof::Code(code) | Proof::RecoveryCode(code) => code.is_empty(),
+        Proof::Passkey { .. } => false,
     };
     let refused = |error| -> Result<HttpResponse, PageError> {
         let layout = Layout::new(&state, &session, previous.as_ref())?;
