@@ -7,11 +7,12 @@
 //   <button type="button" data-passkey="second-factor" data-mfa-token="…">  on the second step
 //   <p data-passkey-error role="alert" hidden></p>      near the button, for errors
 //   <div data-passkey-recovery-codes hidden tabindex="-1">  optional: where the recovery codes
-//                                                       of a first factor are listed (else the
-//                                                       page reloads)
+//                                                       of a first factor are listed, in its <ol>
+//                                                       if it has one (else the page reloads)
 //
-// Without WebAuthn in the browser, the buttons stay hidden; everything else works without
-// this script.
+// Buttons (and a form around one) may wait with the `hidden` attribute, so that a browser
+// without JavaScript shows none: this script un-hides them. Without WebAuthn in the browser,
+// they stay hidden; everything else works without this script.
 (function () {
   "use strict";
 
@@ -201,14 +202,16 @@
         var codes = added && added.recovery_codes;
         var box = document.querySelector("[data-passkey-recovery-codes]");
         if (codes && box) {
-          // The account's first factor: its recovery codes, shown this once.
-          var list = document.createElement("ol");
+          // The account's first factor: its recovery codes, shown this once (in the box's own
+          // list if it has one).
+          var list = box.querySelector("ol") || box.appendChild(document.createElement("ol"));
           codes.forEach(function (code) {
             var item = document.createElement("li");
-            item.textContent = code;
+            var text = document.createElement("code");
+            text.textContent = code;
+            item.appendChild(text);
             list.appendChild(item);
           });
-          box.appendChild(list);
           box.hidden = false;
           box.focus && box.focus();
           return;
@@ -266,6 +269,17 @@
     var action = actions[button.getAttribute("data-passkey")];
     if (!action) return;
     button.hidden = false;
+    // A form that is only of use with this script (the login page's) waits hidden.
+    var form = button.form || button.closest("form");
+    if (form && form.hasAttribute("hidden")) form.hidden = false;
+    // Enter in the form's field (the passkey's name) is a click on its button, not a GET of
+    // the form's fields.
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        button.click();
+      });
+    }
     button.addEventListener("click", function (event) {
       event.preventDefault();
       if (button.disabled) return;

@@ -25,6 +25,7 @@ mod pages_auth;
 mod pages_clients;
 mod pages_common;
 mod pages_mfa;
+mod pages_passkeys;
 mod pages_recovery;
 mod pages_sessions;
 mod passkeys;

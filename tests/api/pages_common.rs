@@ -125,6 +125,7 @@ async fn static_assets_are_served_with_their_content_types() {
     for (path, content_type) in [
         ("/static/gatehouse.css", "text/css"),
         ("/static/favicon.svg", "image/svg+xml"),
+        ("/static/passkeys.js", "text/javascript; charset=utf-8"),
     ] {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");

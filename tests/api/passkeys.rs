@@ -46,7 +46,7 @@ async fn register_begin(app: &TestApp, token: &str) -> Value {
 }
 
 /// Registers a passkey on `authenticator` named `name` (or unnamed); the finish answer.
-async fn add_passkey(
+pub(crate) async fn add_passkey(
     app: &TestApp,
     token: &str,
     authenticator: &mut Authenticator,

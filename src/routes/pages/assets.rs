@@ -1,4 +1,4 @@
-//! `/static/*`: the stylesheet and icon, compiled into the binary so it runs from anywhere.
+//! `/static/*`: the stylesheet, the icon and the passkey script, compiled into the binary so it runs from anywhere.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -16,6 +16,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("../../../static/favicon.svg"),
+    ),
+    (
+        "passkeys.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/passkeys.js"),
     ),
 ];
 

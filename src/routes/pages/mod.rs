@@ -68,6 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/account/security/recovery-codes").post(security::renew_recovery_codes),
         )
+        .service(
+            web::resource("/account/security/passkeys/{id}/rename").post(security::rename_passkey),
+        )
+        .service(
+            web::resource("/account/security/passkeys/{id}/remove").post(security::remove_passkey),
+        )
         .service(web::resource("/admin/users").route(page(admin_users::list)))
         .service(
             web::resource("/admin/users/{id}/{action}")

@@ -1,6 +1,9 @@
 //! `/account/security`: the account's second factors (the authenticator app, recovery codes,
 //! passkeys), and the pages that set up the app and show recovery codes once.
 //!
+//! Passkeys are added by the passkey script (WebAuthn needs JavaScript) through the JSON API;
+//! renaming and removing one are plain forms here.
+//!
 //! A pending app's secret stays in the database, sealed, between the password and the code
 //! that confirms it: the enrolment page shows it again from there, and only to the session
 //! that gave the password (the page session remembers which one; the secret never travels
@@ -14,17 +17,22 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::auth::mfa::RECOVERY_CODES;
+use crate::domain::{InvalidPasskeyName, PasskeyName};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, SignedIn};
 use crate::routes::web::{display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout};
 use crate::services::context::{Context, Origin};
 use crate::services::mfa::{self, TotpEnrolment};
+use crate::services::passkeys;
 use crate::services::ServiceError;
 use crate::state::AppState;
 
 const SECURITY: &str = "/account/security";
+/// The security page at its passkeys.
+const PASSKEYS: &str = "/account/security#passkeys";
 const ENROLMENT: &str = "/account/security/totp";
 /// The page session's note of the signed-in session that began enrolling an app.
 const ENROLMENT_KEY: &str = "totp_enrolment";
@@ -43,16 +51,38 @@ struct SecurityPage {
     recovery_left: i64,
     recovery_total: usize,
     recovery_low: bool,
+    /// `PUBLIC_URL` names a relying party, so a passkey can be added.
+    passkeys_on: bool,
     passkeys: Vec<PasskeyView>,
     errors: FieldErrors,
 }
 
-/// One passkey, ready to display.
+/// One passkey, ready to display, with the ids of its forms' fields and their errors.
 struct PasskeyView {
     id: String,
     name: String,
     added: String,
     last_used: Option<String>,
+    /// The rename form's field: the name shown in it, its id and its error.
+    name_value: String,
+    name_field: String,
+    name_error: String,
+    /// The remove form's password field: its id and its error.
+    password_field: String,
+    password_error: String,
+}
+
+/// A rename or removal of one passkey refused, shown beside that passkey's field.
+struct PasskeyRefusal {
+    id: Uuid,
+    field: PasskeyField,
+    message: &'static str,
+}
+
+enum PasskeyField {
+    /// The new name, as it was typed.
+    Name(String),
+    Password,
 }
 
 async fn security_page(
@@ -60,6 +90,16 @@ async fn security_page(
     session: &Session,
     auth: &Authenticated,
     errors: FieldErrors,
+) -> Result<SecurityPage, PageError> {
+    security_page_with(state, session, auth, errors, None).await
+}
+
+async fn security_page_with(
+    state: &AppState,
+    session: &Session,
+    auth: &Authenticated,
+    errors: FieldErrors,
+    refusal: Option<PasskeyRefusal>,
 ) -> Result<SecurityPage, PageError> {
     let factors = mfa::factors(state, auth.user.id).await?;
     let has_factor = factors.totp || !factors.passkeys.is_empty();
@@ -71,14 +111,36 @@ async fn security_page(
         recovery_left: factors.recovery_codes_left,
         recovery_total: RECOVERY_CODES,
         recovery_low: factors.recovery_codes_left <= FEW_CODES,
+        passkeys_on: state.passkeys.is_some(),
         passkeys: factors
             .passkeys
             .into_iter()
-            .map(|p| PasskeyView {
-                id: p.id.to_string(),
-                name: p.name,
-                added: display_date(p.created_at),
-                last_used: p.last_used_at.map(display_date),
+            .map(|p| {
+                let refused = refusal.as_ref().filter(|r| r.id == p.id);
+                let (name_value, name_error, password_error) = match refused {
+                    Some(PasskeyRefusal {
+                        field: PasskeyField::Name(typed),
+                        message,
+                        ..
+                    }) => (typed.clone(), message.to_string(), String::new()),
+                    Some(PasskeyRefusal {
+                        field: PasskeyField::Password,
+                        message,
+                        ..
+                    }) => (p.name.clone(), String::new(), message.to_string()),
+                    None => (p.name.clone(), String::new(), String::new()),
+                };
+                PasskeyView {
+                    name_field: format!("passkey-{}-name", p.id),
+                    password_field: format!("passkey-{}-password", p.id),
+                    id: p.id.to_string(),
+                    name: p.name,
+                    added: display_date(p.created_at),
+                    last_used: p.last_used_at.map(display_date),
+                    name_value,
+                    name_error,
+                    password_error,
+                }
             })
             .collect(),
         errors,
@@ -327,6 +389,106 @@ pub async fn renew_recovery_codes(
             );
             Ok(see_other(SECURITY))
         }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// A passkey id from the path: one that is not a UUID names no passkey.
+fn passkey_id(raw: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw).map_err(|_| PageError::NotFound)
+}
+
+/// Re-renders the security page with one passkey's form refused; 404 when the passkey is not
+/// the user's.
+async fn passkey_refused(
+    state: &AppState,
+    session: &Session,
+    auth: &Authenticated,
+    refusal: PasskeyRefusal,
+) -> Result<HttpResponse, PageError> {
+    let id = refusal.id.to_string();
+    let page =
+        security_page_with(state, session, auth, FieldErrors::default(), Some(refusal)).await?;
+    if !page.passkeys.iter().any(|p| p.id == id) {
+        return Err(PageError::NotFound);
+    }
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Deserialize)]
+pub struct NameField {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /account/security/passkeys/{id}/rename`.
+pub async fn rename_passkey(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<NameField>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let id = passkey_id(&id)?;
+    let name = match PasskeyName::parse(&form.name) {
+        Ok(name) => name,
+        Err(invalid) => {
+            let message = match invalid {
+                InvalidPasskeyName::Length if form.name.trim().is_empty() => {
+                    "Give the passkey a name."
+                }
+                InvalidPasskeyName::Length => "Use at most 64 characters.",
+                InvalidPasskeyName::Unprintable => "Use letters, digits, spaces and punctuation.",
+            };
+            let refusal = PasskeyRefusal {
+                id,
+                field: PasskeyField::Name(form.name),
+                message,
+            };
+            return passkey_refused(&state, &session, &auth, refusal).await;
+        }
+    };
+    let ctx = Context::user(&auth.user, origin);
+    match passkeys::rename(&state, &ctx, &auth.user, id, name).await {
+        Ok(renamed) => {
+            flash::success(
+                &session,
+                format!("Your passkey is now called “{}”.", renamed.name),
+            );
+            Ok(see_other(PASSKEYS))
+        }
+        Err(ServiceError::NotFound) => Err(PageError::NotFound),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `POST /account/security/passkeys/{id}/remove`: after the current password.
+pub async fn remove_passkey(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    id: web::Path<String>,
+    CsrfForm(form): CsrfForm<PasswordField>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let id = passkey_id(&id)?;
+    let ctx = Context::user(&auth.user, origin);
+    let password = Some(form.current_password.into());
+    match passkeys::remove(&state, &ctx, &auth.user, id, password).await {
+        Ok(()) => {
+            flash::success(&session, "The passkey has been removed.");
+            Ok(see_other(PASSKEYS))
+        }
+        Err(ServiceError::BadCurrentPassword) => {
+            let refusal = PasskeyRefusal {
+                id,
+                field: PasskeyField::Password,
+                message: WRONG_PASSWORD,
+            };
+            passkey_refused(&state, &session, &auth, refusal).await
+        }
+        Err(ServiceError::NotFound) => Err(PageError::NotFound),
         Err(other) => Err(other.into()),
     }
 }
