@@ -22,34 +22,55 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// Starts the application on a free port of `localhost`, with `PUBLIC_URL` at that port: the
+/// relying party of passkeys is `localhost`, whose origin must match the browser's exactly.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db_path = dir.path().join("gatehouse.db");
-    let env: HashMap<String, String> = HashMap::from([
-        ("DATABASE_URL".into(), db_path.display().to_string()),
-        ("BIND_ADDR".into(), "127.0.0.1:0".into()),
-        ("ARGON2_MEMORY_KIB".into(), "8192".into()),
-        ("ARGON2_ITERATIONS".into(), "1".into()),
-        // The browser talks plain HTTP to the test server.
-        ("COOKIE_SECURE".into(), "false".into()),
-    ]);
-    let settings = Settings::from_map(&env).expect("test settings");
     let _ = env_logger::builder().is_test(true).try_init();
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
-    let base_url = format!("http://localhost:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    TestApp {
-        base_url,
-        http,
-        db_path,
-        _dir: dir,
+    let mut failures = Vec::new();
+    // A port taken between choosing and binding is retried with another.
+    for _ in 0..3 {
+        let port = free_port();
+        let base_url = format!("http://localhost:{port}");
+        let env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), db_path.display().to_string()),
+            ("BIND_ADDR".into(), format!("127.0.0.1:{port}")),
+            ("PUBLIC_URL".into(), base_url.clone()),
+            ("ARGON2_MEMORY_KIB".into(), "8192".into()),
+            ("ARGON2_ITERATIONS".into(), "1".into()),
+            // The browser talks plain HTTP to the test server.
+            ("COOKIE_SECURE".into(), "false".into()),
+        ]);
+        let settings = Settings::from_map(&env).expect("test settings");
+        let app = match Application::build(settings).await {
+            Ok(app) => app,
+            Err(err) => {
+                failures.push(err.to_string());
+                continue;
+            }
+        };
+        assert_eq!(app.port(), port);
+        tokio::spawn(app.run_until_stopped());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        return TestApp {
+            base_url,
+            http,
+            db_path,
+            _dir: dir,
+        };
     }
+    panic!("the application did not start: {failures:?}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 impl TestApp {

@@ -546,6 +546,32 @@ impl Browser {
         path
     }
 
+    /// Gives the browser a virtual WebAuthn authenticator (Chromium's, through the WebDriver
+    /// WebAuthn extension): a platform authenticator that keeps discoverable credentials,
+    /// verifies its user and consents without asking. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> String {
+        let added = self
+            .client
+            .issue_cmd(VirtualAuthenticator::Add)
+            .await
+            .unwrap_or_else(|err| panic!("adding a virtual authenticator: {err}"));
+        added
+            .as_str()
+            .unwrap_or_else(|| panic!("the authenticator's id, not {added}"))
+            .to_owned()
+    }
+
+    /// The credentials the virtual authenticator `id` holds (as the WebAuthn extension
+    /// describes them: `credentialId`, `isResidentCredential`, `rpId`, `userHandle`, …).
+    pub async fn authenticator_credentials(&self, id: &str) -> Vec<Value> {
+        let credentials = self
+            .client
+            .issue_cmd(VirtualAuthenticator::Credentials(id.to_owned()))
+            .await
+            .unwrap_or_else(|err| panic!("reading the authenticator's credentials: {err}"));
+        credentials.as_array().cloned().unwrap_or_default()
+    }
+
     /// The browser console's entries at level SEVERE since the last call.
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self
@@ -655,5 +681,51 @@ impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
             http::Method::POST,
             Some(json!({"type": "browser"}).to_string()),
         )
+    }
+}
+
+/// The WebDriver WebAuthn extension's commands (`/session/{id}/webauthn/…`).
+#[derive(Debug)]
+enum VirtualAuthenticator {
+    Add,
+    /// The credentials of the authenticator with this id.
+    Credentials(String),
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for VirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        match self {
+            VirtualAuthenticator::Add => {
+                base_url.join(&format!("session/{session}/webauthn/authenticator"))
+            }
+            VirtualAuthenticator::Credentials(id) => base_url.join(&format!(
+                "session/{session}/webauthn/authenticator/{id}/credentials"
+            )),
+        }
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        match self {
+            VirtualAuthenticator::Add => (
+                http::Method::POST,
+                Some(
+                    json!({
+                        "protocol": "ctap2",
+                        "transport": "internal",
+                        "hasResidentKey": true,
+                        "hasUserVerification": true,
+                        "isUserConsenting": true,
+                        "isUserVerified": true,
+                    })
+                    .to_string(),
+                ),
+            ),
+            VirtualAuthenticator::Credentials(_) => (http::Method::GET, None),
+        }
     }
 }

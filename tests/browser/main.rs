@@ -14,5 +14,6 @@ mod totp;
 mod account;
 mod admin;
 mod mfa;
+mod passkeys;
 mod recovery;
 mod smoke;
