@@ -8,7 +8,9 @@
 //   <p data-passkey-error role="alert" hidden></p>      near the button, for errors
 //   <div data-passkey-recovery-codes hidden tabindex="-1">  optional: where the recovery codes
 //                                                       of a first factor are listed, in its <ol>
-//                                                       if it has one (else the page reloads)
+//                                                       if it has one (else the page reloads);
+//                                                       the register form and [data-passkey-outdated]
+//                                                       are hidden then
 //
 // Buttons (and a form around one) may wait with the `hidden` attribute, so that a browser
 // without JavaScript shows none: this script un-hides them. Without WebAuthn in the browser,
@@ -211,6 +213,11 @@
             text.textContent = code;
             item.appendChild(text);
             list.appendChild(item);
+          });
+          // What the page said before this passkey (the form, "no passkeys yet") is out of date.
+          if (form) form.hidden = true;
+          document.querySelectorAll("[data-passkey-outdated]").forEach(function (element) {
+            element.hidden = true;
           });
           box.hidden = false;
           box.focus && box.focus();

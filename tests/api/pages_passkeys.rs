@@ -108,7 +108,7 @@ async fn the_security_page_lists_passkeys_with_forms_named_for_each() {
     // Adding one is the script's: its form waits hidden, with a line for browsers without it.
     let form = &html[html.find("id=\"passkey-add-form\"").expect("the add form")..];
     let form = &form[..form.find("</form>").unwrap()];
-    assert!(form.starts_with("id=\"passkey-add-form\" class=\"passkey-add\" hidden>"));
+    assert!(form.starts_with("id=\"passkey-add-form\" class=\"passkey-add\" aria-labelledby=\"passkey-add-heading\" hidden>"));
     assert!(form.contains("name=\"csrf_token\""), "{form}");
     assert!(form.contains("data-passkey-name"), "{form}");
     assert!(
@@ -269,4 +269,35 @@ async fn signed_out_visitors_are_sent_to_log_in() {
         location(&response)
     );
     assert_eq!(stored_name(&app, &id).as_deref(), Some("Work laptop"));
+}
+
+#[tokio::test]
+async fn the_second_step_of_an_account_with_a_passkey_offers_it_first() {
+    let app = spawn().await;
+    user_with_passkey(&app, USER, "Work laptop").await;
+    let browser = PageClient::new(&app);
+
+    let response = browser.log_in(USER, PASSWORD, None).await;
+    assert_see_other(&response, "/login/verify");
+    let html = browser.page("/login/verify").await;
+    // The passkey, waiting for its script; a recovery code one link away.
+    assert!(html.contains("data-passkey=\"second-factor\""), "{html}");
+    assert!(
+        html.contains("data-next=\"/account\" hidden>Use a passkey</button>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<script src=\"/static/passkeys.js\" defer></script>"),
+        "{html}"
+    );
+    assert!(!html.contains("name=\"recovery_code\""), "{html}");
+    assert!(
+        html.contains("href=\"/login/verify?method=recovery_code\""),
+        "{html}"
+    );
+    assert!(html.contains("<noscript>"), "{html}");
+
+    let html = browser.page("/login/verify?method=recovery_code").await;
+    assert!(html.contains("name=\"recovery_code\""), "{html}");
+    assert!(html.contains("data-passkey=\"second-factor\""), "{html}");
 }

@@ -347,6 +347,30 @@ impl Browser {
         self.resize(1280, 900).await;
     }
 
+    /// As [`Browser::screenshots`], each scrolled to the element matching `css` (its top at
+    /// the top of the window), for what lies below the fold.
+    pub async fn screenshots_at(&self, step: &str, css: &str) {
+        self.scroll_to(css).await;
+        self.screenshot(step).await;
+        self.resize(375, 1200).await;
+        self.scroll_to(css).await;
+        self.screenshot(&format!("{step}-375")).await;
+        self.resize(1280, 900).await;
+    }
+
+    /// Scrolls the element matching `css` to the top of the window.
+    pub async fn scroll_to(&self, css: &str) {
+        let element = self.find(css).await;
+        let argument = serde_json::to_value(&element).expect("an element as JSON");
+        if let Err(err) = self
+            .client
+            .execute("arguments[0].scrollIntoView(true);", vec![argument])
+            .await
+        {
+            self.fail(&format!("scrolling to `{css}`: {err}")).await;
+        }
+    }
+
     /// The WebDriver client, for what the helpers below do not cover.
     pub fn client(&self) -> &Client {
         &self.client

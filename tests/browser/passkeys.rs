@@ -52,8 +52,21 @@ async fn add_a_passkey_then_sign_in_with_it_alone_and_as_second_step() {
         .execute("return document.activeElement.id;", Vec::new())
         .await
         .expect("the focused element");
-    assert_eq!(focused, "passkey-recovery-codes", "the codes take the focus");
-    browser.screenshots("passkey-recovery-codes").await;
+    assert_eq!(
+        focused, "passkey-recovery-codes",
+        "the codes take the focus"
+    );
+    assert!(browser
+        .find_all("#passkey-add-form:not([hidden])")
+        .await
+        .is_empty());
+    assert!(browser
+        .find_all("#passkeys-empty:not([hidden])")
+        .await
+        .is_empty());
+    browser
+        .screenshots_at("passkey-recovery-codes", "#passkeys")
+        .await;
     let held = browser.authenticator_credentials(&authenticator).await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
@@ -65,10 +78,14 @@ async fn add_a_passkey_then_sign_in_with_it_alone_and_as_second_step() {
     browser.wait_for_text(".passkey-name", NAME).await;
     browser.wait_for_text("#mfa-summary", "on").await;
     assert_eq!(browser.text("#recovery-left").await, "10 of 10 left");
-    browser.screenshots("security-with-passkey").await;
+    browser
+        .screenshots_at("security-with-passkey", "#passkeys")
+        .await;
     browser.click(".passkey-manage summary").await;
     browser.find(".passkey-rename-form input[name=name]").await;
-    browser.screenshots("security-passkey-manage").await;
+    browser
+        .screenshots_at("security-passkey-manage", "#passkeys")
+        .await;
 
     // Sign out; sign in with the passkey alone, no email or password.
     log_out(&browser).await;
@@ -84,9 +101,12 @@ async fn add_a_passkey_then_sign_in_with_it_alone_and_as_second_step() {
     browser.goto("/login").await;
     browser.log_in(EMAIL, PASSWORD).await;
     browser.wait_for_location("/login/verify").await;
+    // A passkey is offered first, a recovery code one link away.
     browser
         .find("button[data-passkey=second-factor]:not([hidden])")
         .await;
+    browser.find("#use-recovery-code").await;
+    assert!(browser.find_all("#recovery_code").await.is_empty());
     browser.screenshots("second-step-passkey").await;
     browser.click("button[data-passkey=second-factor]").await;
     browser.wait_for_location("/account").await;

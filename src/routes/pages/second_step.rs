@@ -78,13 +78,15 @@ struct VerifyPage {
 
 impl VerifyPage {
     fn new(layout: Layout, step: &PendingStep, recovery: bool, error: &'static str) -> VerifyPage {
+        let passkey = step.passkey && assets::serves("passkeys.js");
         VerifyPage {
             layout,
-            // Without the app, a recovery code is the only field there is.
-            recovery: step.recovery_code && (recovery || !step.totp),
+            // Without the app, a passkey comes first; without either, a recovery code is the
+            // only field there is.
+            recovery: step.recovery_code && (recovery || !(step.totp || passkey)),
             totp: step.totp,
             recovery_codes: step.recovery_code,
-            passkey: step.passkey && assets::serves("passkeys.js"),
+            passkey,
             token: step.token.clone(),
             next: step.next.clone(),
             error,
