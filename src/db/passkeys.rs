@@ -80,7 +80,8 @@ pub fn insert(
     credential_id: &str,
     credential: &str,
 ) -> Result<StoredPasskey, DbError> {
-    let id = Uuid::new_v4();
+    // Time-ordered, so passkeys added in one second still list in the order they were added.
+    let id = Uuid::now_v7();
     let created_at = now();
     diesel::insert_into(passkeys::table)
         .values((

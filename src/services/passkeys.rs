@@ -264,7 +264,7 @@ pub async fn finish_sign_in(
         return Err(ServiceError::PasskeyInvalid);
     }
     let methods = AuthMethods::KEY.with(AuthMethods::USER_VERIFIED);
-    let how = Some("with a passkey, without a password".to_owned());
+    let how = Some("with a passkey".to_owned());
     sessions::finish_login(state, ctx, &user, methods, how).await
 }
 
