@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::body::JsonBody;
-use super::mfa::{cookie_login_answer, secret_answer, CurrentPasswordBody, PasskeyRead};
+use super::mfa::{
+    ceremony_id, cookie_login_answer, secret_answer, CurrentPasswordBody, PasskeyRead,
+};
 use super::schemas::{
     Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
@@ -111,11 +113,6 @@ pub struct AssertionBody {
 pub struct MfaTokenBody {
     /// From the `LOGIN_MFA_REQUIRED` answer of the password step.
     mfa_token: String,
-}
-
-/// A ceremony id as sent: one that is not a UUID names no ceremony.
-pub(super) fn ceremony_id(raw: &str) -> Uuid {
-    Uuid::parse_str(raw).unwrap_or(Uuid::nil())
 }
 
 fn passkey_name(raw: Option<&str>) -> Result<PasskeyName, ApiError> {
