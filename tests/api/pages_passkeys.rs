@@ -301,3 +301,17 @@ async fn the_second_step_of_an_account_with_a_passkey_offers_it_first() {
     assert!(html.contains("name=\"recovery_code\""), "{html}");
     assert!(html.contains("data-passkey=\"second-factor\""), "{html}");
 }
+
+#[tokio::test]
+async fn the_login_page_offers_passkeys_only_when_the_server_can_use_them() {
+    let app = spawn_page_app().await;
+    let html = PageClient::new(&app).page("/login").await;
+    assert!(html.contains("data-passkey=\"signin\""), "{html}");
+    assert!(html.contains("<script src=\"/static/passkeys.js\" defer></script>"));
+
+    // A relying party needs a domain name: on an IP address, passkeys are off.
+    let on_an_address = spawn_app_with(&[("PUBLIC_URL", "http://127.0.0.1:8080")]).await;
+    let html = PageClient::new(&on_an_address).page("/login").await;
+    assert!(!html.contains("data-passkey"), "{html}");
+    assert!(!html.contains("passkeys.js"), "{html}");
+}

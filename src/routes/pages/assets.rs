@@ -24,11 +24,6 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// Whether `static/` has the file `name` (pages link a script only once it is there).
-pub fn serves(name: &str) -> bool {
-    FILES.iter().any(|(file, _, _)| *file == name)
-}
-
 pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, PageError> {
     let (_, content_type, bytes) = FILES
         .iter()

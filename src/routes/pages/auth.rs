@@ -6,10 +6,10 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::second_step;
 use super::sign_in::{
     after_login, end_previous_session, AFTER_LOGIN, FACTOR_NEEDED, SET_UP_A_FACTOR,
 };
-use super::{assets, second_step};
 use crate::domain::Email;
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::Visitor;
@@ -118,8 +118,8 @@ struct LoginPage {
     error: &'static str,
     /// The password was right but the address is not verified: offer to send the link again.
     unverified: bool,
-    /// The script behind "Sign in with a passkey" is served.
-    passkey_script: bool,
+    /// Passkeys are on (`PUBLIC_URL` names a domain): offer "Sign in with a passkey".
+    passkeys: bool,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +140,7 @@ pub async fn login_form(
         next: next.to_string(),
         error: "",
         unverified: false,
-        passkey_script: assets::serves("passkeys.js"),
+        passkeys: state.passkeys.is_some(),
     };
     render(StatusCode::OK, &page)
 }
@@ -179,7 +179,7 @@ pub async fn login(
                 // One message for every failure: the page must not tell which part was wrong.
                 error: "Incorrect email or password.",
                 unverified: false,
-                passkey_script: assets::serves("passkeys.js"),
+                passkeys: state.passkeys.is_some(),
             };
             render(StatusCode::BAD_REQUEST, &page)
         }
@@ -191,7 +191,7 @@ pub async fn login(
                 next: next.to_string(),
                 error: "Please verify your email address first: check your inbox for the link.",
                 unverified: true,
-                passkey_script: assets::serves("passkeys.js"),
+                passkeys: state.passkeys.is_some(),
             };
             render(StatusCode::BAD_REQUEST, &page)
         }

@@ -11,7 +11,6 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::assets;
 use super::sign_in::{after_login, end_previous_session, AFTER_LOGIN};
 use crate::domain::SecondFactor;
 use crate::routes::web::errors::PageError;
@@ -78,7 +77,7 @@ struct VerifyPage {
 
 impl VerifyPage {
     fn new(layout: Layout, step: &PendingStep, recovery: bool, error: &'static str) -> VerifyPage {
-        let passkey = step.passkey && assets::serves("passkeys.js");
+        let passkey = step.passkey;
         VerifyPage {
             layout,
             // Without the app, a passkey comes first; without either, a recovery code is the
