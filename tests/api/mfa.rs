@@ -20,47 +20,27 @@ struct Enrolled {
     tokens: Tokens,
 }
 
-async fn post_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn delete_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .delete(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn enrol(app: &TestApp, email: &str) -> Enrolled {
     let tokens = app.user(email).await;
-    let begun = post_with(
-        app,
-        "/users/me/mfa/totp",
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let begun = app
+        .post_authorized(
+            "/users/me/mfa/totp",
+            &tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_eq!(begun.status(), 200);
     let secret = begun.json::<Value>().await.unwrap()["secret"]
         .as_str()
         .unwrap()
         .to_owned();
-    let confirmed = post_with(
-        app,
-        "/users/me/mfa/totp/confirm",
-        &tokens.access,
-        json!({"code": code_now(&secret)}),
-    )
-    .await;
+    let confirmed = app
+        .post_authorized(
+            "/users/me/mfa/totp/confirm",
+            &tokens.access,
+            json!({"code": code_now(&secret)}),
+        )
+        .await;
     assert_eq!(confirmed.status(), 200);
     let body: Value = confirmed.json().await.unwrap();
     let recovery_codes = body["recovery_codes"]
@@ -124,24 +104,26 @@ fn audit_count(app: &TestApp, event: &str) -> i64 {
 async fn an_authenticator_app_is_pending_until_a_code_confirms_it() {
     let app = spawn_app().await;
     let tokens = app.user("ada@example.com").await;
-    let wrong = post_with(
-        &app,
-        "/users/me/mfa/totp",
-        &tokens.access,
-        json!({"current_password": "not the password"}),
-    )
-    .await;
+    let wrong = app
+        .post_authorized(
+            "/users/me/mfa/totp",
+            &tokens.access,
+            json!({"current_password": "not the password"}),
+        )
+        .await;
     assert_detail(wrong, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
-    let missing = post_with(&app, "/users/me/mfa/totp", &tokens.access, json!({})).await;
+    let missing = app
+        .post_authorized("/users/me/mfa/totp", &tokens.access, json!({}))
+        .await;
     assert_detail(missing, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
 
-    let begun = post_with(
-        &app,
-        "/users/me/mfa/totp",
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let begun = app
+        .post_authorized(
+            "/users/me/mfa/totp",
+            &tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_eq!(begun.status(), 200);
     assert_no_store(&begun, "the secret");
     let body: Value = begun.json().await.unwrap();
@@ -179,13 +161,8 @@ async fn an_authenticator_app_is_pending_until_a_code_confirms_it() {
     let confirm = |code: String| {
         let (app, access) = (&app, tokens.access.clone());
         async move {
-            post_with(
-                app,
-                "/users/me/mfa/totp/confirm",
-                &access,
-                json!({"code": code}),
-            )
-            .await
+            app.post_authorized("/users/me/mfa/totp/confirm", &access, json!({"code": code}))
+                .await
         }
     };
     assert_detail(confirm(wrong_code(secret)).await, 400, "MFA_CODE_INVALID").await;
@@ -208,13 +185,13 @@ async fn an_authenticator_app_is_pending_until_a_code_confirms_it() {
         );
     }
     assert_detail(confirm(next_code(secret)).await, 409, "MFA_NOT_PENDING").await;
-    let again = post_with(
-        &app,
-        "/users/me/mfa/totp",
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let again = app
+        .post_authorized(
+            "/users/me/mfa/totp",
+            &tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_detail(again, 409, "MFA_ALREADY_ENABLED").await;
     let status: Value = app
         .get("/users/me/mfa", &tokens.access)
@@ -232,13 +209,13 @@ async fn an_authenticator_app_is_pending_until_a_code_confirms_it() {
 async fn confirming_with_nothing_pending_is_a_conflict() {
     let app = spawn_app().await;
     let tokens = app.user("ada@example.com").await;
-    let response = post_with(
-        &app,
-        "/users/me/mfa/totp/confirm",
-        &tokens.access,
-        json!({"code": "123456"}),
-    )
-    .await;
+    let response = app
+        .post_authorized(
+            "/users/me/mfa/totp/confirm",
+            &tokens.access,
+            json!({"code": "123456"}),
+        )
+        .await;
     assert_detail(response, 409, "MFA_NOT_PENDING").await;
     let anonymous = app
         .post_json("/users/me/mfa/totp/confirm", json!({"code": "123456"}))
@@ -400,21 +377,21 @@ async fn each_recovery_code_works_once_and_renewing_voids_the_set() {
     let used = verify(&app, json!({"mfa_token": token, "recovery_code": code})).await;
     assert_detail(used, 400, "MFA_CODE_INVALID").await;
 
-    let wrong = post_with(
-        &app,
-        "/users/me/mfa/recovery-codes",
-        access,
-        json!({"current_password": "nope nope nope"}),
-    )
-    .await;
+    let wrong = app
+        .post_authorized(
+            "/users/me/mfa/recovery-codes",
+            access,
+            json!({"current_password": "nope nope nope"}),
+        )
+        .await;
     assert_detail(wrong, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
-    let renewed = post_with(
-        &app,
-        "/users/me/mfa/recovery-codes",
-        access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let renewed = app
+        .post_authorized(
+            "/users/me/mfa/recovery-codes",
+            access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_eq!(renewed.status(), 200);
     assert_no_store(&renewed, "recovery codes");
     let fresh: Value = renewed.json().await.unwrap();
@@ -435,13 +412,13 @@ async fn each_recovery_code_works_once_and_renewing_voids_the_set() {
 async fn recovery_codes_need_a_factor() {
     let app = spawn_app().await;
     let tokens = app.user("ada@example.com").await;
-    let response = post_with(
-        &app,
-        "/users/me/mfa/recovery-codes",
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let response = app
+        .post_authorized(
+            "/users/me/mfa/recovery-codes",
+            &tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_detail(response, 409, "MFA_NOT_ENABLED").await;
 }
 
@@ -651,22 +628,22 @@ async fn turning_the_app_off_needs_the_password_and_is_audited_and_told() {
         );
     }
 
-    let wrong = delete_with(
-        &app,
-        "/users/me/mfa/totp",
-        &ada.tokens.access,
-        json!({"current_password": "nope nope nope"}),
-    )
-    .await;
+    let wrong = app
+        .delete_with_body(
+            "/users/me/mfa/totp",
+            &ada.tokens.access,
+            json!({"current_password": "nope nope nope"}),
+        )
+        .await;
     assert_detail(wrong, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
     assert_eq!(app.count("SELECT user_id FROM totp_factors"), 1);
-    let off = delete_with(
-        &app,
-        "/users/me/mfa/totp",
-        &ada.tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let off = app
+        .delete_with_body(
+            "/users/me/mfa/totp",
+            &ada.tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_eq!(off.status(), 204);
     assert_eq!(app.count("SELECT user_id FROM totp_factors"), 0);
     // No factor left: the recovery codes went with it.
@@ -686,7 +663,9 @@ async fn a_superuser_can_reset_a_users_factors_which_ends_their_sessions() {
     let ada_id = app.user_id("ada@example.com");
     let path = format!("/users/{ada_id}/mfa");
 
-    let by_user = delete_with(&app, &path, &ada.tokens.access, json!({})).await;
+    let by_user = app
+        .delete_with_body(&path, &ada.tokens.access, json!({}))
+        .await;
     assert_eq!(by_user.status(), 403);
     let unknown = app
         .delete(
@@ -745,24 +724,24 @@ async fn the_policy_keeps_superusers_without_a_second_factor_out_of_superuser_ro
     assert_eq!(app.get("/users/me", &ada.access).await.status(), 200);
 
     // Enrolling does not lift the session; a login with the second factor does.
-    let begun: Value = post_with(
-        &app,
-        "/users/me/mfa/totp",
-        &admin.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let begun: Value = app
+        .post_authorized(
+            "/users/me/mfa/totp",
+            &admin.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     let secret = begun["secret"].as_str().unwrap().to_owned();
-    let confirmed = post_with(
-        &app,
-        "/users/me/mfa/totp/confirm",
-        &admin.access,
-        json!({"code": code_now(&secret)}),
-    )
-    .await;
+    let confirmed = app
+        .post_authorized(
+            "/users/me/mfa/totp/confirm",
+            &admin.access,
+            json!({"code": code_now(&secret)}),
+        )
+        .await;
     assert_eq!(confirmed.status(), 200);
     assert_detail(
         app.get(&user_path, &admin.access).await,

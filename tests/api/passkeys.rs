@@ -12,35 +12,11 @@ async fn spawn() -> TestApp {
     spawn_app_with(&[("PUBLIC_URL", PASSKEY_ORIGIN)]).await
 }
 
-async fn post_auth(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn delete_with(app: &TestApp, path: &str, token: &str, body: Value) -> reqwest::Response {
-    app.client
-        .delete(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// Begins a registration; the answer's JSON.
 async fn register_begin(app: &TestApp, token: &str) -> Value {
-    let response = post_auth(
-        app,
-        "/users/me/mfa/passkeys/register/begin",
-        token,
-        json!({}),
-    )
-    .await;
+    let response = app
+        .post_authorized("/users/me/mfa/passkeys/register/begin", token, json!({}))
+        .await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -58,7 +34,9 @@ pub(crate) async fn add_passkey(
     if let Some(name) = name {
         body["name"] = json!(name);
     }
-    let response = post_auth(app, "/users/me/mfa/passkeys/register/finish", token, body).await;
+    let response = app
+        .post_authorized("/users/me/mfa/passkeys/register/finish", token, body)
+        .await;
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
 }
@@ -132,9 +110,7 @@ async fn passkeys_are_registered_listed_renamed_and_removed() {
         "the state is in the database"
     );
     let credential = authenticator.register(&begun);
-    let response = post_auth(
-        &app,
-        "/users/me/mfa/passkeys/register/finish",
+    let response = app.post_authorized("/users/me/mfa/passkeys/register/finish",
         &tokens.access,
         json!({"ceremony_id": begun["ceremony_id"], "name": " Laptop ", "credential": credential}),
     )
@@ -157,13 +133,13 @@ async fn passkeys_are_registered_listed_renamed_and_removed() {
     );
 
     // The same ceremony cannot be finished twice.
-    let replay = post_auth(
-        &app,
-        "/users/me/mfa/passkeys/register/finish",
-        &tokens.access,
-        json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
-    )
-    .await;
+    let replay = app
+        .post_authorized(
+            "/users/me/mfa/passkeys/register/finish",
+            &tokens.access,
+            json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
+        )
+        .await;
     assert_detail(replay, 400, "PASSKEY_INVALID").await;
 
     // A second one, on another authenticator: the first is excluded (the same authenticator
@@ -178,13 +154,13 @@ async fn passkeys_are_registered_listed_renamed_and_removed() {
     );
     assert!(authenticator.try_register(&begun).is_err());
     let credential = Authenticator::new().register(&begun);
-    let response = post_auth(
-        &app,
-        "/users/me/mfa/passkeys/register/finish",
-        &tokens.access,
-        json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
-    )
-    .await;
+    let response = app
+        .post_authorized(
+            "/users/me/mfa/passkeys/register/finish",
+            &tokens.access,
+            json!({"ceremony_id": begun["ceremony_id"], "credential": credential}),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let second: Value = response.json().await.unwrap();
     assert_eq!(second["passkey"]["name"], "Passkey");
@@ -232,53 +208,41 @@ async fn passkeys_are_registered_listed_renamed_and_removed() {
         .patch(&path, &other.access, json!({"name": "Mine"}))
         .await;
     assert_detail(response, 404, "Not Found").await;
-    let response = delete_with(
-        &app,
-        &path,
-        &other.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let response = app
+        .delete_with_body(&path, &other.access, json!({"current_password": PASSWORD}))
+        .await;
     assert_detail(response, 404, "Not Found").await;
 
     // Removing needs the current password.
-    let response = delete_with(
-        &app,
-        &path,
-        &tokens.access,
-        json!({"current_password": "wrong password"}),
-    )
-    .await;
+    let response = app
+        .delete_with_body(
+            &path,
+            &tokens.access,
+            json!({"current_password": "wrong password"}),
+        )
+        .await;
     assert_detail(response, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
-    let response = delete_with(&app, &path, &tokens.access, json!({})).await;
+    let response = app.delete_with_body(&path, &tokens.access, json!({})).await;
     assert_detail(response, 400, "UPDATE_USER_BAD_CURRENT_PASSWORD").await;
-    let response = delete_with(
-        &app,
-        &path,
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let response = app
+        .delete_with_body(&path, &tokens.access, json!({"current_password": PASSWORD}))
+        .await;
     assert_eq!(response.status(), 204);
-    let response = delete_with(
-        &app,
-        &path,
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let response = app
+        .delete_with_body(&path, &tokens.access, json!({"current_password": PASSWORD}))
+        .await;
     assert_detail(response, 404, "Not Found").await;
     assert_eq!(app.count("SELECT code_hash FROM recovery_codes"), 10);
 
     // The last factor takes the recovery codes with it.
     let first_id = first["passkey"]["id"].as_str().unwrap();
-    let response = delete_with(
-        &app,
-        &format!("/users/me/mfa/passkeys/{first_id}"),
-        &tokens.access,
-        json!({"current_password": PASSWORD}),
-    )
-    .await;
+    let response = app
+        .delete_with_body(
+            &format!("/users/me/mfa/passkeys/{first_id}"),
+            &tokens.access,
+            json!({"current_password": PASSWORD}),
+        )
+        .await;
     assert_eq!(response.status(), 204);
     assert_eq!(app.count("SELECT id FROM passkeys"), 0);
     assert_eq!(app.count("SELECT code_hash FROM recovery_codes"), 0);

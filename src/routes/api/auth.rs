@@ -240,12 +240,22 @@ pub async fn cookie_login(
         return Err(ApiError::CsrfFailed);
     }
     let logged_in = log_in(&state, origin, form).await?;
+    cookie_login_answer(&state, &session, logged_in)
+}
+
+/// The answer of a completed cookie login (by password, second factor or passkey): 204 with
+/// the auth and device cookies, and the signed-in session's CSRF token in `X-CSRF-Token`.
+pub(super) fn cookie_login_answer(
+    state: &AppState,
+    session: &Session,
+    logged_in: LoggedIn,
+) -> Result<HttpResponse, ApiError> {
     // The page session's token from before the login is worthless after it.
-    csrf::renew(&session).map_err(ApiError::internal)?;
+    csrf::renew(session).map_err(ApiError::internal)?;
     let csrf_token = state.session_csrf.token(logged_in.grant.session_id);
     let mut response = no_store(HttpResponse::NoContent());
     response.insert_header((csrf::HEADER, csrf_token));
-    let cookies = CookiePolicy::of(&state);
+    let cookies = CookiePolicy::of(state);
     for cookie in cookies.signed_in(&logged_in.tokens) {
         response.cookie(cookie);
     }
@@ -326,7 +336,9 @@ pub(super) fn parse_email(raw: &str) -> Result<Email, ApiError> {
 }
 
 /// Responses that carry tokens must never be cached (RFC 6749 §5.1).
-fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+pub(super) fn no_store(
+    mut response: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));

@@ -2,18 +2,17 @@
 //! (`/auth/mfa/verify`, `/auth/cookie/mfa/verify`), and a superuser's reset.
 
 use actix_session::Session;
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::auth::{cookie_login_answer, no_store};
 use super::body::{FormOrJson, JsonBody};
 use super::schemas::{
     Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
 use crate::auth::passkeys::PublicKeyCredential;
-use crate::routes::web::cookies::CookiePolicy;
 use crate::routes::web::errors::{ApiError, ErrorDetail};
 use crate::routes::web::{csrf, AuthUser, Superuser};
 use crate::services::context::{Context, Origin};
@@ -155,7 +154,7 @@ pub async fn begin_totp(
     let ctx = Context::user(&auth.user, origin);
     let password = body.current_password.map(Into::into);
     let enrolment = mfa::begin_totp(&state, &ctx, &auth.user, password).await?;
-    Ok(secret_answer().json(TotpEnrolmentRead {
+    Ok(no_store(HttpResponse::Ok()).json(TotpEnrolmentRead {
         secret: enrolment.secret,
         otpauth_uri: enrolment.otpauth_uri,
     }))
@@ -190,7 +189,7 @@ pub async fn confirm_totp(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::user(&auth.user, origin);
     let codes = mfa::confirm_totp(&state, &ctx, &auth.user, &body.code).await?;
-    Ok(secret_answer().json(RecoveryCodes {
+    Ok(no_store(HttpResponse::Ok()).json(RecoveryCodes {
         recovery_codes: codes,
     }))
 }
@@ -255,7 +254,7 @@ pub async fn renew_recovery_codes(
     let ctx = Context::user(&auth.user, origin);
     let password = body.current_password.map(Into::into);
     let codes = mfa::renew_recovery_codes(&state, &ctx, &auth.user, password).await?;
-    Ok(secret_answer().json(RecoveryCodes {
+    Ok(no_store(HttpResponse::Ok()).json(RecoveryCodes {
         recovery_codes: codes,
     }))
 }
@@ -313,7 +312,7 @@ pub async fn verify_second_factor(
     JsonBody(body): JsonBody<VerifyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let logged_in = complete(&state, origin, body).await?;
-    Ok(secret_answer().json(logged_in.tokens))
+    Ok(no_store(HttpResponse::Ok()).json(logged_in.tokens))
 }
 
 /// Completes a cookie login with a second factor: the auth cookies, as `/auth/cookie/login`
@@ -356,29 +355,6 @@ pub async fn cookie_verify_second_factor(
     cookie_login_answer(&state, &session, logged_in)
 }
 
-/// The answer of a completed cookie login: 204 with the auth and device cookies, a new page
-/// CSRF secret, and the signed-in session's CSRF token in `X-CSRF-Token`.
-pub(super) fn cookie_login_answer(
-    state: &AppState,
-    session: &Session,
-    logged_in: LoggedIn,
-) -> Result<HttpResponse, ApiError> {
-    csrf::renew(session).map_err(ApiError::internal)?;
-    let mut response = secret_answer();
-    response.insert_header((
-        csrf::HEADER,
-        state.session_csrf.token(logged_in.grant.session_id),
-    ));
-    let cookies = CookiePolicy::of(state);
-    for cookie in cookies.signed_in(&logged_in.tokens) {
-        response.cookie(cookie);
-    }
-    response.cookie(cookies.device(logged_in.device_cookie));
-    Ok(response
-        .status(actix_web::http::StatusCode::NO_CONTENT)
-        .finish())
-}
-
 async fn complete(
     state: &AppState,
     origin: Origin,
@@ -403,15 +379,6 @@ async fn complete(
     };
     let ctx = Context::anonymous(origin);
     Ok(mfa::complete_login(state, &ctx, &body.mfa_token, proof).await?)
-}
-
-/// Answers that carry a secret, a code or tokens are never cached.
-pub(super) fn secret_answer() -> actix_web::HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
-    response
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"));
-    response
 }
 
 /// A ceremony id as sent (here and by the passkey routes): one that is not a UUID names no

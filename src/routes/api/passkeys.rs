@@ -12,10 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::auth::{cookie_login_answer, no_store};
 use super::body::JsonBody;
-use super::mfa::{
-    ceremony_id, cookie_login_answer, secret_answer, CurrentPasswordBody, PasskeyRead,
-};
+use super::mfa::{ceremony_id, CurrentPasswordBody, PasskeyRead};
 use super::schemas::{
     Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
@@ -151,7 +150,10 @@ pub async fn register_begin(
     auth: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
     let ceremony = passkeys::begin_registration(&state, &auth.user).await?;
-    Ok(secret_answer().json(CeremonyRead::<CreationChallengeResponse>::from(ceremony)))
+    Ok(
+        no_store(HttpResponse::Ok())
+            .json(CeremonyRead::<CreationChallengeResponse>::from(ceremony)),
+    )
 }
 
 /// Finishes registering a passkey; with the account's first factor come recovery codes.
@@ -192,7 +194,7 @@ pub async fn register_finish(
         &body.credential,
     )
     .await?;
-    let mut response = secret_answer();
+    let mut response = no_store(HttpResponse::Ok());
     Ok(response
         .status(actix_web::http::StatusCode::CREATED)
         .json(PasskeyAdded {
@@ -290,7 +292,7 @@ pub async fn sign_in_begin(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = Context::anonymous(origin);
     let ceremony = passkeys::begin_sign_in(&state, &ctx).await?;
-    Ok(secret_answer().json(CeremonyRead::<RequestChallengeResponse>::from(ceremony)))
+    Ok(no_store(HttpResponse::Ok()).json(CeremonyRead::<RequestChallengeResponse>::from(ceremony)))
 }
 
 /// Finishes a passwordless sign-in; answers as `/auth/jwt/login` does.
@@ -325,7 +327,7 @@ pub async fn sign_in_finish(
         &body.credential,
     )
     .await?;
-    Ok(secret_answer().json(logged_in.tokens))
+    Ok(no_store(HttpResponse::Ok()).json(logged_in.tokens))
 }
 
 /// Finishes a passwordless sign-in in a browser: the auth cookies, as `/auth/cookie/login`
@@ -398,5 +400,5 @@ pub async fn second_factor_begin(
     JsonBody(body): JsonBody<MfaTokenBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ceremony = passkeys::begin_second_factor(&state, &body.mfa_token).await?;
-    Ok(secret_answer().json(CeremonyRead::<RequestChallengeResponse>::from(ceremony)))
+    Ok(no_store(HttpResponse::Ok()).json(CeremonyRead::<RequestChallengeResponse>::from(ceremony)))
 }

@@ -268,6 +268,33 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A JSON `POST` with a bearer token.
+    pub async fn post_authorized(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A `DELETE` with a bearer token and a JSON body (a current password, say).
+    pub async fn delete_with_body(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
         self.client
             .post(self.url("/auth/jwt/refresh"))
