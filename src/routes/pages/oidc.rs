@@ -351,11 +351,11 @@ fn hidden_fields(params: &AuthorizationParams) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-/// What the application asks for, as people would say it.
+/// What the application asks for, as people would say it (who you are first).
 fn plain_words(request: &AuthorizationRequest) -> Vec<&'static str> {
-    request
-        .scopes
-        .iter()
+    oidc::SUPPORTED_SCOPES
+        .into_iter()
+        .filter(|scope| request.scopes.iter().any(|asked| asked == *scope))
         .filter_map(|scope| match scope {
             "openid" => Some("know who you are (your account's ID)"),
             "email" => Some("see your email address"),
