@@ -65,6 +65,7 @@ fn jwt_settings(keys: KeySource, algorithm: JwtAlgorithm) -> JwtSettings {
     JwtSettings {
         algorithm,
         keys,
+        signing_kid: None,
         issuer: ISSUER.into(),
         audience: vec![AUDIENCE.into()],
         access_token_ttl: Duration::from_secs(1800),

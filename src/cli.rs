@@ -85,7 +85,13 @@ pub enum ClientsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Print a new ES256 JWK set as a `JWT_JWKS=…` line (append it to .env), and its public half.
+    /// Print a new JWK set as a `JWT_JWKS=…` line (append it to .env), and its public half.
+    ///
+    /// The set holds an ES256 key (P-256; it signs access tokens and ID tokens) and an RS256
+    /// key (RSA-2048; it signs only the ID tokens of applications registered for RS256).
+    /// To rotate the ES256 key: add a new one to the set, set JWT_SIGNING_KID to its kid
+    /// once verifiers have fetched the new JWKS, and drop the old key when its last access
+    /// token has expired.
     Generate {
         /// Print an HS256 shared secret instead (`JWT_ALGORITHM=HS256` and `JWT_SECRET=…`).
         #[arg(long)]
@@ -296,9 +302,12 @@ fn keys_generate() {
     let encoded = base64::engine::general_purpose::STANDARD.encode(private.expose_secret());
     let public = serde_json::to_string(&public).expect("a JWK set serializes");
     println!(
-        "# A new ES256 signing key. Keep this line secret; add it to the environment or .env."
+        "# A new key set: an ES256 key (access tokens and ID tokens) and an RS256 key (ID tokens"
     );
-    println!("# To rotate, put the new key first in the set and keep the old one until its tokens expire.");
+    println!("# of applications registered for RS256). Keep this line secret; add it to the");
+    println!("# environment or .env. To rotate the ES256 key, add a new one to the set, set");
+    println!("# JWT_SIGNING_KID to its kid once verifiers have fetched the new JWKS, and drop the");
+    println!("# old key when its last access token has expired.");
     println!("JWT_JWKS={encoded}");
     println!("# Public JWK set (served at /.well-known/jwks.json): {public}");
 }

@@ -92,6 +92,9 @@ pub struct MfaSettings {
 pub struct JwtSettings {
     pub algorithm: JwtAlgorithm,
     pub keys: KeySource,
+    /// `JWT_SIGNING_KID`: the kid of the EC key of the JWK set that signs (default: the first
+    /// EC key). Checked against the set where the keys are loaded (`auth::keys`).
+    pub signing_kid: Option<String>,
     pub issuer: String,
     pub audience: Vec<String>,
     pub access_token_ttl: Duration,
@@ -331,6 +334,13 @@ impl Settings {
             .get("DATA_DIR")
             .map_or_else(|| default_data_dir(&database_url), PathBuf::from);
         let keys = key_source(&vars, algorithm, &data_dir)?;
+        let signing_kid = vars.get("JWT_SIGNING_KID").map(|kid| kid.trim().to_owned());
+        if signing_kid.is_some() && algorithm == JwtAlgorithm::Hs256 {
+            return Err(invalid(
+                "JWT_SIGNING_KID",
+                "names a key of JWT_JWKS, so it applies only to JWT_ALGORITHM=ES256",
+            ));
+        }
         let outbox_dir = vars
             .get("EMAIL_OUTBOX_DIR")
             .map_or_else(|| data_dir.join("outbox"), PathBuf::from);
@@ -366,6 +376,7 @@ impl Settings {
             jwt: JwtSettings {
                 algorithm,
                 keys,
+                signing_kid,
                 issuer: vars.get("JWT_ISSUER").unwrap_or_else(|| "gatehouse".into()),
                 audience,
                 access_token_ttl: vars.seconds("ACCESS_TOKEN_TTL", 30 * 60)?,
@@ -1094,6 +1105,20 @@ mod tests {
         }
         let err = settings(&[("JWT_LEEWAY", "61")]).unwrap_err();
         assert!(err.to_string().contains("at most 60"), "{err}");
+    }
+
+    #[test]
+    fn jwt_signing_kid_is_read_and_only_for_es256() {
+        assert_eq!(settings(&[]).unwrap().jwt.signing_kid, None);
+        let s = settings(&[("JWT_SIGNING_KID", " key-2024 ")]).unwrap();
+        assert_eq!(s.jwt.signing_kid.as_deref(), Some("key-2024"));
+        let err = settings(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", RANDOM_SECRET),
+            ("JWT_SIGNING_KID", "key-2024"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("JWT_SIGNING_KID"), "{err}");
     }
 
     #[test]

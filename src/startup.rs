@@ -22,9 +22,9 @@ use crate::auth::pseudonym::Pseudonyms;
 use crate::auth::refresh::RefreshTokens;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
-use crate::config::{Environment, Settings};
+use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, secrets, Creation, DbError};
-use crate::domain::PasswordPolicy;
+use crate::domain::{IdTokenAlgorithm, PasswordPolicy};
 use crate::mail::{MailError, MailWorker, Mailer};
 use crate::metrics::Metrics;
 use crate::routes;
@@ -83,8 +83,19 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
     let keys = SigningKeys::load(&settings.jwt)?;
     if let Some(path) = &keys.generated_at {
         log::warn!(
-            "no signing key configured: generated a development ES256 key in {path} \
-             (set JWT_JWKS for production; see `gatehouse keys generate`)"
+            "no signing key configured: generated a development key set (ES256, and RS256 for \
+             ID tokens) in {path} (set JWT_JWKS for production; see `gatehouse keys generate`)"
+        );
+    }
+    if let Some(path) = &keys.rsa_added_to {
+        log::info!("added an RSA key (RS256 ID tokens) to the development key set in {path}");
+    }
+    if settings.jwt.algorithm == JwtAlgorithm::Es256
+        && !keys.oidc_algorithms().contains(&IdTokenAlgorithm::Rs256)
+    {
+        log::warn!(
+            "the JWK set has no RSA key with its private part: RS256 ID tokens are unavailable \
+             (`gatehouse keys generate` prints a set with one)"
         );
     }
     let mfa_key = MfaKey::load(&settings.mfa.key)?;

@@ -56,11 +56,7 @@ impl AppState {
     /// How ID tokens can be signed here; none under HS256, where the OpenID Connect provider
     /// is off (ID tokens must be verifiable with public keys).
     pub fn oidc_algorithms(&self) -> Vec<IdTokenAlgorithm> {
-        let keys = self.access_tokens.keys();
-        if keys.algorithm != jsonwebtoken::Algorithm::ES256 {
-            return Vec::new();
-        }
-        vec![IdTokenAlgorithm::Es256]
+        self.access_tokens.keys().oidc_algorithms()
     }
 
     /// The OpenID Connect issuer: `PUBLIC_URL`.

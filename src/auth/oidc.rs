@@ -3,13 +3,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jsonwebtoken::{decode, decode_header, encode, DecodingKey, Header, Validation};
+use jsonwebtoken::{decode, decode_header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::keys::SigningKeys;
-use super::tokens::TokenError;
+use super::keys::{SignError, SigningKeys};
 use crate::domain::IdTokenAlgorithm;
 
 /// Whether `challenge` has the shape of an S256 code challenge: the unpadded base64url of a
@@ -67,14 +66,8 @@ pub fn sign_id_token(
     keys: &SigningKeys,
     alg: IdTokenAlgorithm,
     claims: &IdTokenClaims,
-) -> Result<String, TokenError> {
-    if alg != IdTokenAlgorithm::Es256 || keys.algorithm != jsonwebtoken::Algorithm::ES256 {
-        return Err(TokenError::Invalid("no key for this ID token algorithm"));
-    }
-    let mut header = Header::new(keys.algorithm);
-    header.kid = keys.signing_kid.clone();
-    header.typ = Some("JWT".into());
-    encode(&header, claims, &keys.signing_key).map_err(TokenError::Signing)
+) -> Result<String, SignError> {
+    keys.sign_as(alg, "JWT", claims)
 }
 
 /// Who an ID token this server issued names, for a logout request's `id_token_hint`: its
@@ -88,25 +81,18 @@ pub struct Hint {
 pub fn read_hint(keys: &SigningKeys, issuer: &str, token: &str) -> Option<Hint> {
     let header = decode_header(token).ok()?;
     let algorithm = match header.alg {
-        jsonwebtoken::Algorithm::ES256 => "ES256",
-        jsonwebtoken::Algorithm::RS256 => "RS256",
+        jsonwebtoken::Algorithm::ES256 => IdTokenAlgorithm::Es256,
+        jsonwebtoken::Algorithm::RS256 => IdTokenAlgorithm::Rs256,
         _ => return None,
     };
     // The key the header names, used only with the algorithm it is published for.
-    let published = keys
-        .public_jwks()
-        .keys
-        .iter()
-        .find(|jwk| Some(&jwk.kid) == header.kid.as_ref() && jwk.alg == algorithm)?;
-    let jwk: jsonwebtoken::jwk::Jwk =
-        serde_json::from_value(serde_json::to_value(published).ok()?).ok()?;
-    let key = DecodingKey::from_jwk(&jwk).ok()?;
+    let key = keys.oidc_verifying_key(algorithm, header.kid.as_deref()?)?;
     let mut validation = Validation::new(header.alg);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_issuer(&[issuer]);
     validation.set_required_spec_claims(&["sub", "aud", "iss"]);
-    let claims = decode::<IdTokenClaims>(token, &key, &validation)
+    let claims = decode::<IdTokenClaims>(token, key, &validation)
         .ok()?
         .claims;
     Some(Hint {

@@ -357,6 +357,7 @@ mod tests {
         JwtSettings {
             algorithm,
             keys,
+            signing_kid: None,
             issuer: "gatehouse".into(),
             audience: vec!["fastapi-users:auth".into()],
             access_token_ttl: Duration::from_secs(1800),

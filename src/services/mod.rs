@@ -106,6 +106,8 @@ pub enum InternalError {
     Hashing(#[from] HashError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error(transparent)]
+    Signing(#[from] crate::auth::keys::SignError),
     #[error("email: {0}")]
     Mail(String),
     #[error(transparent)]
@@ -145,6 +147,12 @@ impl From<HashError> for ServiceError {
             HashError::Overloaded => ServiceError::Busy,
             other => ServiceError::Internal(other.into()),
         }
+    }
+}
+
+impl From<crate::auth::keys::SignError> for ServiceError {
+    fn from(error: crate::auth::keys::SignError) -> ServiceError {
+        ServiceError::Internal(error.into())
     }
 }
 

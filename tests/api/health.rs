@@ -50,7 +50,9 @@ async fn jwks_publishes_the_public_key_only() {
     let text = response.text().await.unwrap();
     let jwks: Value = serde_json::from_str(&text).unwrap();
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
+    // The development set: the EC key that signs access tokens, then an RSA key for RS256 ID
+    // tokens.
+    assert_eq!(keys.len(), 2);
     let key = keys[0].as_object().unwrap();
     let mut members: Vec<&str> = key.keys().map(String::as_str).collect();
     members.sort_unstable();
@@ -73,6 +75,23 @@ async fn jwks_publishes_the_public_key_only() {
     assert!(!text.contains("\"d\""), "the JWKS has a `d` member: {text}");
     assert_eq!(key["x"], private["keys"][0]["x"]);
     assert_eq!(key["y"], private["keys"][0]["y"]);
+
+    let rsa = keys[1].as_object().unwrap();
+    let mut members: Vec<&str> = rsa.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+    assert_eq!(rsa["kty"], "RSA");
+    assert_eq!(rsa["alg"], "RS256");
+    assert_eq!(rsa["n"], private["keys"][1]["n"]);
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        let secret = private["keys"][1][member]
+            .as_str()
+            .expect("the key file holds it");
+        assert!(
+            !text.contains(secret),
+            "the JWKS leaks the RSA key's `{member}`"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,38 +1,55 @@
-//! Signing-key rotation across restarts: the first key of `JWT_JWKS` signs, every key in it
-//! verifies, and a dropped key's tokens stop working.
+//! Signing-key rotation across restarts: the first EC key of `JWT_JWKS` signs (or the one
+//! `JWT_SIGNING_KID` names), every EC key in it verifies, and a dropped key's tokens stop
+//! working. An RSA key in the set is published for RS256 ID tokens and never verifies an access
+//! token.
 //!
 //! Each test runs successive apps on one database file, each with its own key set, as an
 //! operator restarting the service with a rotated `JWT_JWKS` would.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use gatehouse::auth::keys::generate_jwks;
+use gatehouse::auth::keys::{generate_jwks, SigningKeys};
+use gatehouse::domain::IdTokenAlgorithm;
+use gatehouse::startup::Application;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::tokens::{assert_invalid_token, header_of};
+use crate::tokens::{assert_invalid_token, claims_of, header_of};
 
 const USER: &str = "rotated@example.com";
 const ADMIN: &str = "admin@example.com";
 
-/// One private ES256 JWK, as `generate_jwks` makes it.
+/// One private ES256 JWK, as `generate_jwks` makes it (the first key of its set).
 struct Key {
     jwk: Value,
 }
 
 impl Key {
     fn generate() -> Key {
-        let (private, public) = generate_jwks();
-        let set: Value = serde_json::from_str(private.expose_secret()).unwrap();
+        let set = generated_set();
         let jwk = set["keys"][0].clone();
-        assert_eq!(public.keys.len(), 1);
+        assert_eq!(jwk["kty"], "EC");
+        Key { jwk }
+    }
+
+    /// The key without its private part, as another instance might publish it.
+    fn public(&self) -> Key {
+        let mut jwk = self.jwk.clone();
+        jwk.as_object_mut().unwrap().remove("d");
         Key { jwk }
     }
 
     fn kid(&self) -> &str {
         self.jwk["kid"].as_str().expect("a kid")
     }
+}
+
+/// A private set as `gatehouse keys generate` prints it: an EC key, then an RSA key.
+fn generated_set() -> Value {
+    let (private, public) = generate_jwks();
+    assert_eq!(public.keys.len(), 2);
+    serde_json::from_str(private.expose_secret()).unwrap()
 }
 
 /// `JWT_JWKS` for a set of keys, the first of which signs.
@@ -292,4 +309,152 @@ async fn a_refresh_replayed_within_the_grace_window_across_a_rotation_keeps_the_
     assert_eq!(status, 200, "the retry within the grace window: {body}");
     assert_eq!(body["refresh_token"], lost_refresh.as_str());
     assert_eq!(b.refresh(&lost_refresh).await.status(), 200);
+}
+
+#[tokio::test]
+async fn jwt_signing_kid_rotates_in_three_steps_while_every_published_key_verifies() {
+    let (k1, k2) = (Key::generate(), Key::generate());
+    let (a, issued) = first_run(Store::new(), &k1).await;
+
+    // 1. K2 is published after K1: K1 still signs.
+    let b = spawn_with_keys(restart(a), &[&k1, &k2], &[]).await;
+    let (set, _) = jwks(&b).await;
+    assert_eq!(kids(&set), [k1.kid(), k2.kid()]);
+    let published = b.tokens(USER, PASSWORD).await;
+    assert_eq!(kid_of(&published.access), k1.kid());
+
+    // 2. JWT_SIGNING_KID names K2, the second key: it signs, and both keys verify.
+    let selected = [("JWT_SIGNING_KID", k2.kid())];
+    let c = spawn_with_keys(restart(b), &[&k1, &k2], &selected).await;
+    let (set, _) = jwks(&c).await;
+    assert_eq!(kids(&set), [k1.kid(), k2.kid()]);
+    let switched = c.tokens(USER, PASSWORD).await;
+    assert_eq!(kid_of(&switched.access), k2.kid());
+    assert_eq!(header_of(&switched.access)["alg"], "ES256");
+    for (token, what) in [
+        (&switched.access, "signed with K2"),
+        (&published.access, "signed with K1 after K2 was published"),
+        (&issued.user.access, "signed with K1 before"),
+    ] {
+        assert_eq!(c.get("/users/me", token).await.status(), 200, "{what}");
+    }
+    let client_token = c.client_token(&issued.client).await;
+    assert_eq!(kid_of(&client_token), k2.kid());
+    assert_eq!(c.get("/secret", &client_token).await.status(), 200);
+    assert_eq!(c.get("/secret", &issued.client_token).await.status(), 200);
+
+    // 3. K1 is removed: its tokens stop working, K2's go on.
+    let d = spawn_with_keys(restart(c), &[&k2], &selected).await;
+    assert_invalid_token(
+        d.get("/users/me", &published.access).await,
+        "a K1 token under [K2]",
+    )
+    .await;
+    assert_eq!(d.get("/users/me", &switched.access).await.status(), 200);
+    let (set, _) = jwks(&d).await;
+    assert_eq!(kids(&set), [k2.kid()]);
+}
+
+#[tokio::test]
+async fn the_key_jwt_signing_kid_names_may_be_any_private_key_and_the_others_public() {
+    let (k1, k2) = (Key::generate(), Key::generate());
+    // Another instance's key, published without its private part, comes first.
+    let app = spawn_with_keys(
+        Store::new(),
+        &[&k1.public(), &k2],
+        &[("JWT_SIGNING_KID", k2.kid())],
+    )
+    .await;
+    let tokens = app.user(USER).await;
+    assert_eq!(kid_of(&tokens.access), k2.kid());
+    let (set, _) = jwks(&app).await;
+    assert_eq!(kids(&set), [k1.kid(), k2.kid()]);
+}
+
+#[tokio::test]
+async fn a_jwt_signing_kid_that_cannot_sign_refuses_to_start_naming_the_variable() {
+    let k1 = Key::generate();
+    let k2 = Key::generate().public();
+    let rsa = Key {
+        jwk: generated_set()["keys"][1].clone(),
+    };
+    for (kid, why) in [
+        ("no-such-kid", "no key has it"),
+        (rsa.kid(), "the RSA key"),
+        (k2.kid(), "a key without `d`"),
+    ] {
+        let Store { dir, database } = Store::new();
+        let jwks = jwt_jwks(&[&k1, &k2, &rsa]);
+        let vars = [("JWT_JWKS", jwks.as_str()), ("JWT_SIGNING_KID", kid)];
+        let settings = test_settings(&database.url, dir.path(), &vars);
+        let Err(error) = Application::build(settings).await else {
+            panic!("{why}: the application started");
+        };
+        let error = error.to_string();
+        assert!(error.contains("JWT_SIGNING_KID"), "{why}: {error}");
+        assert!(error.contains(kid), "{why}: {error}");
+    }
+    // Without JWT_SIGNING_KID the same set starts, signing with K1.
+    let app = spawn_with_keys(Store::new(), &[&k1, &k2, &rsa], &[]).await;
+    assert_eq!(kid_of(&app.user(USER).await.access), k1.kid());
+}
+
+#[tokio::test]
+async fn an_rsa_key_is_published_for_id_tokens_and_never_verifies_an_access_token() {
+    let set = generated_set();
+    let (ec, rsa) = (
+        Key {
+            jwk: set["keys"][0].clone(),
+        },
+        Key {
+            jwk: set["keys"][1].clone(),
+        },
+    );
+    let store = Store::new();
+    let jwks_var = jwt_jwks(&[&ec, &rsa]);
+    let settings = test_settings(
+        &store.database.url,
+        store.dir.path(),
+        &[("JWT_JWKS", jwks_var.as_str())],
+    );
+    let keys = SigningKeys::load(&settings.jwt).unwrap();
+    let app = spawn_with_keys(store, &[&ec, &rsa], &[]).await;
+
+    let (published, _) = jwks(&app).await;
+    assert_eq!(kids(&published), [ec.kid(), rsa.kid()]);
+    let rsa_public = &published["keys"][1];
+    let mut members: Vec<&str> = rsa_public
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    members.sort_unstable();
+    assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+    assert_eq!(rsa_public["kty"], "RSA");
+    assert_eq!(rsa_public["alg"], "RS256");
+    assert_eq!(rsa_public["use"], "sig");
+    assert_eq!(rsa_public["n"], rsa.jwk["n"]);
+    assert_eq!(rsa_public["e"], rsa.jwk["e"]);
+
+    // Access tokens are ES256, signed by the EC key.
+    let tokens = app.user(USER).await;
+    assert_eq!(header_of(&tokens.access)["alg"], "ES256");
+    assert_eq!(kid_of(&tokens.access), ec.kid());
+    // The same claims signed with the set's RSA key are refused; with its EC key, accepted.
+    let claims = claims_of(&tokens.access);
+    let rs256 = keys
+        .sign_as(IdTokenAlgorithm::Rs256, "JWT", &claims)
+        .unwrap();
+    assert_eq!(header_of(&rs256)["alg"], "RS256");
+    assert_eq!(kid_of(&rs256), rsa.kid());
+    assert_invalid_token(
+        app.get("/users/me", &rs256).await,
+        "an access token signed with the RSA key",
+    )
+    .await;
+    let es256 = keys
+        .sign_as(IdTokenAlgorithm::Es256, "JWT", &claims)
+        .unwrap();
+    assert_eq!(app.get("/users/me", &es256).await.status(), 200);
 }

@@ -496,13 +496,16 @@ pub fn keys_generate(dir: &Path) -> (Finished, GeneratedKeys) {
     )
 }
 
-/// The only key of a JWK set.
-pub fn only_key(set: &Value) -> &Value {
+/// The two keys of a set as `keys generate` and a development run make it: the EC key (first)
+/// and the RSA key.
+pub fn ec_and_rsa(set: &Value) -> (&Value, &Value) {
     let keys = set["keys"]
         .as_array()
         .unwrap_or_else(|| panic!("no `keys` array in {set}"));
-    assert_eq!(keys.len(), 1, "expected exactly one key in {set}");
-    &keys[0]
+    assert_eq!(keys.len(), 2, "expected an EC key and an RSA key in {set}");
+    assert_eq!(keys[0]["kty"], "EC", "the first key is not EC: {set}");
+    assert_eq!(keys[1]["kty"], "RSA", "the second key is not RSA: {set}");
+    (&keys[0], &keys[1])
 }
 
 pub fn str_of<'a>(key: &'a Value, name: &str) -> &'a str {

@@ -55,4 +55,6 @@ fn keys_generate_help_mentions_jwt_jwks() {
     let (_sandbox, out) = help(&["keys", "generate", "--help"]);
     assert!(out.stdout.contains("ES256"), "{}", out.describe());
     assert!(out.stdout.contains("JWT_JWKS"), "{}", out.describe());
+    assert!(out.stdout.contains("RS256"), "{}", out.describe());
+    assert!(out.stdout.contains("JWT_SIGNING_KID"), "{}", out.describe());
 }

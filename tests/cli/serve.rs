@@ -99,6 +99,10 @@ async fn development_serve_generates_a_private_key_file_and_reuses_it_after_rest
         first_logs.contains(&format!("http://127.0.0.1:{}", sandbox.port)),
         "the startup line does not give the address\n{first_logs}"
     );
+    assert!(
+        !first_logs.contains("RS256 ID tokens are unavailable"),
+        "the development key set has no RSA key\n{first_logs}"
+    );
     assert!(key_file.is_file(), "no key file at {}", key_file.display());
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "key file mode is {mode:o}");
@@ -108,11 +112,11 @@ async fn development_serve_generates_a_private_key_file_and_reuses_it_after_rest
     let mut second = sandbox.serve(&[]).await;
     let second_jwks = second.jwks().await;
     assert_eq!(
-        str_of(only_key(&second_jwks), "kid"),
-        str_of(only_key(&first_jwks), "kid"),
+        str_of(ec_and_rsa(&second_jwks).0, "kid"),
+        str_of(ec_and_rsa(&first_jwks).0, "kid"),
         "the key changed across a restart"
     );
-    assert_eq!(only_key(&second_jwks), only_key(&first_jwks));
+    assert_eq!(ec_and_rsa(&second_jwks), ec_and_rsa(&first_jwks));
     // A token issued before the restart is still accepted.
     let me = second.me(&access).await;
     assert_eq!(me["email"], "dev@example.com");
@@ -124,12 +128,64 @@ async fn development_serve_generates_a_private_key_file_and_reuses_it_after_rest
     );
 }
 
+/// A development key file made before RS256 ID tokens holds one EC key: the next start adds an
+/// RSA key to it (keeping the EC key, so tokens survive), says so once, and keeps it private.
+#[tokio::test]
+async fn development_serve_adds_an_rsa_key_to_an_older_key_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let sandbox = Sandbox::new();
+    let key_file = sandbox.key_file();
+    let mut first = sandbox.serve(&[]).await;
+    first.register("older@example.com", PASSWORD).await;
+    let (access, _) = first.login("older@example.com", PASSWORD).await;
+    first.stop();
+    // Make it the file an older release wrote: its EC key alone.
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let (ec, _) = ec_and_rsa(&stored);
+    std::fs::write(&key_file, serde_json::json!({"keys": [ec]}).to_string()).unwrap();
+
+    let mut second = sandbox.serve(&[]).await;
+    let jwks = second.jwks().await;
+    let (published_ec, _) = ec_and_rsa(&jwks);
+    assert_eq!(str_of(published_ec, "kid"), str_of(ec, "kid"));
+    assert_eq!(second.me(&access).await["email"], "older@example.com");
+    let logs = second.stop();
+    let said: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("added an RSA key"))
+        .collect();
+    assert_eq!(said.len(), 1, "{logs}");
+    assert!(said[0].contains(&key_file.display().to_string()), "{logs}");
+    let upgraded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    let (kept, rsa) = ec_and_rsa(&upgraded);
+    assert_eq!(kept, ec);
+    str_of(rsa, "d");
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "key file mode is {mode:o}");
+    assert_eq!(sandbox.files_named(KEY_FILE), vec![key_file.clone()]);
+    let data_dir = key_file.parent().unwrap();
+    let temporary: Vec<_> = std::fs::read_dir(data_dir)
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(temporary.is_empty(), "left behind: {temporary:?}");
+
+    let mut third = sandbox.serve(&[]).await;
+    assert_eq!(third.jwks().await, jwks);
+    let logs = third.stop();
+    assert!(!logs.contains("added an RSA key"), "{logs}");
+}
+
 #[tokio::test]
 async fn running_without_a_command_serves() {
     let sandbox = Sandbox::new();
     let mut server = sandbox.serve_args(&[], &[]).await;
     let jwks = server.jwks().await;
-    only_key(&jwks);
+    ec_and_rsa(&jwks);
     let logs = server.stop();
     assert!(
         logs.contains(&format!("http://127.0.0.1:{}", sandbox.port)),

@@ -53,7 +53,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The public keys that verify access tokens (JWKS).
+/// The public keys (JWKS): the EC keys that verify access tokens and ES256 ID tokens, and any
+/// RSA key that verifies RS256 ID tokens.
 ///
 /// Cacheable briefly, so that rotations propagate within minutes.
 #[utoipa::path(
@@ -61,7 +62,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     path = "/.well-known/jwks.json",
     tag = "meta",
     responses(
-        (status = 200, description = "Every key that verifies access tokens; none under HS256",
+        (status = 200, description = "Every key: EC (ES256) keys verify access tokens and ID \
+            tokens, RSA (RS256) keys only ID tokens; none under HS256",
             body = PublicJwkSet),
     )
 )]
