@@ -87,6 +87,8 @@ pub struct AppGrant {
     pub session_id: Uuid,
     pub client_id: ClientId,
     pub scopes: Scopes,
+    /// As a user's: the generation of the refresh token issued with this access token.
+    pub refresh_generation: i64,
 }
 
 /// Who a valid access token speaks for.
@@ -183,6 +185,7 @@ impl AccessTokens {
             claims.iss = self.app_issuer.clone();
             claims.aud = vec![grant.client_id.to_string()];
             claims.sid = Some(grant.session_id.to_string());
+            claims.rgen = Some(grant.refresh_generation);
             claims.client_id = Some(grant.client_id.to_string());
             claims.scope = Some(grant.scopes.to_space_separated());
         })
@@ -325,7 +328,9 @@ fn user_or_client_grant(claims: AccessClaims) -> Result<Grant, TokenError> {
 
 /// The grant of an application's token, whose audience must be the application alone.
 fn app_grant(claims: AccessClaims) -> Result<Grant, TokenError> {
-    let (Some(sid), Some(client_id), None) = (claims.sid, claims.client_id, claims.rgen) else {
+    let (Some(sid), Some(client_id), Some(refresh_generation)) =
+        (claims.sid, claims.client_id, claims.rgen)
+    else {
         return Err(TokenError::Invalid("not an application's token"));
     };
     let client_id = ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
@@ -341,6 +346,7 @@ fn app_grant(claims: AccessClaims) -> Result<Grant, TokenError> {
         client_id,
         scopes: Scopes::parse_space_separated(claims.scope.as_deref().unwrap_or(""))
             .map_err(|_| TokenError::Invalid("bad scope"))?,
+        refresh_generation,
     }))
 }
 
@@ -437,6 +443,7 @@ mod tests {
             session_id: Uuid::new_v4(),
             client_id: ClientId::generate(),
             scopes: Scopes::parse_space_separated("openid email").unwrap(),
+            refresh_generation: 2,
         };
         let issued = tokens.issue_for_app(&grant).unwrap();
         assert_eq!(

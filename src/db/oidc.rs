@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::models::UserRecord;
 use super::schema::{authorization_codes, clients, oauth_consents, sessions, users};
-use super::{now, write_transaction, Conn, DbError};
+use super::{now, sessions as session_queries, write_transaction, Conn, DbError};
 use crate::domain::{AuthMethods, ClientId, Scopes, User, UserId};
 
 /// What an authorization code stands for, as issued.
@@ -269,24 +269,35 @@ pub fn revoke_client_sessions(conn: &mut Conn, client_id: &ClientId) -> Result<u
 }
 
 /// Loads the user behind an application's access token, provided the session is that
-/// application's and has not ended.
+/// application's and has not ended, and records the first request an access token of the
+/// refresh token's `generation` makes (as `sessions::find_user_for_access` does for users).
 pub fn find_user_in_app_session(
     conn: &mut Conn,
     user_id: UserId,
     session_id: Uuid,
     client_id: &ClientId,
+    generation: i64,
 ) -> Result<Option<User>, DbError> {
-    users::table
+    let session = session_id.to_string();
+    let found: Option<(UserRecord, bool)> = users::table
         .inner_join(sessions::table)
         .filter(users::id.eq(user_id.to_string()))
-        .filter(sessions::id.eq(session_id.to_string()))
+        .filter(sessions::id.eq(&session))
         .filter(sessions::client_id.eq(client_id.as_str()))
         .filter(sessions::revoked_at.is_null())
-        .select(UserRecord::as_select())
+        .select((
+            UserRecord::as_select(),
+            diesel::dsl::exists(session_queries::unmarked(&session, generation)),
+        ))
         .first(conn)
-        .optional()?
-        .map(User::try_from)
-        .transpose()
+        .optional()?;
+    let Some((user, first_use)) = found else {
+        return Ok(None);
+    };
+    if first_use {
+        session_queries::mark_used(conn, &session, generation)?;
+    }
+    User::try_from(user).map(Some)
 }
 
 /// Whether a session is live (not ended, not expired) and, for an application's, whose.

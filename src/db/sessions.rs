@@ -1,5 +1,6 @@
 //! Queries on `sessions` (one per login) and their `refresh_tokens`.
 
+use diesel::dsl;
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -175,32 +176,56 @@ pub fn find_user_for_access(
         return find_user_in_session(conn, user_id, session_id);
     };
     let session = session_id.to_string();
-    let unmarked = || {
-        refresh_tokens::table
-            .filter(refresh_tokens::session_id.eq(session.clone()))
-            .filter(refresh_tokens::generation.eq(generation))
-            .filter(refresh_tokens::access_used_at.is_null())
-    };
     let found: Option<(UserRecord, bool)> = users::table
         .inner_join(sessions::table)
         .filter(users::id.eq(user_id.to_string()))
         .filter(sessions::id.eq(&session))
         .filter(sessions::revoked_at.is_null())
-        .select((UserRecord::as_select(), diesel::dsl::exists(unmarked())))
+        .filter(sessions::client_id.is_null())
+        .select((
+            UserRecord::as_select(),
+            diesel::dsl::exists(unmarked(&session, generation)),
+        ))
         .first(conn)
         .optional()?;
     let Some((user, first_use)) = found else {
         return Ok(None);
     };
     if first_use {
-        write_transaction(conn, |conn| {
-            diesel::update(unmarked())
-                .set(refresh_tokens::access_used_at.eq(now()))
-                .execute(conn)
-                .map_err(DbError::from)
-        })?;
+        mark_used(conn, &session, generation)?;
     }
     User::try_from(user).map(Some)
+}
+
+/// The query of [`unmarked`].
+pub(super) type Unmarked = dsl::Filter<
+    dsl::Filter<
+        dsl::Filter<refresh_tokens::table, dsl::Eq<refresh_tokens::session_id, String>>,
+        dsl::Eq<refresh_tokens::generation, i64>,
+    >,
+    dsl::IsNull<refresh_tokens::access_used_at>,
+>;
+
+/// The refresh token of `generation` in a session, while no access token issued with it has
+/// authenticated a request.
+pub(super) fn unmarked(session: &str, generation: i64) -> Unmarked {
+    refresh_tokens::table
+        .filter(refresh_tokens::session_id.eq(session.to_owned()))
+        .filter(refresh_tokens::generation.eq(generation))
+        .filter(refresh_tokens::access_used_at.is_null())
+}
+
+/// Records that an access token issued with the refresh token of `generation` has
+/// authenticated a request: from then on that refresh token counts as having reached its
+/// client (see [`rotate`]).
+pub(super) fn mark_used(conn: &mut Conn, session: &str, generation: i64) -> Result<(), DbError> {
+    write_transaction(conn, |conn| {
+        diesel::update(unmarked(session, generation))
+            .set(refresh_tokens::access_used_at.eq(now()))
+            .execute(conn)
+            .map(|_| ())
+            .map_err(DbError::from)
+    })
 }
 
 /// Exchanges a refresh token for its child, detecting replays (see [`Rotation`]).

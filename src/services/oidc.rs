@@ -464,6 +464,7 @@ pub async fn exchange_code(
         session_id,
         client_id: client.id.clone(),
         scopes: grant.scopes.clone(),
+        refresh_generation: 0,
     };
     let id_token_context = IdTokenContext {
         nonce: grant.nonce.clone(),
@@ -538,6 +539,7 @@ pub async fn refresh(
         session_id,
         client_id: client.id.clone(),
         scopes: app.scopes,
+        refresh_generation: rotated.generation,
     };
     let context = IdTokenContext {
         nonce: None,
@@ -642,8 +644,9 @@ async fn app_principal(state: &AppState, token: &str) -> Result<(User, AppGrant)
     };
     let (user_id, session_id, client_id) =
         (grant.user_id, grant.session_id, grant.client_id.clone());
+    let generation = grant.refresh_generation;
     let user = db::run(&state.pool, move |conn| {
-        oidc::find_user_in_app_session(conn, user_id, session_id, &client_id)
+        oidc::find_user_in_app_session(conn, user_id, session_id, &client_id, generation)
     })
     .await?;
     match user {
