@@ -16,6 +16,7 @@ mod login;
 mod metrics;
 mod mfa;
 mod oauth;
+mod oidc_node;
 mod oidc_rp;
 mod openapi;
 mod outbox;

@@ -696,6 +696,11 @@ pub fn at_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(access_token.as_bytes())[..16])
 }
 
+/// Whether the `aud` claim names `client_id` alone (as a string, or an array of one).
+pub fn audience_is(aud: &Value, client_id: &str) -> bool {
+    aud == client_id || *aud == json!([client_id])
+}
+
 /// Seconds since the epoch.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
