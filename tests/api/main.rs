@@ -16,6 +16,7 @@ mod login;
 mod metrics;
 mod mfa;
 mod oauth;
+mod oidc;
 mod oidc_node;
 mod oidc_rp;
 mod openapi;

@@ -179,18 +179,6 @@ impl TestApp {
         }
     }
 
-    /// The discovery document, failing the test unless it answers 200.
-    pub async fn discovery(&self) -> Value {
-        let response = self
-            .client
-            .get(self.url("/.well-known/openid-configuration"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "discovery");
-        response.json().await.unwrap()
-    }
-
     /// The published JWK set.
     pub async fn jwks(&self) -> Value {
         let response = self
