@@ -88,7 +88,11 @@ fn hs256_settings() -> JwtSettings {
 }
 
 fn access_tokens(settings: &JwtSettings) -> AccessTokens {
-    AccessTokens::new(SigningKeys::load(settings).expect("keys load"), settings)
+    AccessTokens::new(
+        SigningKeys::load(settings).expect("keys load"),
+        settings,
+        "https://auth.example.com",
+    )
 }
 
 fn grant() -> AccessGrant {

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::keys::{generate_jwks, generate_shared_secret};
 use crate::config::{Environment, JwtAlgorithm, Settings};
 use crate::db::{self, users, Creation};
-use crate::domain::{printable, ClientName, Email, Scopes};
+use crate::domain::{printable, ClientName, Email, IdTokenAlgorithm, RedirectUri, Scopes};
 use crate::services;
 use crate::services::context::Context;
 use crate::startup::{assemble, Application};
@@ -45,7 +45,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Manage machine clients (services that get tokens with a client id and secret).
+    /// Manage clients: machine clients (services that get tokens with a client id and secret)
+    /// and applications that sign their users in with Gatehouse (OpenID Connect).
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
@@ -54,14 +55,31 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// Register a machine client; prints its id and secret (the secret is shown only once).
+    /// Register a client; prints its id and secret (the secret is shown only once). With
+    /// `--redirect-uri` it is an application whose users "Log in with Gatehouse".
     Create {
         /// A name that tells people what the client is, e.g. "billing service".
         #[arg(long)]
         name: String,
-        /// A scope the client may ask for (repeat for several).
+        /// A scope the client may ask for with its own credentials (repeat for several).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// Where the application receives its users back after they sign in: an exact https
+        /// URL, or http on localhost (repeat for several).
+        #[arg(long = "redirect-uri", value_name = "URL")]
+        redirect_uris: Vec<String>,
+        /// Where the application may send its users after they sign out (repeat for several).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URL")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A browser or mobile app, which cannot keep a secret: no secret, PKCE only.
+        #[arg(long)]
+        public: bool,
+        /// A first-party application: its users are not asked for consent.
+        #[arg(long)]
+        skip_consent: bool,
+        /// How its ID tokens are signed.
+        #[arg(long, value_name = "ALG", default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        id_token_alg: String,
     },
 }
 
@@ -127,9 +145,7 @@ pub async fn run(cli: Cli) -> CliResult {
             email,
             password_stdin,
         } => create_superuser(&Settings::from_env()?, &email, password_stdin).await,
-        Command::Clients {
-            command: ClientsCommand::Create { name, scopes },
-        } => create_client(&Settings::from_env()?, &name, &scopes).await,
+        Command::Clients { command } => create_client(&Settings::from_env()?, command).await,
     }
 }
 
@@ -202,20 +218,54 @@ async fn create_superuser(settings: &Settings, email: &str, password_stdin: bool
     Ok(())
 }
 
-async fn create_client(settings: &Settings, name: &str, scopes: &[String]) -> CliResult {
-    let name = ClientName::parse(name)?;
-    let scopes = Scopes::parse_each(scopes.iter().map(String::as_str))?;
+async fn create_client(settings: &Settings, command: ClientsCommand) -> CliResult {
+    let ClientsCommand::Create {
+        name,
+        scopes,
+        redirect_uris,
+        post_logout_redirect_uris,
+        public,
+        skip_consent,
+        id_token_alg,
+    } = command;
+    let new = services::clients::NewClient {
+        name: ClientName::parse(&name)?,
+        scopes: Scopes::parse_each(scopes.iter().map(String::as_str))?,
+        app: services::clients::AppSettings {
+            redirect_uris: RedirectUri::parse_each(redirect_uris.iter().map(String::as_str))?,
+            post_logout_redirect_uris: RedirectUri::parse_each(
+                post_logout_redirect_uris.iter().map(String::as_str),
+            )?,
+            public,
+            skip_consent,
+            id_token_alg: IdTokenAlgorithm::parse(&id_token_alg)
+                .ok_or("--id-token-alg must be ES256 or RS256")?,
+        },
+    };
     let state = assemble(settings)?.state;
     let ctx = Context::command_line();
-    let registered = services::clients::register(&state, &ctx, name, scopes).await?;
+    let registered = services::clients::register(&state, &ctx, new).await?;
     let client = registered.client;
-    println!(
-        "# Machine client \"{}\". The secret is shown only this once.",
-        client.name
-    );
+    let kind = if client.is_application() {
+        "Application"
+    } else {
+        "Machine client"
+    };
+    match &registered.secret {
+        Some(_) => println!(
+            "# {kind} \"{}\". The secret is shown only this once.",
+            client.name
+        ),
+        None => println!("# {kind} \"{}\" (public: no secret).", client.name),
+    }
     println!("client_id={}", client.id);
-    println!("client_secret={}", registered.secret.expose_secret());
+    if let Some(secret) = &registered.secret {
+        println!("client_secret={}", secret.expose_secret());
+    }
     println!("scopes={}", client.scopes.to_space_separated());
+    for uri in &client.redirect_uris {
+        println!("redirect_uri={}", uri.as_str());
+    }
     Ok(())
 }
 

@@ -118,7 +118,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         environment: settings.environment,
         pool,
         hasher: PasswordHasher::new(settings.hashing)?,
-        access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt)),
+        access_tokens: Arc::new(AccessTokens::new(keys, &settings.jwt, &settings.public_url)),
         refresh_tokens,
         pseudonyms,
         session_csrf,

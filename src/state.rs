@@ -15,7 +15,7 @@ use crate::auth::throttle::Throttle;
 use crate::auth::tokens::AccessTokens;
 use crate::config::{EmailSettings, Environment, MfaPolicy, RefreshSettings};
 use crate::db::Pool;
-use crate::domain::PasswordPolicy;
+use crate::domain::{IdTokenAlgorithm, PasswordPolicy};
 use crate::mail::Mailer;
 use crate::metrics::Metrics;
 
@@ -50,4 +50,21 @@ pub struct AppState {
     /// The WebAuthn relying party of `PUBLIC_URL`; `None` when its host is not a domain name
     /// (an IP address), where browsers offer no passkeys.
     pub passkeys: Option<Passkeys>,
+}
+
+impl AppState {
+    /// How ID tokens can be signed here; none under HS256, where the OpenID Connect provider
+    /// is off (ID tokens must be verifiable with public keys).
+    pub fn oidc_algorithms(&self) -> Vec<IdTokenAlgorithm> {
+        let keys = self.access_tokens.keys();
+        if keys.algorithm != jsonwebtoken::Algorithm::ES256 {
+            return Vec::new();
+        }
+        vec![IdTokenAlgorithm::Es256]
+    }
+
+    /// The OpenID Connect issuer: `PUBLIC_URL`.
+    pub fn issuer(&self) -> &str {
+        &self.public_url
+    }
 }

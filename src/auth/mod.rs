@@ -6,6 +6,7 @@ pub mod csrf;
 pub mod device;
 pub mod keys;
 pub mod mfa;
+pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod pseudonym;

@@ -13,6 +13,9 @@ use crate::domain::{AuthMethods, ClientId, Scopes, UserId};
 /// The value of the token-type claim on access tokens; every other token the service makes
 /// carries another value (or no JWT at all), so none of them passes as an access token.
 pub const ACCESS_TOKEN_USE: &str = "access";
+/// The `typ` header of an application's access token (RFC 9068 §2.1): what keeps it from
+/// passing as a user's token, and a user's from passing as an application's.
+pub const APP_TOKEN_TYP: &str = "at+jwt";
 /// Header parameters this verifier understands when a token lists them as critical
 /// (RFC 7515 §4.1.11): none, so a token with any `crit` is refused.
 const UNDERSTOOD_CRITICAL: &[&str] = &[];
@@ -42,7 +45,7 @@ struct AccessClaims {
     /// The client of a machine client's token (RFC 9068); `sub` names the client too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
-    /// A machine client's granted scopes, space-separated (RFC 9068).
+    /// A machine client's or an application's granted scopes, space-separated (RFC 9068).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
 }
@@ -76,11 +79,22 @@ pub struct ClientGrant {
     pub scopes: Scopes,
 }
 
+/// What an application's access token grants (OpenID Connect): a user, through the
+/// application's own session, with the scopes the user allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppGrant {
+    pub user_id: UserId,
+    pub session_id: Uuid,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+}
+
 /// Who a valid access token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
     User(AccessGrant),
     Client(ClientGrant),
+    App(AppGrant),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +114,20 @@ pub struct AccessTokens {
     /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
     leeway: u64,
     validation: Validation,
+    /// The issuer of applications' tokens: the OpenID Connect issuer (`PUBLIC_URL`).
+    app_issuer: String,
+    /// Applications' tokens name the application as their audience; it is checked by hand.
+    app_validation: Validation,
 }
 
 impl AccessTokens {
-    pub fn new(keys: SigningKeys, settings: &JwtSettings) -> AccessTokens {
+    /// `app_issuer` is the OpenID Connect issuer, which applications' tokens name.
+    pub fn new(keys: SigningKeys, settings: &JwtSettings, app_issuer: &str) -> AccessTokens {
+        let mut app_validation = Validation::new(keys.algorithm);
+        app_validation.validate_aud = false;
+        app_validation.set_issuer(&[app_issuer]);
+        app_validation.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
+        app_validation.leeway = settings.leeway.as_secs();
         let mut validation = Validation::new(keys.algorithm);
         validation.set_audience(&settings.audience);
         validation.set_issuer(&[&settings.issuer]);
@@ -118,6 +142,8 @@ impl AccessTokens {
             ttl: settings.access_token_ttl,
             leeway: settings.leeway.as_secs(),
             validation,
+            app_issuer: app_issuer.to_owned(),
+            app_validation,
         }
     }
 
@@ -150,6 +176,18 @@ impl AccessTokens {
         })
     }
 
+    /// An application's access token (RFC 9068): `typ: at+jwt`, issued by the OpenID
+    /// Connect issuer to the application.
+    pub fn issue_for_app(&self, grant: &AppGrant) -> Result<AccessToken, TokenError> {
+        self.sign(grant.user_id.to_string(), |claims| {
+            claims.iss = self.app_issuer.clone();
+            claims.aud = vec![grant.client_id.to_string()];
+            claims.sid = Some(grant.session_id.to_string());
+            claims.client_id = Some(grant.client_id.to_string());
+            claims.scope = Some(grant.scopes.to_space_separated());
+        })
+    }
+
     fn sign(
         &self,
         subject: String,
@@ -174,7 +212,11 @@ impl AccessTokens {
         specific(&mut claims);
         let mut header = Header::new(self.keys.algorithm);
         header.kid = self.keys.signing_kid.clone();
-        header.typ = Some("JWT".into());
+        header.typ = Some(if claims.client_id.is_some() && claims.sid.is_some() {
+            APP_TOKEN_TYP.into()
+        } else {
+            "JWT".into()
+        });
         let token =
             encode(&header, &claims, &self.keys.signing_key).map_err(TokenError::Signing)?;
         Ok(AccessToken {
@@ -186,6 +228,30 @@ impl AccessTokens {
     /// Checks signature (with the pinned algorithm and the key named by `kid`), audience,
     /// issuer, expiry, issue time, token type and the identifiers.
     pub fn verify(&self, token: &str) -> Result<Grant, TokenError> {
+        let (claims, app_token) = self.verify_claims(token)?;
+        if app_token {
+            return app_grant(claims);
+        }
+        user_or_client_grant(claims)
+    }
+
+    /// An application's token, and when it expires (Unix seconds).
+    pub fn verify_app(&self, token: &str) -> Result<(AppGrant, u64), TokenError> {
+        let (claims, app_token) = self.verify_claims(token)?;
+        let exp = claims.exp;
+        match (app_token, app_grant(claims)?) {
+            (true, Grant::App(grant)) => Ok((grant, exp)),
+            _ => Err(TokenError::Invalid("not an application's token")),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The claims of a token whose signature, fixed claims and type check out, and whether
+    /// it is an application's.
+    fn verify_claims(&self, token: &str) -> Result<(AccessClaims, bool), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
         if header.alg != self.keys.algorithm {
             return Err(TokenError::Invalid("unexpected algorithm"));
@@ -204,7 +270,16 @@ impl AccessTokens {
             .keys
             .verifying_key(header.kid.as_deref())
             .ok_or(TokenError::Invalid("unknown key id"))?;
-        let claims = decode::<AccessClaims>(token, key, &self.validation)
+        let app_token = header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ.eq_ignore_ascii_case(APP_TOKEN_TYP));
+        let validation = if app_token {
+            &self.app_validation
+        } else {
+            &self.validation
+        };
+        let claims = decode::<AccessClaims>(token, key, validation)
             .map_err(|_| TokenError::Invalid("signature or claims rejected"))?
             .claims;
         if claims.token_use != ACCESS_TOKEN_USE {
@@ -214,34 +289,59 @@ impl AccessTokens {
             return Err(TokenError::Invalid("issued in the future"));
         }
         Uuid::parse_str(&claims.jti).map_err(|_| TokenError::Invalid("bad jti"))?;
-        match (claims.sid, claims.client_id) {
-            (Some(sid), None) => Ok(Grant::User(AccessGrant {
-                user_id: claims
-                    .sub
-                    .parse()
-                    .map_err(|_| TokenError::Invalid("bad subject"))?,
-                session_id: Uuid::parse_str(&sid)
-                    .map_err(|_| TokenError::Invalid("bad session id"))?,
-                refresh_generation: claims.rgen,
-                methods: match &claims.amr {
-                    Some(amr) => AuthMethods::from_names(amr.iter().map(String::as_str)),
-                    None => AuthMethods::PASSWORD,
-                },
-                auth_time: claims.auth_time.unwrap_or(0),
-            })),
-            (None, Some(client_id)) if claims.rgen.is_none() => {
-                let client_id =
-                    ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
-                if claims.sub != client_id.as_str() {
-                    return Err(TokenError::Invalid("subject is not the client"));
-                }
-                let scopes = Scopes::parse_space_separated(claims.scope.as_deref().unwrap_or(""))
-                    .map_err(|_| TokenError::Invalid("bad scope"))?;
-                Ok(Grant::Client(ClientGrant { client_id, scopes }))
-            }
-            _ => Err(TokenError::Invalid("neither a user's nor a client's token")),
-        }
+        Ok((claims, app_token))
     }
+}
+
+/// The grant of a user's or a machine client's token.
+fn user_or_client_grant(claims: AccessClaims) -> Result<Grant, TokenError> {
+    match (claims.sid, claims.client_id) {
+        (Some(sid), None) => Ok(Grant::User(AccessGrant {
+            user_id: claims
+                .sub
+                .parse()
+                .map_err(|_| TokenError::Invalid("bad subject"))?,
+            session_id: Uuid::parse_str(&sid).map_err(|_| TokenError::Invalid("bad session id"))?,
+            refresh_generation: claims.rgen,
+            methods: match &claims.amr {
+                Some(amr) => AuthMethods::from_names(amr.iter().map(String::as_str)),
+                None => AuthMethods::PASSWORD,
+            },
+            auth_time: claims.auth_time.unwrap_or(0),
+        })),
+        (None, Some(client_id)) if claims.rgen.is_none() => {
+            let client_id =
+                ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
+            if claims.sub != client_id.as_str() {
+                return Err(TokenError::Invalid("subject is not the client"));
+            }
+            let scopes = Scopes::parse_space_separated(claims.scope.as_deref().unwrap_or(""))
+                .map_err(|_| TokenError::Invalid("bad scope"))?;
+            Ok(Grant::Client(ClientGrant { client_id, scopes }))
+        }
+        _ => Err(TokenError::Invalid("neither a user's nor a client's token")),
+    }
+}
+
+/// The grant of an application's token, whose audience must be the application alone.
+fn app_grant(claims: AccessClaims) -> Result<Grant, TokenError> {
+    let (Some(sid), Some(client_id), None) = (claims.sid, claims.client_id, claims.rgen) else {
+        return Err(TokenError::Invalid("not an application's token"));
+    };
+    let client_id = ClientId::parse(&client_id).ok_or(TokenError::Invalid("bad client id"))?;
+    if claims.aud != [client_id.as_str()] {
+        return Err(TokenError::Invalid("the audience is not the application"));
+    }
+    Ok(Grant::App(AppGrant {
+        user_id: claims
+            .sub
+            .parse()
+            .map_err(|_| TokenError::Invalid("bad subject"))?,
+        session_id: Uuid::parse_str(&sid).map_err(|_| TokenError::Invalid("bad session id"))?,
+        client_id,
+        scopes: Scopes::parse_space_separated(claims.scope.as_deref().unwrap_or(""))
+            .map_err(|_| TokenError::Invalid("bad scope"))?,
+    }))
 }
 
 #[cfg(test)]
@@ -270,8 +370,10 @@ mod tests {
             KeySource::Jwks(private.expose_secret().to_owned().into()),
             JwtAlgorithm::Es256,
         );
-        AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings)
+        AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings, ISSUER)
     }
+
+    const ISSUER: &str = "https://auth.example.com";
 
     fn grant() -> AccessGrant {
         AccessGrant {
@@ -327,6 +429,42 @@ mod tests {
     }
 
     #[test]
+    fn app_tokens_are_at_jwt_for_the_application_alone() {
+        let tokens = es256();
+        let grant = AppGrant {
+            user_id: UserId::new(),
+            session_id: Uuid::new_v4(),
+            client_id: ClientId::generate(),
+            scopes: Scopes::parse_space_separated("openid email").unwrap(),
+        };
+        let issued = tokens.issue_for_app(&grant).unwrap();
+        assert_eq!(
+            tokens.verify(&issued.token).unwrap(),
+            Grant::App(grant.clone())
+        );
+        let header = decode_header(&issued.token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        let claims = claims_of(&issued.token);
+        assert_eq!(claims["iss"], ISSUER);
+        assert_eq!(claims["aud"], serde_json::json!([grant.client_id.as_str()]));
+        assert_eq!(claims["client_id"], grant.client_id.as_str());
+        assert_eq!(claims["scope"], "email openid");
+
+        // The same claims under a plain `JWT` header are nobody's token; a user's token under
+        // `at+jwt` is not an application's.
+        let mut header = Header::new(tokens.keys.algorithm);
+        header.kid = tokens.keys.signing_kid.clone();
+        let claims: AccessClaims = serde_json::from_value(claims).unwrap();
+        let relabelled = encode(&header, &claims, &tokens.keys.signing_key).unwrap();
+        assert!(tokens.verify(&relabelled).is_err());
+        let user_token = tokens.issue(self::grant()).unwrap().token;
+        let user_claims: AccessClaims = serde_json::from_value(claims_of(&user_token)).unwrap();
+        header.typ = Some("at+jwt".into());
+        let relabelled = encode(&header, &user_claims, &tokens.keys.signing_key).unwrap();
+        assert!(tokens.verify(&relabelled).is_err());
+    }
+
+    #[test]
     fn a_token_from_another_key_set_is_refused() {
         let issued = es256().issue(grant()).unwrap();
         assert!(es256().verify(&issued.token).is_err());
@@ -336,7 +474,7 @@ mod tests {
     fn hs256_tokens_do_not_pass_an_es256_verifier() {
         let secret = "0123456789abcdef0123456789abcdef";
         let hs = settings(KeySource::SharedSecret(secret.into()), JwtAlgorithm::Hs256);
-        let hs = AccessTokens::new(SigningKeys::load(&hs).unwrap(), &hs);
+        let hs = AccessTokens::new(SigningKeys::load(&hs).unwrap(), &hs, ISSUER);
         let issued = hs.issue(grant()).unwrap();
         assert!(hs.verify(&issued.token).is_ok());
         assert!(es256().verify(&issued.token).is_err());
@@ -350,7 +488,7 @@ mod tests {
                 JwtAlgorithm::Hs256,
             );
             settings.leeway = Duration::from_secs(leeway);
-            AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings)
+            AccessTokens::new(SigningKeys::load(&settings).unwrap(), &settings, ISSUER)
         };
         let (strict, lenient) = (hs256(5), hs256(30));
         let now = jsonwebtoken::get_current_timestamp();

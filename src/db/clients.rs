@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::schema::clients;
 use super::{Conn, DbError};
-use crate::domain::{Client, ClientId, Scopes};
+use crate::domain::{Client, ClientId, IdTokenAlgorithm, RedirectUri, Scopes};
 
 #[derive(Debug, Insertable, Queryable, Selectable)]
 #[diesel(table_name = clients)]
@@ -14,6 +14,33 @@ struct ClientRecord {
     secret_hash: String,
     scopes: String,
     created_at: i64,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    is_public: bool,
+    skip_consent: bool,
+    id_token_alg: String,
+}
+
+/// What an application's settings are stored as (the admin page edits them).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = clients)]
+struct AppSettingsRecord {
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    skip_consent: bool,
+    id_token_alg: String,
+}
+
+fn joined(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn split(id: &str, stored: &str) -> Result<Vec<RedirectUri>, DbError> {
+    RedirectUri::parse_each(stored.split(' ').filter(|uri| !uri.is_empty()))
+        .map_err(|e| DbError::Corrupt(format!("redirect URIs of client {id}: {e}")))
 }
 
 impl ClientRecord {
@@ -23,6 +50,13 @@ impl ClientRecord {
         let scopes = Scopes::parse_space_separated(&self.scopes)
             .map_err(|e| DbError::Corrupt(format!("scopes of client {}: {e}", self.id)))?;
         let client = Client {
+            redirect_uris: split(&self.id, &self.redirect_uris)?,
+            post_logout_redirect_uris: split(&self.id, &self.post_logout_redirect_uris)?,
+            public: self.is_public,
+            skip_consent: self.skip_consent,
+            id_token_alg: IdTokenAlgorithm::parse(&self.id_token_alg).ok_or_else(|| {
+                DbError::Corrupt(format!("ID token algorithm of client {}", self.id))
+            })?,
             id,
             name: self.name,
             scopes,
@@ -32,7 +66,7 @@ impl ClientRecord {
     }
 }
 
-/// Stores a new client with the hash of its secret.
+/// Stores a new client with the hash of its secret (empty for a public client).
 pub fn insert(conn: &mut Conn, client: &Client, secret_hash: &str) -> Result<(), DbError> {
     diesel::insert_into(clients::table)
         .values(ClientRecord {
@@ -41,8 +75,29 @@ pub fn insert(conn: &mut Conn, client: &Client, secret_hash: &str) -> Result<(),
             secret_hash: secret_hash.to_owned(),
             scopes: client.scopes.to_space_separated(),
             created_at: client.created_at,
+            redirect_uris: joined(&client.redirect_uris),
+            post_logout_redirect_uris: joined(&client.post_logout_redirect_uris),
+            is_public: client.public,
+            skip_consent: client.skip_consent,
+            id_token_alg: client.id_token_alg.as_str().to_owned(),
         })
         .execute(conn)?;
+    Ok(())
+}
+
+/// Changes an application's redirect URIs, consent and ID-token settings.
+pub fn update_app_settings(conn: &mut Conn, client: &Client) -> Result<(), DbError> {
+    let updated = diesel::update(clients::table.find(client.id.as_str()))
+        .set(AppSettingsRecord {
+            redirect_uris: joined(&client.redirect_uris),
+            post_logout_redirect_uris: joined(&client.post_logout_redirect_uris),
+            skip_consent: client.skip_consent,
+            id_token_alg: client.id_token_alg.as_str().to_owned(),
+        })
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(DbError::NotFound);
+    }
     Ok(())
 }
 

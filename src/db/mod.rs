@@ -23,6 +23,7 @@ pub mod clients;
 pub mod email_tokens;
 pub mod factors;
 pub mod models;
+pub mod oidc;
 pub mod outbox;
 pub mod passkeys;
 mod pool;

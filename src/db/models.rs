@@ -84,6 +84,8 @@ pub struct NewSessionRecord<'a> {
     pub user_agent: Option<&'a str>,
     pub amr: String,
     pub auth_time: i64,
+    pub client_id: Option<String>,
+    pub scopes: Option<String>,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -94,6 +96,7 @@ pub struct SessionRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Insertable)]

@@ -17,12 +17,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        scopes -> Text,
+        amr -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     clients (id) {
         id -> Text,
         name -> Text,
         secret_hash -> Text,
         scopes -> Text,
         created_at -> BigInt,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        is_public -> Bool,
+        skip_consent -> Bool,
+        id_token_alg -> Text,
     }
 }
 
@@ -71,6 +94,15 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         failures -> Integer,
+    }
+}
+
+diesel::table! {
+    oauth_consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        granted_at -> BigInt,
     }
 }
 
@@ -126,6 +158,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         amr -> Text,
         auth_time -> BigInt,
+        client_id -> Nullable<Text>,
+        scopes -> Nullable<Text>,
     }
 }
 
@@ -173,8 +207,12 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(authorization_codes -> clients (client_id));
+diesel::joinable!(authorization_codes -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
+diesel::joinable!(oauth_consents -> clients (client_id));
+diesel::joinable!(oauth_consents -> users (user_id));
 diesel::joinable!(passkeys -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -184,11 +222,13 @@ diesel::joinable!(webauthn_ceremonies -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    authorization_codes,
     clients,
     email_outbox,
     email_tokens,
     health_probe,
     mfa_challenges,
+    oauth_consents,
     passkeys,
     recovery_codes,
     refresh_tokens,

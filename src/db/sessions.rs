@@ -8,7 +8,7 @@ use super::models::{
 };
 use super::schema::{refresh_tokens, sessions, users};
 use super::{now, write_transaction, Conn, DbError};
-use crate::domain::{AuthMethods, LiveSession, User, UserId};
+use crate::domain::{AuthMethods, ClientId, LiveSession, Scopes, User, UserId};
 
 /// A new session and the hash of its first refresh token.
 pub struct NewSession {
@@ -18,6 +18,25 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// How the login was proved.
     pub methods: AuthMethods,
+    /// An application's grant: the application, what it may see, and when the user's login
+    /// happened. `None` for the user's own session, whose login is now.
+    pub app: Option<AppBinding>,
+}
+
+/// What binds a session to an application (OpenID Connect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppBinding {
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub auth_time: i64,
+}
+
+/// How a session's login was proved and when, and the application it was granted to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionProof {
+    pub methods: AuthMethods,
+    pub auth_time: i64,
+    pub app: Option<AppBinding>,
 }
 
 /// What presenting a refresh token led to.
@@ -54,6 +73,9 @@ pub struct RotationRequest {
     pub grace_secs: i64,
     /// How long the session may last from its creation, whatever `ttl_secs` says.
     pub max_lifetime_secs: i64,
+    /// The application presenting the token, or `None` for a user's own client: a token of
+    /// another session kind is unknown here.
+    pub client: Option<ClientId>,
 }
 
 /// Starts a session; returns its id.
@@ -71,7 +93,9 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
                 expires_at,
                 user_agent: new.user_agent.as_deref(),
                 amr: new.methods.to_stored(),
-                auth_time: now,
+                auth_time: new.app.as_ref().map_or(now, |app| app.auth_time),
+                client_id: new.app.as_ref().map(|app| app.client_id.to_string()),
+                scopes: new.app.as_ref().map(|app| app.scopes.to_space_separated()),
             })
             .execute(conn)?;
         diesel::insert_into(refresh_tokens::table)
@@ -87,17 +111,36 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
     })
 }
 
-/// How a session's login was proved, and when (Unix seconds).
-pub fn login_proof(
-    conn: &mut Conn,
-    session_id: Uuid,
-) -> Result<Option<(AuthMethods, i64)>, DbError> {
-    let found: Option<(String, i64)> = sessions::table
+/// How a session's login was proved, when (Unix seconds), and for which application.
+pub fn login_proof(conn: &mut Conn, session_id: Uuid) -> Result<Option<SessionProof>, DbError> {
+    let found: Option<(String, i64, Option<String>, Option<String>)> = sessions::table
         .find(session_id.to_string())
-        .select((sessions::amr, sessions::auth_time))
+        .select((
+            sessions::amr,
+            sessions::auth_time,
+            sessions::client_id,
+            sessions::scopes,
+        ))
         .first(conn)
         .optional()?;
-    Ok(found.map(|(amr, auth_time)| (AuthMethods::from_stored(&amr), auth_time)))
+    let Some((amr, auth_time, client_id, scopes)) = found else {
+        return Ok(None);
+    };
+    let app = match client_id {
+        None => None,
+        Some(client_id) => Some(AppBinding {
+            client_id: ClientId::parse(&client_id)
+                .ok_or_else(|| DbError::Corrupt(format!("client of session {session_id}")))?,
+            scopes: Scopes::parse_space_separated(scopes.as_deref().unwrap_or(""))
+                .map_err(|e| DbError::Corrupt(format!("scopes of session {session_id}: {e}")))?,
+            auth_time,
+        }),
+    };
+    Ok(Some(SessionProof {
+        methods: AuthMethods::from_stored(&amr),
+        auth_time,
+        app,
+    }))
 }
 
 /// Loads the user behind an access token, provided its session has not been revoked.
@@ -173,6 +216,9 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
         let Some((token, session)) = found else {
             return Ok(Rotation::Invalid);
         };
+        if session.client_id.as_deref() != request.client.as_ref().map(ClientId::as_str) {
+            return Ok(Rotation::Invalid);
+        }
         if session.revoked_at.is_some() || token.expires_at <= now || session.expires_at <= now {
             return Ok(Rotation::Invalid);
         }
@@ -250,6 +296,51 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
     })
 }
 
+/// A refresh token of an application's live session, as revocation and introspection see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRefreshToken {
+    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub app: AppBinding,
+    pub expires_at: i64,
+}
+
+/// The current (unrotated, unexpired) refresh token of `client` with this hash, if its
+/// session is live.
+pub fn live_refresh_token(
+    conn: &mut Conn,
+    token_hash: &str,
+    client: &ClientId,
+) -> Result<Option<LiveRefreshToken>, DbError> {
+    let now = now();
+    let found: Option<(String, String, i64)> = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .filter(refresh_tokens::rotated_at.is_null())
+        .filter(refresh_tokens::expires_at.gt(now))
+        .filter(sessions::client_id.eq(client.as_str()))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .select((sessions::id, sessions::user_id, refresh_tokens::expires_at))
+        .first(conn)
+        .optional()?;
+    let Some((session_id, user_id, expires_at)) = found else {
+        return Ok(None);
+    };
+    let session_id = parse_uuid(&session_id)?;
+    let Some(SessionProof { app: Some(app), .. }) = login_proof(conn, session_id)? else {
+        return Ok(None);
+    };
+    Ok(Some(LiveRefreshToken {
+        session_id,
+        user_id: user_id
+            .parse()
+            .map_err(|_| DbError::Corrupt(format!("user id `{user_id}`")))?,
+        app,
+        expires_at,
+    }))
+}
+
 /// Ends one session: its access and refresh tokens stop working.
 pub fn revoke(conn: &mut Conn, session_id: Uuid) -> Result<(), DbError> {
     revoke_at(conn, &session_id.to_string(), now())
@@ -270,6 +361,7 @@ pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, Db
 pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, DbError> {
     Ok(sessions::table
         .filter(sessions::user_id.eq(user_id.to_string()))
+        .filter(sessions::client_id.is_null())
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .order((sessions::last_used_at.desc(), sessions::id))
@@ -391,6 +483,7 @@ mod tests {
             ttl_secs: 3600,
             grace_secs: 10,
             max_lifetime_secs: 30 * 86_400,
+            client: None,
         }
     }
 
@@ -415,6 +508,7 @@ mod tests {
                 ttl_secs: 3600,
                 user_agent: None,
                 methods: AuthMethods::PASSWORD,
+                app: None,
             },
         )
         .unwrap();
@@ -464,6 +558,7 @@ mod tests {
             ttl_secs: 3600,
             user_agent: None,
             methods: AuthMethods::PASSWORD,
+            app: None,
         };
 
         // Used by rotation: reuse, even within the grace window.
@@ -509,6 +604,7 @@ mod tests {
                     ttl_secs,
                     user_agent: None,
                     methods: AuthMethods::PASSWORD,
+                    app: None,
                 },
             )
             .unwrap()
@@ -523,6 +619,7 @@ mod tests {
                 ttl_secs: 7200,
                 grace_secs: 10,
                 max_lifetime_secs: 86_400,
+                client: None,
             },
         )
         .unwrap();

@@ -23,6 +23,7 @@ pub enum AuditEvent {
     UserDeleted,
     ClientCreated,
     ClientDeleted,
+    ClientUpdated,
     SessionEnded,
     MfaEnabled,
     MfaDisabled,
@@ -31,10 +32,13 @@ pub enum AuditEvent {
     PasskeyRenamed,
     PasskeyRemoved,
     MfaReset,
+    ConsentGiven,
+    ConsentRemoved,
+    AuthorizationCodeReplayed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 24] = [
+    pub const ALL: [AuditEvent; 28] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -51,6 +55,7 @@ impl AuditEvent {
         AuditEvent::UserDeleted,
         AuditEvent::ClientCreated,
         AuditEvent::ClientDeleted,
+        AuditEvent::ClientUpdated,
         AuditEvent::SessionEnded,
         AuditEvent::MfaEnabled,
         AuditEvent::MfaDisabled,
@@ -59,6 +64,9 @@ impl AuditEvent {
         AuditEvent::PasskeyRenamed,
         AuditEvent::PasskeyRemoved,
         AuditEvent::MfaReset,
+        AuditEvent::ConsentGiven,
+        AuditEvent::ConsentRemoved,
+        AuditEvent::AuthorizationCodeReplayed,
     ];
 
     /// The stored and published name, e.g. `login_failed`.
@@ -80,6 +88,7 @@ impl AuditEvent {
             AuditEvent::UserDeleted => "user_deleted",
             AuditEvent::ClientCreated => "client_created",
             AuditEvent::ClientDeleted => "client_deleted",
+            AuditEvent::ClientUpdated => "client_updated",
             AuditEvent::SessionEnded => "session_ended",
             AuditEvent::MfaEnabled => "mfa_enabled",
             AuditEvent::MfaDisabled => "mfa_disabled",
@@ -88,6 +97,9 @@ impl AuditEvent {
             AuditEvent::PasskeyRenamed => "passkey_renamed",
             AuditEvent::PasskeyRemoved => "passkey_removed",
             AuditEvent::MfaReset => "mfa_reset",
+            AuditEvent::ConsentGiven => "consent_given",
+            AuditEvent::ConsentRemoved => "consent_removed",
+            AuditEvent::AuthorizationCodeReplayed => "authorization_code_replayed",
         }
     }
 
@@ -116,6 +128,7 @@ impl AuditEvent {
             AuditEvent::UserDeleted => "Deleted",
             AuditEvent::ClientCreated => "Client created",
             AuditEvent::ClientDeleted => "Client deleted",
+            AuditEvent::ClientUpdated => "Client changed",
             AuditEvent::SessionEnded => "Session ended",
             AuditEvent::MfaEnabled => "Two-factor turned on",
             AuditEvent::MfaDisabled => "Two-factor turned off",
@@ -124,6 +137,9 @@ impl AuditEvent {
             AuditEvent::PasskeyRenamed => "Passkey renamed",
             AuditEvent::PasskeyRemoved => "Passkey removed",
             AuditEvent::MfaReset => "Two-factor reset",
+            AuditEvent::ConsentGiven => "App allowed",
+            AuditEvent::ConsentRemoved => "App access removed",
+            AuditEvent::AuthorizationCodeReplayed => "Authorization code replayed",
         }
     }
 }

@@ -137,15 +137,153 @@ fn is_scope_token(token: &str) -> bool {
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
-/// A registered machine client, as the rest of the service sees it (never its secret).
+/// A registered client, as the rest of the service sees it (never its secret): a machine
+/// client, an application that signs its users in with Gatehouse (OpenID Connect), or both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,
-    /// The scopes its tokens may carry.
+    /// The scopes its own (client-credentials) tokens may carry.
     pub scopes: Scopes,
     /// Seconds since the Unix epoch.
     pub created_at: i64,
+    /// Where `/oauth/authorize` may send the user back to; none for a machine client.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Where `/oauth/logout` may send the user after signing out.
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// A browser or native app, which cannot keep a secret: it has none, and proves itself
+    /// with PKCE alone.
+    pub public: bool,
+    /// First-party: its users are not asked for consent.
+    pub skip_consent: bool,
+    /// How its ID tokens are signed.
+    pub id_token_alg: IdTokenAlgorithm,
+}
+
+impl Client {
+    /// Whether it signs users in (has somewhere to send them back to).
+    pub fn is_application(&self) -> bool {
+        !self.redirect_uris.is_empty()
+    }
+
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|allowed| allowed.as_str() == uri)
+    }
+
+    pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|allowed| allowed.as_str() == uri)
+    }
+}
+
+/// How an application's ID tokens are signed (`id_token_signed_response_alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum IdTokenAlgorithm {
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl IdTokenAlgorithm {
+    pub fn parse(raw: &str) -> Option<IdTokenAlgorithm> {
+        match raw {
+            "ES256" => Some(IdTokenAlgorithm::Es256),
+            "RS256" => Some(IdTokenAlgorithm::Rs256),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdTokenAlgorithm::Es256 => "ES256",
+            IdTokenAlgorithm::Rs256 => "RS256",
+        }
+    }
+}
+
+/// A registered redirect URI: an absolute `https` URL, or `http` on a loopback host (a native
+/// app's local listener, RFC 8252 §7.3); no fragment. Compared as exact strings, never by
+/// prefix or pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+const REDIRECT_URI_MAX_LEN: usize = 2000;
+const REDIRECT_URIS_MAX: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidRedirectUri {
+    #[error("`{0}` is not an absolute URL")]
+    NotAbsolute(String),
+    #[error("`{0}` must use https (http only on localhost, 127.0.0.1 or [::1])")]
+    Insecure(String),
+    #[error("`{0}` has a fragment, which redirect URIs may not have")]
+    Fragment(String),
+    #[error("`{0}` has a user name or password")]
+    Credentials(String),
+    #[error(
+        "at most {REDIRECT_URIS_MAX} redirect URIs of at most {REDIRECT_URI_MAX_LEN} characters"
+    )]
+    TooMany,
+}
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<RedirectUri, InvalidRedirectUri> {
+        let shown = || raw.chars().take(100).collect::<String>();
+        if raw.len() > REDIRECT_URI_MAX_LEN {
+            return Err(InvalidRedirectUri::TooMany);
+        }
+        let url = url::Url::parse(raw).map_err(|_| InvalidRedirectUri::NotAbsolute(shown()))?;
+        // The parser normalises; a URI that is not already in its normal form would never
+        // compare equal to what a client sends, so it is refused rather than silently changed.
+        if url.as_str() != raw && url.as_str() != format!("{raw}/") {
+            return Err(InvalidRedirectUri::NotAbsolute(shown()));
+        }
+        if url.fragment().is_some() {
+            return Err(InvalidRedirectUri::Fragment(shown()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(InvalidRedirectUri::Credentials(shown()));
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(domain)) => domain == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if loopback => {}
+            _ => return Err(InvalidRedirectUri::Insecure(shown())),
+        }
+        Ok(RedirectUri(raw.to_owned()))
+    }
+
+    /// Parses a list (a JSON array, repeated flags), bounded in length.
+    pub fn parse_each<'a>(
+        items: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<RedirectUri>, InvalidRedirectUri> {
+        let mut uris: Vec<RedirectUri> = Vec::new();
+        for item in items {
+            let uri = RedirectUri::parse(item.trim())?;
+            if !uris.contains(&uri) {
+                uris.push(uri);
+            }
+        }
+        if uris.len() > REDIRECT_URIS_MAX {
+            return Err(InvalidRedirectUri::TooMany);
+        }
+        Ok(uris)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +320,37 @@ mod tests {
         assert!(read.is_subset_of(&scopes));
         assert!(!scopes.is_subset_of(&read));
         assert!(Scopes::default().is_subset_of(&read));
+    }
+
+    #[test]
+    fn redirect_uris_are_https_or_loopback_http_without_fragments() {
+        for good in [
+            "https://app.example.com/callback",
+            "https://app.example.com/cb?tenant=a",
+            "http://127.0.0.1:8000/callback",
+            "http://localhost/cb",
+            "http://[::1]:9/cb",
+        ] {
+            assert_eq!(RedirectUri::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "/callback",
+            "http://app.example.com/callback",
+            "https://app.example.com/cb#frag",
+            "https://user:pw@app.example.com/cb",
+            "javascript:alert(1)",
+            "HTTPS://APP.example.com/cb",
+            "ftp://localhost/cb",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RedirectUri::parse_each(["https://a.example/cb", "https://a.example/cb"])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ mod text;
 mod user;
 
 pub use audit::{AuditEvent, AuditFilter, AuditRecord, Party};
-pub use client::{Client, ClientId, ClientName, InvalidClient, Scopes};
+pub use client::{
+    Client, ClientId, ClientName, IdTokenAlgorithm, InvalidClient, InvalidRedirectUri, RedirectUri,
+    Scopes,
+};
 pub use email::{
     mask as mask_email, normalize as normalize_email, skeleton_of as email_skeleton, Email,
     InvalidEmail,

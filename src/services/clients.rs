@@ -12,16 +12,39 @@ use super::context::Context;
 use super::ServiceError;
 use crate::auth::refresh;
 use crate::auth::tokens::ClientGrant;
-use crate::db::{self, clients};
-use crate::domain::{AuditEvent, Client, ClientId, ClientName, Party, Scopes};
+use crate::db::{self, clients, oidc};
+use crate::domain::{
+    AuditEvent, Client, ClientId, ClientName, IdTokenAlgorithm, Party, RedirectUri, Scopes,
+};
 use crate::metrics::TokenKind;
 use crate::state::AppState;
 
-/// A client just registered, with the secret it will never be shown again.
+/// A client just registered, with the secret it will never be shown again (none for a
+/// public client).
 #[derive(Debug)]
 pub struct Registered {
     pub client: Client,
-    pub secret: SecretString,
+    pub secret: Option<SecretString>,
+}
+
+/// What a client is registered with: a name and scopes for a machine client, and for an
+/// application (OpenID Connect) its redirect URIs and how it signs users in.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: ClientName,
+    pub scopes: Scopes,
+    pub app: AppSettings,
+}
+
+/// An application's settings, which the admin page can change later.
+#[derive(Debug, Clone, Default)]
+pub struct AppSettings {
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Only at registration: a client is born public or confidential.
+    pub public: bool,
+    pub skip_consent: bool,
+    pub id_token_alg: IdTokenAlgorithm,
 }
 
 /// A client's access token (client credentials never get a refresh token: RFC 6749 §4.4.3).
@@ -35,17 +58,24 @@ pub struct ClientToken {
 pub async fn register(
     state: &AppState,
     ctx: &Context,
-    name: ClientName,
-    scopes: Scopes,
+    new: NewClient,
 ) -> Result<Registered, ServiceError> {
-    let secret = refresh::random_token();
+    check_app_settings(&state.oidc_algorithms(), &new.app)?;
     let client = Client {
         id: ClientId::generate(),
-        name: name.as_str().to_owned(),
-        scopes,
+        name: new.name.as_str().to_owned(),
+        scopes: new.scopes,
         created_at: db::now(),
+        redirect_uris: new.app.redirect_uris,
+        post_logout_redirect_uris: new.app.post_logout_redirect_uris,
+        public: new.app.public,
+        skip_consent: new.app.skip_consent,
+        id_token_alg: new.app.id_token_alg,
     };
-    let (stored, hash) = (client.clone(), refresh::hash(&secret));
+    // A public client's stored hash is empty, which no secret's hash ever equals.
+    let secret = (!client.public).then(refresh::random_token);
+    let hash = secret.as_deref().map(refresh::hash).unwrap_or_default();
+    let stored = client.clone();
     db::write(&state.pool, move |conn| {
         clients::insert(conn, &stored, &hash)
     })
@@ -58,8 +88,71 @@ pub async fn register(
     .await;
     Ok(Registered {
         client,
-        secret: secret.into(),
+        secret: secret.map(SecretString::from),
     })
+}
+
+/// Changes an application's redirect URIs, consent and ID-token settings (not whether it is
+/// public: that decides whether it has a secret).
+pub async fn update_app(
+    state: &AppState,
+    ctx: &Context,
+    id: ClientId,
+    settings: AppSettings,
+) -> Result<Client, ServiceError> {
+    let algorithms = state.oidc_algorithms();
+    let client = db::write(&state.pool, move |conn| {
+        let (mut client, _) = clients::find(conn, &id)?.ok_or(db::DbError::NotFound)?;
+        let settings = AppSettings {
+            public: client.public,
+            ..settings
+        };
+        check_app_settings(&algorithms, &settings)?;
+        client.redirect_uris = settings.redirect_uris;
+        client.post_logout_redirect_uris = settings.post_logout_redirect_uris;
+        client.skip_consent = settings.skip_consent;
+        client.id_token_alg = settings.id_token_alg;
+        clients::update_app_settings(conn, &client)?;
+        Ok::<_, ServiceError>(client)
+    })
+    .await?;
+    log::info!("changed the application settings of client {}", client.id);
+    let mut event = ctx.event(AuditEvent::ClientUpdated, Some(Party::from(&client)));
+    event.detail = Some(format!(
+        "redirect URIs: {}",
+        client
+            .redirect_uris
+            .iter()
+            .map(RedirectUri::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    audit::record(state, event).await;
+    Ok(client)
+}
+
+/// A public client must have somewhere to send users back to (it can do nothing else), and
+/// RS256 ID tokens need an RSA key in the key set.
+fn check_app_settings(
+    algorithms: &[IdTokenAlgorithm],
+    app: &AppSettings,
+) -> Result<(), ServiceError> {
+    if app.public && app.redirect_uris.is_empty() {
+        return Err(ServiceError::ClientSettings(
+            "a public client needs at least one redirect URI",
+        ));
+    }
+    if !app.post_logout_redirect_uris.is_empty() && app.redirect_uris.is_empty() {
+        return Err(ServiceError::ClientSettings(
+            "post-logout redirect URIs are for applications, which have redirect URIs",
+        ));
+    }
+    if !algorithms.contains(&app.id_token_alg) {
+        return Err(ServiceError::ClientSettings(
+            "this server has no key for that ID token algorithm",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<Client>, ServiceError> {
@@ -71,6 +164,7 @@ pub async fn delete(state: &AppState, ctx: &Context, id: ClientId) -> Result<(),
     let deleted = id.clone();
     let client = db::write(&state.pool, move |conn| {
         let (client, _) = clients::find(conn, &deleted)?.ok_or(db::DbError::NotFound)?;
+        oidc::revoke_client_sessions(conn, &deleted)?;
         clients::delete(conn, &deleted)?;
         Ok::<_, ServiceError>(client)
     })
@@ -82,6 +176,21 @@ pub async fn delete(state: &AppState, ctx: &Context, id: ClientId) -> Result<(),
     )
     .await;
     Ok(())
+}
+
+/// Identifies a public client by its id alone (it has no secret; PKCE proves it at the
+/// token endpoint). A confidential client must authenticate.
+pub async fn identify_public(state: &AppState, client_id: &str) -> Result<Client, ServiceError> {
+    let Some(id) = ClientId::parse(client_id) else {
+        return Err(ServiceError::BadClientCredentials);
+    };
+    match db::run(&state.pool, move |conn| clients::find(conn, &id)).await? {
+        Some((client, _)) if client.public => Ok(client),
+        _ => {
+            log::info!("client {client_id} gave no secret and is not public");
+            Err(ServiceError::BadClientCredentials)
+        }
+    }
 }
 
 /// Checks a client's credentials; unknown id and wrong secret are one error.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServiceError;
-use crate::db::{self, email_tokens, factors, outbox, passkeys, sessions, throttle, DbError};
+use crate::db::{self, email_tokens, factors, oidc, outbox, passkeys, sessions, throttle, DbError};
 use crate::state::AppState;
 
 /// How often expired sessions and used refresh tokens are deleted.
@@ -51,7 +51,10 @@ pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
                 // Second steps are kept a day: their wrong codes count against their user.
                 email_tokens::purge(conn, now)?
                     + factors::purge_challenges(conn, now - 86_400)?
-                    + passkeys::purge_ceremonies(conn, now)?,
+                    + passkeys::purge_ceremonies(conn, now)?
+                    // Used authorization codes are kept a day, so a replay still ends what
+                    // the code started.
+                    + oidc::purge_codes(conn, now - 86_400)?,
                 throttle::purge(conn, now - window)?,
                 outbox::purge_sent(conn, now - SENT_EMAILS_KEPT.as_secs() as i64)?,
             ))
@@ -60,7 +63,7 @@ pub async fn purge_expired(state: Arc<AppState>) -> std::convert::Infallible {
         match purged {
             Ok((0, 0, 0, 0)) => {}
             Ok((sessions, tokens, counters, emails)) => log::info!(
-                "purged {sessions} expired sessions and refresh tokens, {tokens} emailed tokens, login steps and passkey ceremonies, \
+                "purged {sessions} expired sessions and refresh tokens, {tokens} emailed tokens, login steps, passkey ceremonies and authorization codes, \
                  {counters} throttle counters, {emails} sent emails"
             ),
             Err(e) => log::warn!("could not purge expired rows: {e}"),

@@ -8,6 +8,7 @@ pub mod context;
 pub mod maintenance;
 pub mod mfa;
 mod notices;
+pub mod oidc;
 pub mod passkeys;
 pub mod recovery;
 pub mod second_step;
@@ -54,6 +55,13 @@ pub enum ServiceError {
     BadClientCredentials,
     #[error("a requested scope is not granted to the client")]
     ScopeNotAllowed,
+    /// A client's settings that cannot work together (or with this server's keys).
+    #[error("{0}")]
+    ClientSettings(&'static str),
+    /// An authorization code that is unknown, expired, used, or presented with another
+    /// client, redirect URI or PKCE verifier.
+    #[error("the authorization code is not valid")]
+    AuthorizationCodeInvalid,
     /// Too much work is waiting (password hashing); the client should retry shortly.
     #[error("the service is busy")]
     Busy,

@@ -15,8 +15,8 @@ use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
 use crate::db::{self, clients, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
-    is_plausible_password, mask_email, normalize_email, AuditEvent, AuthMethods, Client, Party,
-    Scopes, User, UserId,
+    is_plausible_password, mask_email, normalize_email, AuditEvent, AuthMethods, Client, ClientId,
+    Party, Scopes, User, UserId,
 };
 use crate::metrics::{LoginOutcome, TokenKind};
 use crate::state::AppState;
@@ -248,6 +248,7 @@ async fn open(
         ttl_secs: state.refresh.ttl.min(state.refresh.max_lifetime).as_secs() as i64,
         user_agent,
         methods,
+        app: None,
     };
     let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
     let grant = AccessGrant {
@@ -275,6 +276,50 @@ pub async fn refresh(
     ctx: &Context,
     presented: &str,
 ) -> Result<Refreshed, ServiceError> {
+    let rotated = rotate(state, ctx, presented, None).await?;
+    let (session_id, user_id) = (rotated.session_id, rotated.user_id);
+    let found = db::run(&state.pool, move |conn| {
+        let user = sessions::find_user_in_session(conn, user_id, session_id)?;
+        let proof = sessions::login_proof(conn, session_id)?;
+        Ok::<_, db::DbError>(user.zip(proof))
+    })
+    .await?;
+    match found {
+        Some((user, proof)) if user.is_active => {
+            // A refreshed token keeps how the session's login was proved.
+            let grant = AccessGrant {
+                user_id,
+                session_id,
+                refresh_generation: Some(rotated.generation),
+                methods: proof.methods,
+                auth_time: proof.auth_time,
+            };
+            Ok(Refreshed {
+                tokens: token_pair(state, grant, rotated.successor)?,
+                user,
+                grant,
+            })
+        }
+        _ => Err(ServiceError::RefreshTokenInvalid),
+    }
+}
+
+/// A refresh token just rotated: its session, and the successor to hand out.
+pub(super) struct Rotated {
+    pub session_id: Uuid,
+    pub user_id: UserId,
+    pub generation: i64,
+    pub successor: String,
+}
+
+/// Rotates a refresh token of a session of `client` (an application's), or of the user's own
+/// when `None`; a token presented again after its successor was used ends its session.
+pub(super) async fn rotate(
+    state: &AppState,
+    ctx: &Context,
+    presented: &str,
+    client: Option<ClientId>,
+) -> Result<Rotated, ServiceError> {
     state.throttle.check_ip(Bucket::Refresh, ctx.origin.ip)?;
     if !refresh::is_well_formed(presented) {
         return Err(ServiceError::RefreshTokenInvalid);
@@ -286,9 +331,10 @@ pub async fn refresh(
         ttl_secs: state.refresh.ttl.as_secs() as i64,
         grace_secs: state.refresh.reuse_grace.as_secs() as i64,
         max_lifetime_secs: i64::try_from(state.refresh.max_lifetime.as_secs()).unwrap_or(i64::MAX),
+        client,
     };
     let outcome = db::write(&state.pool, move |conn| sessions::rotate(conn, request)).await?;
-    let (session_id, user_id, generation) = match outcome {
+    match outcome {
         sessions::Rotation::Rotated {
             session_id,
             user_id,
@@ -298,7 +344,12 @@ pub async fn refresh(
             session_id,
             user_id,
             generation,
-        } => (session_id, user_id, generation),
+        } => Ok(Rotated {
+            session_id,
+            user_id,
+            generation,
+            successor,
+        }),
         sessions::Rotation::ReuseDetected {
             session_id,
             user_id,
@@ -312,33 +363,9 @@ pub async fn refresh(
             );
             event.detail = Some(format!("session {session_id} revoked"));
             audit::record(state, event).await;
-            return Err(ServiceError::RefreshTokenInvalid);
+            Err(ServiceError::RefreshTokenInvalid)
         }
-        sessions::Rotation::Invalid => return Err(ServiceError::RefreshTokenInvalid),
-    };
-    let found = db::run(&state.pool, move |conn| {
-        let user = sessions::find_user_in_session(conn, user_id, session_id)?;
-        let proof = sessions::login_proof(conn, session_id)?;
-        Ok::<_, db::DbError>(user.zip(proof))
-    })
-    .await?;
-    match found {
-        Some((user, (methods, auth_time))) if user.is_active => {
-            // A refreshed token keeps how the session's login was proved.
-            let grant = AccessGrant {
-                user_id,
-                session_id,
-                refresh_generation: Some(generation),
-                methods,
-                auth_time,
-            };
-            Ok(Refreshed {
-                tokens: token_pair(state, grant, successor)?,
-                user,
-                grant,
-            })
-        }
-        _ => Err(ServiceError::RefreshTokenInvalid),
+        sessions::Rotation::Invalid => Err(ServiceError::RefreshTokenInvalid),
     }
 }
 
@@ -482,6 +509,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Se
                 _ => Err(refused),
             }
         }
+        // An application's token speaks for the user only to the OpenID Connect routes
+        // (`services::oidc`), never to the user's own API.
+        Grant::App(_) => Err(refused),
         Grant::Client(ClientGrant { client_id, scopes }) => {
             let client = db::run(&state.pool, move |conn| clients::find(conn, &client_id)).await?;
             match client {

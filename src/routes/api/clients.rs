@@ -1,4 +1,5 @@
-//! `/clients`: superusers register, list and delete machine clients.
+//! `/clients`: superusers register, list and delete clients: machine clients and
+//! applications that sign their users in with Gatehouse (OpenID Connect).
 
 use crate::services::context::Context;
 use crate::services::context::Origin;
@@ -9,10 +10,10 @@ use utoipa::ToSchema;
 
 use super::body::JsonBody;
 use super::schemas::{Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed};
-use crate::domain::{Client, ClientId, ClientName, Scopes};
+use crate::domain::{Client, ClientId, ClientName, IdTokenAlgorithm, RedirectUri, Scopes};
 use crate::routes::web::errors::{ApiError, FieldError};
 use crate::routes::web::Superuser;
-use crate::services::clients;
+use crate::services::clients::{self, AppSettings, NewClient};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -20,9 +21,25 @@ pub struct CreateClientBody {
     /// For people: shown in lists and the audit log.
     #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// The scopes the client may ask for (OAuth scope tokens); none by default.
+    /// The scopes the client may ask for with its own credentials (OAuth scope tokens); none
+    /// by default.
     #[serde(default)]
     scopes: Vec<String>,
+    /// An application's redirect URIs, matched exactly: `https`, or `http` on a loopback host.
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    /// Where `/oauth/logout` may send users after signing out.
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    /// A browser or native app: no secret, PKCE alone.
+    #[serde(default)]
+    public: bool,
+    /// A first-party application: its users are not asked for consent.
+    #[serde(default)]
+    skip_consent: bool,
+    /// `ES256` (the default) or `RS256`.
+    #[schema(value_type = Option<String>)]
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// A client as the API shows it: never its secret.
@@ -35,6 +52,14 @@ pub struct ClientRead {
     scopes: Scopes,
     /// Seconds since the Unix epoch.
     created_at: i64,
+    #[schema(value_type = Vec<String>)]
+    redirect_uris: Vec<RedirectUri>,
+    #[schema(value_type = Vec<String>)]
+    post_logout_redirect_uris: Vec<RedirectUri>,
+    public: bool,
+    skip_consent: bool,
+    #[schema(value_type = String)]
+    id_token_signed_response_alg: IdTokenAlgorithm,
 }
 
 impl From<Client> for ClientRead {
@@ -44,6 +69,11 @@ impl From<Client> for ClientRead {
             name: client.name,
             scopes: client.scopes,
             created_at: client.created_at,
+            redirect_uris: client.redirect_uris,
+            post_logout_redirect_uris: client.post_logout_redirect_uris,
+            public: client.public,
+            skip_consent: client.skip_consent,
+            id_token_signed_response_alg: client.id_token_alg,
         }
     }
 }
@@ -53,8 +83,9 @@ impl From<Client> for ClientRead {
 pub struct CreatedClient<'a> {
     #[serde(flatten)]
     client: ClientRead,
-    /// Shown this once: only its hash is kept.
-    client_secret: &'a str,
+    /// Shown this once: only its hash is kept. Absent for a public client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
 }
 
 /// Registers a machine client (superusers).
@@ -82,18 +113,38 @@ pub async fn create(
     origin: Origin,
     JsonBody(body): JsonBody<CreateClientBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let invalid = |field: &str, e: crate::domain::InvalidClient| {
+    let invalid = |field: &str, e: &dyn std::fmt::Display| {
         ApiError::validation(FieldError::body(&[field], e.to_string(), "value_error"))
     };
-    let name = ClientName::parse(&body.name).map_err(|e| invalid("name", e))?;
-    let scopes = Scopes::parse_each(body.scopes.iter().map(String::as_str))
-        .map_err(|e| invalid("scopes", e))?;
+    let uris = |field: &str, list: &[String]| {
+        RedirectUri::parse_each(list.iter().map(String::as_str)).map_err(|e| invalid(field, &e))
+    };
+    let new = NewClient {
+        name: ClientName::parse(&body.name).map_err(|e| invalid("name", &e))?,
+        scopes: Scopes::parse_each(body.scopes.iter().map(String::as_str))
+            .map_err(|e| invalid("scopes", &e))?,
+        app: AppSettings {
+            redirect_uris: uris("redirect_uris", &body.redirect_uris)?,
+            post_logout_redirect_uris: uris(
+                "post_logout_redirect_uris",
+                &body.post_logout_redirect_uris,
+            )?,
+            public: body.public,
+            skip_consent: body.skip_consent,
+            id_token_alg: match body.id_token_signed_response_alg.as_deref() {
+                None => IdTokenAlgorithm::default(),
+                Some(raw) => IdTokenAlgorithm::parse(raw).ok_or_else(|| {
+                    invalid("id_token_signed_response_alg", &"must be ES256 or RS256")
+                })?,
+            },
+        },
+    };
     let ctx = Context::user(&admin.user, origin);
-    let registered = clients::register(&state, &ctx, name, scopes).await?;
+    let registered = clients::register(&state, &ctx, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(CreatedClient {
-            client_secret: registered.secret.expose_secret(),
+            client_secret: registered.secret.as_ref().map(|s| s.expose_secret()),
             client: registered.client.into(),
         }))
 }

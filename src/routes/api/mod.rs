@@ -7,6 +7,7 @@ mod clients;
 mod meta;
 mod mfa;
 mod oauth;
+mod oidc;
 pub mod openapi;
 mod passkeys;
 mod recovery;
@@ -64,6 +65,11 @@ fn routes() -> Vec<(Method, &'static str, Route)> {
         (M::DELETE, "/clients/{client_id}", web::to(clients::delete)),
         (M::GET, "/audit", web::to(audit::list)),
         (M::GET, "/.well-known/jwks.json", web::to(meta::jwks)),
+        (M::GET, "/.well-known/openid-configuration", web::to(oidc::discovery)),
+        (M::GET, "/oauth/userinfo", web::to(oidc::userinfo)),
+        (M::POST, "/oauth/userinfo", web::to(oidc::userinfo_post)),
+        (M::POST, "/oauth/revoke", web::to(oidc::revoke)),
+        (M::POST, "/oauth/introspect", web::to(oidc::introspect)),
         (M::GET, "/secret", web::to(meta::secret)),
         (M::GET, "/health", web::to(meta::health)),
     ]

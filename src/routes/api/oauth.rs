@@ -1,6 +1,7 @@
-//! `POST /auth/token`: the OAuth2 token endpoint (RFC 6749) for the password, refresh-token
-//! and client-credentials grants. The first two share their machinery with `/auth/jwt/login`
-//! and `/auth/jwt/refresh`.
+//! `POST /auth/token`: the OAuth2 token endpoint (RFC 6749) for the authorization-code
+//! (OpenID Connect), password, refresh-token and client-credentials grants. The password and
+//! a user's refresh-token grants share their machinery with `/auth/jwt/login` and
+//! `/auth/jwt/refresh`.
 
 use std::collections::HashMap;
 
@@ -13,13 +14,13 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::schemas::{TokenForm, TokenResponse};
-use crate::domain::Scopes;
+use crate::domain::{Client, Scopes};
 use crate::routes::web::errors::OAuthError;
 use crate::routes::web::errors::OAuthErrorBody;
 use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::mfa::{self, Proof};
-use crate::services::{clients, sessions};
+use crate::services::{clients, oidc, sessions};
 use crate::state::AppState;
 
 /// The grant that completes a password grant answered `mfa_required`.
@@ -27,7 +28,9 @@ const MFA_GRANT: &str = "urn:gatehouse:grant-type:mfa";
 
 /// The OAuth2 token endpoint (RFC 6749).
 ///
-/// Grants: `password`, `refresh_token`, `client_credentials`, and
+/// Grants: `authorization_code` (OpenID Connect: `code`, `redirect_uri`, `code_verifier`,
+/// and the application's authentication, or `client_id` alone for a public client),
+/// `password`, `refresh_token` (an application's with its authentication), `client_credentials`, and
 /// `urn:gatehouse:grant-type:mfa`: when the password grant answers `mfa_required` with an
 /// `mfa_token`, send that token with `otp` (an authenticator app's code) or `recovery_code`.
 #[utoipa::path(
@@ -94,9 +97,28 @@ pub async fn token(
                     .tokens
             )
         }
+        Some("authorization_code") => {
+            let client = app_client(&state, &req, &params).await?;
+            let tokens = oidc::exchange_code(
+                &state,
+                &ctx,
+                &client,
+                params.require("code")?,
+                params.require("redirect_uri")?,
+                params.require("code_verifier")?,
+            )
+            .await?;
+            app_tokens_json(tokens)
+        }
         Some("refresh_token") => {
             let refresh_token = params.require("refresh_token")?;
-            json!(sessions::refresh(&state, &ctx, refresh_token).await?.tokens)
+            if presents_client(&req, &params) {
+                // An application's refresh token: only with that application's authentication.
+                let client = app_client(&state, &req, &params).await?;
+                app_tokens_json(oidc::refresh(&state, &ctx, &client, refresh_token).await?)
+            } else {
+                json!(sessions::refresh(&state, &ctx, refresh_token).await?.tokens)
+            }
         }
         Some("client_credentials") => {
             let (client_id, secret) = client_credentials(&req, &params)?;
@@ -123,13 +145,49 @@ pub async fn token(
         .json(answer))
 }
 
+fn app_tokens_json(tokens: oidc::AppTokens) -> serde_json::Value {
+    let mut answer = json!({
+        "access_token": tokens.access_token,
+        "token_type": "Bearer",
+        "expires_in": tokens.expires_in,
+        "id_token": tokens.id_token,
+        "scope": tokens.scopes.to_space_separated(),
+    });
+    if let Some(refresh_token) = tokens.refresh_token {
+        answer["refresh_token"] = json!(refresh_token);
+    }
+    answer
+}
+
+/// Whether the request names a client (HTTP Basic, or `client_id` in the form).
+fn presents_client(req: &HttpRequest, params: &Params) -> bool {
+    req.headers().contains_key(header::AUTHORIZATION) || params.get("client_id").is_some()
+}
+
+/// The application making a request: authenticated by its secret (`client_secret_basic`,
+/// `client_secret_post`), or, for a public client, named by `client_id` alone.
+pub(super) async fn app_client(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Client, OAuthError> {
+    let (client_id, secret) = match (basic_credentials(req)?, params.get("client_id")) {
+        (None, Some(id)) if params.get("client_secret").is_none() => (id.to_owned(), None),
+        _ => {
+            let (id, secret) = client_credentials(req, params)?;
+            (id, Some(secret))
+        }
+    };
+    Ok(oidc::authenticate_client(state, &client_id, secret.as_ref()).await?)
+}
+
 /// The form parameters of a token request.
-struct Params(HashMap<String, String>);
+pub(super) struct Params(HashMap<String, String>);
 
 impl Params {
     /// Parses a form body; a parameter may appear once, and one sent empty counts as absent
     /// (RFC 6749 §3.1).
-    fn parse(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    pub(super) fn parse(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
         let form = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -156,15 +214,19 @@ impl Params {
         Ok(Params(params))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
-    fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
+    pub(super) fn require(&self, name: &'static str) -> Result<&str, OAuthError> {
         self.get(name).ok_or(OAuthError::InvalidRequest(match name {
             "username" => "username is required",
             "password" => "password is required",
             "mfa_token" => "mfa_token is required",
+            "code" => "code is required",
+            "redirect_uri" => "redirect_uri is required",
+            "code_verifier" => "code_verifier is required (PKCE)",
+            "token" => "token is required",
             _ => "refresh_token is required",
         }))
     }

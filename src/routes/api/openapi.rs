@@ -13,7 +13,7 @@ use super::schemas::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
     ValidationFailed,
 };
-use super::{audit, auth, clients, meta, mfa, oauth, passkeys, recovery, sessions, users};
+use super::{audit, auth, clients, meta, mfa, oauth, oidc, passkeys, recovery, sessions, users};
 use crate::routes::web::errors::{
     ErrorDetail, MfaRequiredBody, OAuthErrorBody, PasswordRefused, SecondFactorRequired,
     ValidationError,
@@ -79,6 +79,11 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         clients::delete,
         audit::list,
         meta::jwks,
+        oidc::discovery,
+        oidc::userinfo,
+        oidc::userinfo_post,
+        oidc::revoke,
+        oidc::introspect,
         meta::secret,
         meta::health,
         metrics,
@@ -113,6 +118,9 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         (name = "clients", description = "Machine clients, for the client_credentials grant"),
         (name = "audit", description = "Security events (superusers)"),
         (name = "meta", description = "Health, metrics, public keys, an example resource"),
+        (name = "openid-connect", description = "\"Log in with Gatehouse\" for other \
+            applications: discovery, userinfo, revocation, introspection (the authorization \
+            endpoint is a page; the token endpoint is /auth/token)"),
     )
 )]
 struct ApiDoc;

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::User;
+use crate::domain::{ClientId, User};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, SignedIn};
 use crate::routes::web::{
@@ -18,7 +18,7 @@ use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
-use crate::services::{mfa, sessions, users, ServiceError};
+use crate::services::{mfa, oidc, sessions, users, ServiceError};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -29,7 +29,17 @@ struct AccountPage {
     sessions: Vec<SessionView>,
     /// The account has a second factor.
     two_factor: bool,
+    /// Applications the user has allowed (OpenID Connect).
+    apps: Vec<AppView>,
     errors: FieldErrors,
+}
+
+/// An application the user allowed, ready to display.
+struct AppView {
+    client_id: String,
+    name: String,
+    scopes: String,
+    granted: String,
 }
 
 /// One signed-in device, ready to display.
@@ -83,11 +93,22 @@ async fn page(
         })
         .collect();
     let factors = mfa::factors(state, auth.user.id).await?;
+    let apps = oidc::connected_apps(state, auth.user.id)
+        .await?
+        .into_iter()
+        .map(|app| AppView {
+            client_id: app.client_id.to_string(),
+            scopes: app.scopes.to_space_separated(),
+            granted: display_time(app.granted_at),
+            name: app.name,
+        })
+        .collect();
     Ok(AccountPage {
         layout: Layout::new(state, session, Some(auth))?,
         account: AccountView::from(&auth.user),
         sessions,
         two_factor: factors.totp || !factors.passkeys.is_empty(),
+        apps,
         errors,
     })
 }
@@ -115,6 +136,30 @@ pub async fn end_session(
     match sessions::end_own(&state, &ctx, auth.user.id, session_id).await {
         Ok(()) => flash::success(&session, "That session has been signed out."),
         Err(ServiceError::NotFound) => flash::error(&session, "That session had already ended."),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other("/account"))
+}
+
+/// "Remove access": the application's tokens end and its consent is forgotten.
+pub async fn remove_app(
+    state: web::Data<AppState>,
+    session: Session,
+    client_id: web::Path<String>,
+    origin: Origin,
+    CsrfForm(_): CsrfForm<NoFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let client_id = ClientId::parse(&client_id).ok_or(PageError::NotFound)?;
+    let ctx = Context::user(&auth.user, origin);
+    match oidc::remove_access(&state, &ctx, &auth.user, client_id).await {
+        Ok(()) => flash::success(
+            &session,
+            "The application’s access has been removed; it has been signed out.",
+        ),
+        Err(ServiceError::NotFound) => {
+            flash::error(&session, "That application had no access already.")
+        }
         Err(other) => return Err(other.into()),
     }
     Ok(see_other("/account"))

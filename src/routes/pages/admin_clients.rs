@@ -1,4 +1,5 @@
-//! `/admin/clients`: superusers register, list and delete machine clients.
+//! `/admin/clients`: superusers register, list, change and delete clients (machine clients
+//! and applications).
 //!
 //! Registering answers with the page itself rather than a redirect: the secret is shown
 //! once, and must not travel through the session cookie to a later page.
@@ -10,15 +11,16 @@ use askama::Template;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use crate::domain::{Client, ClientId, ClientName, Scopes};
+use crate::domain::{Client, ClientId, ClientName, IdTokenAlgorithm, RedirectUri, Scopes};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, PageSuperuser};
 use crate::routes::web::{
     display_date, flash, render, see_other, CsrfForm, FieldErrors, Layout, NoFields,
 };
+use crate::services::clients::{self, AppSettings, NewClient};
 use crate::services::context::Context;
 use crate::services::context::Origin;
-use crate::services::{clients, ServiceError};
+use crate::services::ServiceError;
 use crate::state::AppState;
 
 const PAGE: &str = "/admin/clients";
@@ -31,8 +33,7 @@ struct ClientsPage {
     /// The client just registered, with its secret: shown on this page only.
     created: Option<CreatedClient>,
     /// The form's values, when it is shown again with errors.
-    client_name: String,
-    scopes: String,
+    form: ClientFields,
     errors: FieldErrors,
 }
 
@@ -41,14 +42,32 @@ struct ClientRow {
     name: String,
     scopes: String,
     created: String,
+    is_application: bool,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    public: bool,
+    skip_consent: bool,
+    id_token_alg: &'static str,
 }
 
 impl From<Client> for ClientRow {
     fn from(client: Client) -> ClientRow {
+        let lines = |uris: &[RedirectUri]| {
+            uris.iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         ClientRow {
             client_id: client.id.to_string(),
             scopes: client.scopes.to_space_separated(),
             created: display_date(client.created_at),
+            is_application: client.is_application(),
+            redirect_uris: lines(&client.redirect_uris),
+            post_logout_redirect_uris: lines(&client.post_logout_redirect_uris),
+            public: client.public,
+            skip_consent: client.skip_consent,
+            id_token_alg: client.id_token_alg.as_str(),
             name: client.name,
         }
     }
@@ -56,7 +75,8 @@ impl From<Client> for ClientRow {
 
 struct CreatedClient {
     client_id: String,
-    client_secret: String,
+    /// None for a public client.
+    client_secret: Option<String>,
     name: String,
     scopes: String,
 }
@@ -65,10 +85,10 @@ async fn page(
     state: &AppState,
     session: &Session,
     admin: &Authenticated,
-    form: (String, String, FieldErrors),
+    form: ClientFields,
+    errors: FieldErrors,
     created: Option<CreatedClient>,
 ) -> Result<ClientsPage, PageError> {
-    let (client_name, scopes, errors) = form;
     Ok(ClientsPage {
         layout: Layout::new(state, session, Some(admin))?,
         clients: clients::list(state)
@@ -77,8 +97,7 @@ async fn page(
             .map(ClientRow::from)
             .collect(),
         created,
-        client_name,
-        scopes,
+        form,
         errors,
     })
 }
@@ -88,17 +107,63 @@ pub async fn list(
     session: Session,
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
-    let empty_form = (String::new(), String::new(), FieldErrors::default());
-    let view = page(&state, &session, &auth, empty_form, None).await?;
+    let view = page(
+        &state,
+        &session,
+        &auth,
+        ClientFields::default(),
+        FieldErrors::default(),
+        None,
+    )
+    .await?;
     render(StatusCode::OK, &view)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct ClientFields {
     #[serde(default)]
     name: String,
     #[serde(default)]
     scopes: String,
+    /// One per line (or separated by spaces).
+    #[serde(default)]
+    redirect_uris: String,
+    #[serde(default)]
+    post_logout_redirect_uris: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    public: Option<String>,
+    #[serde(default)]
+    skip_consent: Option<String>,
+    #[serde(default)]
+    id_token_alg: String,
+}
+
+impl ClientFields {
+    /// The application settings in the form, with each problem noted against its field.
+    fn app_settings(&self, errors: &mut FieldErrors) -> Option<AppSettings> {
+        let uris = |raw: &str| RedirectUri::parse_each(raw.split_whitespace());
+        let redirect_uris = uris(&self.redirect_uris)
+            .map_err(|e| errors.add("redirect_uris", capitalize(&e.to_string())))
+            .ok();
+        let post_logout_redirect_uris = uris(&self.post_logout_redirect_uris)
+            .map_err(|e| errors.add("post_logout_redirect_uris", capitalize(&e.to_string())))
+            .ok();
+        let id_token_alg = match self.id_token_alg.as_str() {
+            "" => Some(IdTokenAlgorithm::default()),
+            raw => IdTokenAlgorithm::parse(raw).or_else(|| {
+                errors.add("id_token_alg", "Choose ES256 or RS256");
+                None
+            }),
+        };
+        Some(AppSettings {
+            redirect_uris: redirect_uris?,
+            post_logout_redirect_uris: post_logout_redirect_uris?,
+            public: self.public.is_some(),
+            skip_consent: self.skip_consent.is_some(),
+            id_token_alg: id_token_alg?,
+        })
+    }
 }
 
 pub async fn create(
@@ -115,18 +180,22 @@ pub async fn create(
     let scopes = Scopes::parse_space_separated(&form.scopes)
         .map_err(|e| errors.add("scopes", capitalize(&e.to_string())))
         .ok();
-    let (Some(name), Some(scopes)) = (name, scopes) else {
-        let view = page(
-            &state,
-            &session,
-            &auth,
-            (form.name, form.scopes, errors),
-            None,
-        );
-        return render(StatusCode::UNPROCESSABLE_ENTITY, &view.await?);
+    let app = form.app_settings(&mut errors);
+    let (Some(name), Some(scopes), Some(app)) = (name, scopes, app) else {
+        let view = page(&state, &session, &auth, form, errors, None).await?;
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &view);
     };
     let ctx = Context::user(&auth.user, origin);
-    let registered = clients::register(&state, &ctx, name, scopes).await?;
+    let new = NewClient { name, scopes, app };
+    let registered = match clients::register(&state, &ctx, new).await {
+        Ok(registered) => registered,
+        Err(ServiceError::ClientSettings(why)) => {
+            errors.add("redirect_uris", why);
+            let view = page(&state, &session, &auth, form, errors, None).await?;
+            return render(StatusCode::UNPROCESSABLE_ENTITY, &view);
+        }
+        Err(other) => return Err(other.into()),
+    };
     log::info!(
         "{} registered client {}",
         auth.user.email,
@@ -134,13 +203,52 @@ pub async fn create(
     );
     let created = CreatedClient {
         client_id: registered.client.id.to_string(),
-        client_secret: registered.secret.expose_secret().to_owned(),
+        client_secret: registered
+            .secret
+            .as_ref()
+            .map(|secret| secret.expose_secret().to_owned()),
         name: registered.client.name.clone(),
         scopes: registered.client.scopes.to_space_separated(),
     };
-    let empty_form = (String::new(), String::new(), FieldErrors::default());
-    let view = page(&state, &session, &auth, empty_form, Some(created)).await?;
+    let view = page(
+        &state,
+        &session,
+        &auth,
+        ClientFields::default(),
+        FieldErrors::default(),
+        Some(created),
+    )
+    .await?;
     render(StatusCode::CREATED, &view)
+}
+
+/// Changes an application's redirect URIs, consent and ID-token settings.
+pub async fn update(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<String>,
+    origin: Origin,
+    CsrfForm(form): CsrfForm<ClientFields>,
+    PageSuperuser(auth): PageSuperuser,
+) -> Result<HttpResponse, PageError> {
+    let id = ClientId::parse(&id).ok_or(PageError::NotFound)?;
+    let mut errors = FieldErrors::default();
+    let Some(settings) = form.app_settings(&mut errors) else {
+        let first = errors
+            .first()
+            .unwrap_or("The settings are not valid.")
+            .to_owned();
+        flash::error(&session, first);
+        return Ok(see_other(PAGE));
+    };
+    let ctx = Context::user(&auth.user, origin);
+    match clients::update_app(&state, &ctx, id, settings).await {
+        Ok(client) => flash::success(&session, format!("“{}” has been changed.", client.name)),
+        Err(ServiceError::ClientSettings(why)) => flash::error(&session, why),
+        Err(ServiceError::NotFound) => flash::error(&session, "That client no longer exists."),
+        Err(other) => return Err(other.into()),
+    }
+    Ok(see_other(PAGE))
 }
 
 pub async fn delete(

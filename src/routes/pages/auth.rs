@@ -125,6 +125,8 @@ struct LoginPage {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// Fills in the email field (an application's `login_hint`).
+    email: Option<String>,
 }
 
 pub async fn login_form(
@@ -136,7 +138,11 @@ pub async fn login_form(
     let next = next_or(query.next.as_deref(), AFTER_LOGIN);
     let page = LoginPage {
         layout: Layout::new(&state, &session, visitor.as_ref())?,
-        email: String::new(),
+        email: query
+            .email
+            .as_deref()
+            .map(|hint| hint.trim().chars().take(320).collect())
+            .unwrap_or_default(),
         next: next.to_string(),
         error: "",
         unverified: false,

@@ -11,6 +11,7 @@ mod admin_users;
 mod assets;
 mod auth;
 mod home;
+mod oidc;
 mod recovery;
 mod second_step;
 mod security;
@@ -86,7 +87,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(admin_clients::create),
         )
         .service(web::resource("/admin/clients/{id}/delete").post(admin_clients::delete))
+        .service(web::resource("/admin/clients/{id}/settings").post(admin_clients::update))
         .service(web::resource("/admin/audit").route(page(admin_audit::list)))
+        .service(
+            web::resource("/oauth/authorize")
+                .route(page(oidc::authorize_get))
+                .post(oidc::authorize_post),
+        )
+        .service(web::resource("/oauth/consent").post(oidc::consent))
+        .service(
+            web::resource("/oauth/logout")
+                .route(page(oidc::logout_get))
+                .post(oidc::logout_post),
+        )
+        .service(web::resource("/account/apps/{client_id}/remove").post(account::remove_app))
         .service(web::resource("/static/{file}").route(page(assets::serve)));
 }
 

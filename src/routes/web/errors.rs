@@ -173,6 +173,12 @@ impl From<ServiceError> for ApiError {
                 invalid_token: false,
             },
             ServiceError::ScopeNotAllowed => ApiError::Forbidden,
+            ServiceError::ClientSettings(why) => {
+                ApiError::validation(FieldError::body(&[], why.to_owned(), "value_error"))
+            }
+            ServiceError::AuthorizationCodeInvalid => {
+                ApiError::detail(S::BAD_REQUEST, "CODE_INVALID")
+            }
             ServiceError::Busy => ApiError::Unavailable {
                 retry_after: BUSY_RETRY_AFTER,
             },
@@ -496,6 +502,10 @@ impl From<ServiceError> for OAuthError {
             ServiceError::MfaTokenInvalid => {
                 OAuthError::InvalidGrant("the mfa_token is unknown, used or expired")
             }
+            ServiceError::AuthorizationCodeInvalid => OAuthError::InvalidGrant(
+                "the code is invalid, expired or used, or was issued to another client, redirect \
+                 URI or code verifier",
+            ),
             other => logged(other, OAuthError::Internal),
         }
     }
@@ -520,8 +530,8 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidGrant(why) => (Code::InvalidGrant, *why),
             OAuthError::UnsupportedGrantType => (
                 Code::UnsupportedGrantType,
-                "grant_type must be password, refresh_token, client_credentials or \
-                 urn:gatehouse:grant-type:mfa",
+                "grant_type must be authorization_code, password, refresh_token, \
+                 client_credentials or urn:gatehouse:grant-type:mfa",
             ),
             OAuthError::InvalidScope(why) => (Code::InvalidScope, *why),
             OAuthError::TemporarilyUnavailable { .. } => (

@@ -28,6 +28,11 @@ impl FieldErrors {
         self.0.get(field).map_or("", String::as_str)
     }
 
+    /// The first message, for a page that can show only one.
+    pub fn first(&self) -> Option<&str> {
+        self.0.values().next().map(String::as_str)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

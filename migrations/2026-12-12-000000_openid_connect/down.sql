@@ -1,0 +1,10 @@
+DROP TABLE authorization_codes;
+DROP TABLE oauth_consents;
+DROP INDEX sessions_user_client;
+ALTER TABLE sessions DROP COLUMN scopes;
+ALTER TABLE sessions DROP COLUMN client_id;
+ALTER TABLE clients DROP COLUMN id_token_alg;
+ALTER TABLE clients DROP COLUMN skip_consent;
+ALTER TABLE clients DROP COLUMN is_public;
+ALTER TABLE clients DROP COLUMN post_logout_redirect_uris;
+ALTER TABLE clients DROP COLUMN redirect_uris;
