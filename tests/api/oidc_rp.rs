@@ -36,9 +36,11 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// A provider with a user and the application `spec` registered; the application.
+/// A provider with a user and the application `spec` registered; the application. A rotated
+/// refresh token has no grace period: presented again once its successor has been used, it is
+/// refused at once.
 async fn provider_with(spec: &AppSpec) -> (TestApp, RegisteredApp) {
-    let app = spawn_oidc_app().await;
+    let app = spawn_oidc_app_with(&[("REFRESH_REUSE_GRACE", "0")]).await;
     let admin = app.superuser("root@example.com").await;
     assert_eq!(app.register(USER, PASSWORD).await.status(), 201);
     let client = app.application(&admin.access, spec).await;
@@ -206,21 +208,34 @@ async fn the_openidconnect_crate_signs_a_user_in_reads_userinfo_and_refreshes() 
         .unwrap_or_else(|e| panic!("userinfo with the refreshed token: {e:?}"));
     assert_eq!(info.email().map(|e| e.as_str()), Some(USER));
 
-    // The old refresh token is spent.
-    match rp
-        .exchange_refresh_token(refresh)
+    // The successor rotates in its turn; the first token, whose successor has reached the
+    // application, is then refused, and that replay ends the family.
+    let third = rp
+        .exchange_refresh_token(new_refresh)
         .unwrap()
         .request_async(&http())
         .await
-    {
-        Err(RequestTokenError::ServerResponse(error)) => {
-            assert_eq!(
-                error.error(),
-                &CoreErrorResponseType::InvalidGrant,
-                "{error:?}"
-            )
+        .unwrap_or_else(|e| panic!("the second refresh: {e:?}"));
+    let third = third.refresh_token().expect("a third refresh token");
+    for (token, what) in [
+        (refresh, "the first refresh token"),
+        (third, "the latest one"),
+    ] {
+        match rp
+            .exchange_refresh_token(token)
+            .unwrap()
+            .request_async(&http())
+            .await
+        {
+            Err(RequestTokenError::ServerResponse(error)) => {
+                assert_eq!(
+                    error.error(),
+                    &CoreErrorResponseType::InvalidGrant,
+                    "{what}: {error:?}"
+                )
+            }
+            other => panic!("{what} was not refused as invalid_grant: {other:?}"),
         }
-        other => panic!("the spent refresh token was not refused as invalid_grant: {other:?}"),
     }
 }
 

@@ -95,8 +95,8 @@ function firstLine() {
   const lines = createInterface({ input: process.stdin });
   return new Promise((resolve, reject) => {
     lines.once('line', (line) => {
-      lines.close();
       resolve(line.trim());
+      lines.close();
     });
     lines.once('close', () => reject(new Error('no callback URL on standard input')));
   });
