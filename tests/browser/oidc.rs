@@ -65,11 +65,14 @@ impl Callback {
     }
 
     /// The query of the next request to `/callback`.
-    async fn next_query(&mut self) -> Vec<(String, String)> {
-        let line = tokio::time::timeout(TIMEOUT, self.requests.recv())
-            .await
-            .unwrap_or_else(|_| panic!("the callback received nothing in {TIMEOUT:?}"))
-            .expect("the callback server runs");
+    async fn next_query(&mut self, browser: &Browser) -> Vec<(String, String)> {
+        let Ok(line) = tokio::time::timeout(TIMEOUT, self.requests.recv()).await else {
+            let at = browser.current_url().await;
+            let errors = browser.console_errors().await;
+            browser.screenshot("callback-timeout").await;
+            panic!("the callback received nothing in {TIMEOUT:?}; the browser is at {at}, console: {errors:#?}");
+        };
+        let line = line.expect("the callback server runs");
         let target = line.split(' ').nth(1).unwrap_or_default();
         let url = url::Url::parse(&format!("http://relying.party{target}")).unwrap();
         url.query_pairs().into_owned().collect()
@@ -173,7 +176,7 @@ async fn a_relying_party_signs_its_user_in_through_login_and_consent() {
     browser.click(ALLOW).await;
 
     // Back at the relying party with a code, the state and the issuer.
-    let query = callback.next_query().await;
+    let query = callback.next_query(&browser).await;
     assert_eq!(
         param(&query, "state"),
         Some(request.state.as_str()),
@@ -219,7 +222,7 @@ async fn a_relying_party_signs_its_user_in_through_login_and_consent() {
     browser.goto(&request.path).await;
     browser.wait_for_text("h1", "Acme Calendar").await;
     browser.click(DENY).await;
-    let query = callback.next_query().await;
+    let query = callback.next_query(&browser).await;
     assert_eq!(param(&query, "error"), Some("access_denied"), "{query:?}");
     assert_eq!(
         param(&query, "state"),
@@ -235,5 +238,44 @@ async fn a_relying_party_signs_its_user_in_through_login_and_consent() {
         .filter(|message| !message.contains("/favicon.ico"))
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn with_consent_remembered_the_login_form_leads_straight_back_to_the_relying_party() {
+    let app = spawn_app().await;
+    app.register(EMAIL, PASSWORD).await;
+    app.register_superuser(ADMIN, PASSWORD).await;
+    let admin = app.access_token(ADMIN, PASSWORD).await;
+    let mut callback = Callback::start().await;
+    let (client_id, _) = register_application(&app, &admin, "Acme Notes", &callback.uri).await;
+    let Some(browser) = Browser::launch("oidc-remembered", &app.base_url).await else {
+        return;
+    };
+
+    let request = authorization_request(&client_id, &callback.uri);
+    browser.goto(&request.path).await;
+    browser.wait_for_location("/login").await;
+    browser.log_in(EMAIL, PASSWORD).await;
+    browser.click(ALLOW).await;
+    let query = callback.next_query(&browser).await;
+    assert!(param(&query, "code").is_some(), "{query:?}");
+
+    // Signed out of Gatehouse, the user comes back through the relying party: the login form
+    // leads through the authorization endpoint straight to the callback.
+    browser.goto("/account").await;
+    browser.submit("form#logout-form").await;
+    browser.wait_for_location("/").await;
+    let request = authorization_request(&client_id, &callback.uri);
+    browser.goto(&request.path).await;
+    browser.wait_for_location("/login").await;
+    browser.log_in(EMAIL, PASSWORD).await;
+    let query = callback.next_query(&browser).await;
+    assert_eq!(
+        param(&query, "state"),
+        Some(request.state.as_str()),
+        "{query:?}"
+    );
+    assert!(param(&query, "code").is_some(), "{query:?}");
     browser.close().await;
 }
