@@ -298,6 +298,7 @@ fn populate(conn: &mut Conn) -> Vec<(UserId, Uuid)> {
                 ttl_secs: REFRESH_TTL_SECS,
                 user_agent: Some("bench".into()),
                 methods: AuthMethods::PASSWORD,
+                app: None,
             };
             (
                 user_id,
@@ -362,6 +363,7 @@ fn bench_database(c: &mut Criterion) {
             ttl_secs: REFRESH_TTL_SECS,
             user_agent: Some("bench".into()),
             methods: AuthMethods::PASSWORD,
+            app: None,
         },
     )
     .expect("create session");
@@ -374,6 +376,7 @@ fn bench_database(c: &mut Criterion) {
                 ttl_secs: REFRESH_TTL_SECS,
                 grace_secs: REFRESH_GRACE_SECS,
                 max_lifetime_secs: i64::MAX,
+                client: None,
             };
             let outcome = sessions::rotate(conn, request).expect("rotate");
             assert!(matches!(outcome, Rotation::Rotated { .. }), "{outcome:?}");

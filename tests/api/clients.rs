@@ -64,7 +64,18 @@ async fn creating_a_client_shows_its_secret_once() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         keys_of(&body),
-        ["client_id", "client_secret", "created_at", "name", "scopes"],
+        [
+            "client_id",
+            "client_secret",
+            "created_at",
+            "id_token_signed_response_alg",
+            "name",
+            "post_logout_redirect_uris",
+            "public",
+            "redirect_uris",
+            "scopes",
+            "skip_consent"
+        ],
         "{body}"
     );
     let id = body["client_id"].as_str().unwrap();
@@ -277,7 +288,17 @@ async fn listing_shows_clients_without_secrets_or_hashes() {
     for client in clients {
         assert_eq!(
             keys_of(client),
-            ["client_id", "created_at", "name", "scopes"],
+            [
+                "client_id",
+                "created_at",
+                "id_token_signed_response_alg",
+                "name",
+                "post_logout_redirect_uris",
+                "public",
+                "redirect_uris",
+                "scopes",
+                "skip_consent"
+            ],
             "{client}"
         );
     }

@@ -128,7 +128,6 @@ async fn unknown_grant_types_are_unsupported() {
     let app = spawn_app().await;
 
     for grant_type in [
-        "authorization_code",
         "implicit",
         "urn:ietf:params:oauth:grant-type:device_code",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",

@@ -298,3 +298,100 @@ async fn deleting_a_malformed_client_id_is_404() {
     assert_html(&response);
     assert_eq!(app.client_count(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Applications (OpenID Connect)
+
+/// The row of client `id` in the list.
+fn row_of<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!("data-client-id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no row for {id}"));
+    let row = &html[start..];
+    &row[..row.find("</li>").unwrap()]
+}
+
+#[tokio::test]
+async fn registering_an_application_shows_and_edits_its_redirect_uris() {
+    let (app, admin) = admin_app().await;
+    let response = admin
+        .submit(
+            PAGE,
+            &[
+                ("name", "Notes"),
+                (
+                    "redirect_uris",
+                    "https://notes.example.com/cb\nhttp://127.0.0.1:8000/cb",
+                ),
+                ("post_logout_redirect_uris", "https://notes.example.com/"),
+                ("public", "on"),
+                ("id_token_alg", "ES256"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let html = response.text().await.unwrap();
+    let id = text_of(&html, "id=\"created-client-id\"").expect("#created-client-id");
+    assert!(
+        !html.contains("id=\"created-client-secret\""),
+        "a public client has no secret"
+    );
+    let row = row_of(&html, &id);
+    assert!(
+        row.contains("https://notes.example.com/cb\nhttp://127.0.0.1:8000/cb"),
+        "{row}"
+    );
+    assert!(row.contains("public"), "{row}");
+
+    let settings = format!("{PAGE}/{id}/settings");
+    let response = admin
+        .submit(
+            &settings,
+            &[
+                ("redirect_uris", "https://notes.example.com/callback"),
+                ("skip_consent", "on"),
+                ("id_token_alg", "ES256"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let html = admin.page(PAGE).await;
+    let row = row_of(&html, &id);
+    assert!(row.contains("https://notes.example.com/callback"), "{row}");
+    assert!(!row.contains("http://127.0.0.1:8000/cb"), "{row}");
+    assert!(row.contains("no consent asked"), "{row}");
+    assert_eq!(
+        app.count("SELECT id FROM clients WHERE skip_consent AND is_public"),
+        1
+    );
+
+    // An insecure URI changes nothing and says why.
+    let response = admin
+        .submit(
+            &settings,
+            &[("redirect_uris", "http://notes.example.com/cb")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let html = admin.page(PAGE).await;
+    assert!(html.contains("must use https"), "the flash says why");
+    assert!(row_of(&html, &id).contains("https://notes.example.com/callback"));
+}
+
+#[tokio::test]
+async fn an_application_with_an_insecure_redirect_uri_is_refused_beside_the_field() {
+    let (app, admin) = admin_app().await;
+    let response = admin
+        .submit(
+            PAGE,
+            &[
+                ("name", "Notes"),
+                ("redirect_uris", "http://notes.example.com/cb"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("must use https"), "the error is shown");
+    assert_eq!(app.client_count(), 0);
+}

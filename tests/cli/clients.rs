@@ -115,3 +115,103 @@ fn clients_create_refuses_a_bad_name_or_scope_and_creates_nothing() {
         assert_eq!(client_count(&sandbox.db_path()), 0, "{args:?}");
     }
 }
+
+#[tokio::test]
+async fn clients_create_registers_an_application_that_discovery_and_authorize_accept() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Notes app",
+            "--redirect-uri",
+            "http://127.0.0.1:9999/callback",
+            "--redirect-uri",
+            "https://notes.example.com/callback",
+            "--public",
+        ],
+        &[],
+        None,
+    );
+    out.assert_success();
+    let client_id = printed(&out, "client_id");
+    assert!(
+        !out.stdout.contains("client_secret="),
+        "a public client has no secret\n{}",
+        out.describe()
+    );
+    assert!(out
+        .stdout
+        .contains("redirect_uri=http://127.0.0.1:9999/callback"));
+    assert!(out
+        .stdout
+        .contains("redirect_uri=https://notes.example.com/callback"));
+
+    let server = sandbox.serve(&[]).await;
+    let request = server
+        .client
+        .get(server.url("/.well-known/openid-configuration"));
+    let discovery = Server::expect_json(request, 200, "discovery").await;
+    assert_eq!(
+        discovery["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+
+    // A registered redirect URI: on to the login page. Another: an error page, no redirect.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = |redirect_uri: &str| {
+        browser.get(server.url("/oauth/authorize")).query(&[
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid"),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+        ])
+    };
+    let response = authorize("http://127.0.0.1:9999/callback")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?next="));
+    let response = authorize("http://127.0.0.1:9999/other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+#[test]
+fn clients_create_refuses_insecure_redirect_uris_and_creates_nothing() {
+    for uri in [
+        "http://notes.example.com/callback",
+        "https://notes.example.com/cb#fragment",
+        "not a url",
+    ] {
+        let sandbox = Sandbox::new();
+        let out = sandbox.run(
+            &["clients", "create", "--name", "app", "--redirect-uri", uri],
+            &[],
+            None,
+        );
+        out.assert_failure();
+        assert!(
+            out.stderr.contains(uri) || out.stderr.contains("URL"),
+            "{}",
+            out.describe()
+        );
+        assert_eq!(client_count(&sandbox.db_path()), 0, "{uri}");
+    }
+}

@@ -329,7 +329,8 @@ fn hidden_fields(params: &AuthorizationParams) -> Vec<(&'static str, String)> {
         nonce,
         code_challenge,
         code_challenge_method,
-        prompt,
+        // The visitor is answering now: whatever `prompt` asked for has been done.
+        prompt: _,
         max_age,
         login_hint,
     } = params.clone();
@@ -342,8 +343,6 @@ fn hidden_fields(params: &AuthorizationParams) -> Vec<(&'static str, String)> {
         ("nonce", nonce),
         ("code_challenge", code_challenge),
         ("code_challenge_method", code_challenge_method),
-        // The visitor is answering now: `prompt=consent` and `prompt=login` are satisfied.
-        ("prompt", prompt.filter(|p| p.contains("none"))),
         ("max_age", max_age),
         ("login_hint", login_hint),
     ]
@@ -352,11 +351,11 @@ fn hidden_fields(params: &AuthorizationParams) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-/// What the application asks for, as people would say it.
+/// What the application asks for, as people would say it (who you are first).
 fn plain_words(request: &AuthorizationRequest) -> Vec<&'static str> {
-    request
-        .scopes
-        .iter()
+    oidc::SUPPORTED_SCOPES
+        .into_iter()
+        .filter(|scope| request.scopes.iter().any(|asked| asked == *scope))
         .filter_map(|scope| match scope {
             "openid" => Some("know who you are (your account's ID)"),
             "email" => Some("see your email address"),

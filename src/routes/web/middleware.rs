@@ -66,11 +66,13 @@ pub async fn response_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    // No `form-action`: browsers apply it to the redirects that follow a form's submission,
+    // and signing in to an application ends with one to the application's redirect URI
+    // (login, second step or consent → `/oauth/authorize` → the application).
     let csp = if is_viewer(req.path()) {
         VIEWER_CSP
     } else {
-        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; \
-         object-src 'none'"
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
     };
     let hsts = req.app_data::<web::Data<AppState>>().is_some_and(|state| {
         state.environment == Environment::Production
