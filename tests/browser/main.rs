@@ -14,6 +14,7 @@ mod totp;
 mod account;
 mod admin;
 mod mfa;
+mod oidc;
 mod passkeys;
 mod recovery;
 mod smoke;

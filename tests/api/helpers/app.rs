@@ -95,6 +95,11 @@ pub async fn spawn_with_settings(
     let app = Application::build(settings)
         .await
         .expect("application builds");
+    start(app, dir, database)
+}
+
+/// Runs a built application until the returned handle stops it (or the test ends).
+pub fn start(app: Application, dir: tempfile::TempDir, database: TestDatabase) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let stopper = app.stopper();
     let running = tokio::spawn(app.run_until_stopped());
