@@ -243,6 +243,10 @@ pub async fn check_request(
                 .ok_or_else(|| invalid(&request, "max_age must be a number of seconds"))?,
         ),
     };
+    // `max_age=0` asks for a login now, as `prompt=login` does (OpenID Connect Core §3.1.2.1).
+    if request.max_age == Some(0) {
+        request.prompt.login = true;
+    }
     Ok(request)
 }
 
@@ -264,15 +268,15 @@ pub enum Next {
     Redirect(Redirect),
 }
 
-/// Decides what an authorization request needs, given who is signed in. `fresh_since` is
-/// when this request last sent the visitor to log in again: a login after it satisfies
-/// `prompt=login` and `max_age`.
+/// Decides what an authorization request needs, given who is signed in. `stale_session` is
+/// the session this request found when it last sent the visitor to log in again: any other
+/// session is a newer login, which satisfies `prompt=login` and `max_age`.
 pub async fn decide(
     state: &AppState,
     ctx: &Context,
     request: &AuthorizationRequest,
     visitor: Option<Visitor<'_>>,
-    fresh_since: Option<i64>,
+    stale_session: Option<Uuid>,
 ) -> Result<Next, AuthorizeError> {
     let issuer = state.issuer();
     let Some(visitor) = visitor else {
@@ -287,7 +291,7 @@ pub async fn decide(
         return Ok(Next::Login { fresh: false });
     };
     let auth_time = visitor.grant.auth_time;
-    let logged_in_again = fresh_since.is_some_and(|since| auth_time >= since);
+    let logged_in_again = stale_session.is_some_and(|stale| stale != visitor.grant.session_id);
     let too_old = request
         .max_age
         .is_some_and(|max_age| db::now() - auth_time > max_age);

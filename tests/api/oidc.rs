@@ -709,6 +709,10 @@ async fn an_applications_refresh_token_is_refused_once_its_successors_access_tok
         200,
         "the successor reached the application and is in use"
     );
+    // The rotation happened a minute ago: no refresh racing it can still be under way.
+    p.app.execute(
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
+    );
 
     let replay = p.app.app_refresh(&p.client, &first).await;
     let status = replay.status();
@@ -1211,4 +1215,89 @@ async fn redirect_uris_must_be_https_or_loopback_http_without_a_fragment() {
         .await;
     assert_eq!(response.status(), 422, "an ID token algorithm not offered");
     assert_eq!(app.client_count(), before, "nothing was stored");
+}
+
+#[tokio::test]
+async fn prompt_login_asks_a_signed_in_visitor_to_log_in_again_once() {
+    let p = provider().await;
+    let browser = p.browser().await;
+    p.code(&browser, "openid").await;
+    let logins = browser.logins.get();
+
+    let request = p.request("openid").with("prompt", "login");
+    let response = browser.get(&request.path()).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(browser.resolve(&location(&response)).path(), "/login");
+
+    let code = browser.code(&p.app, &request, USER).await;
+    assert_eq!(browser.logins.get(), logins + 1, "one fresh login, no loop");
+    let tokens = p.app.code_tokens(&p.client, &code, &request.verifier).await;
+    let (_, claims) = jws_parts(&text(&tokens, "id_token"));
+    let auth_time = claims["auth_time"].as_i64().expect("an integer auth_time");
+    assert!(
+        unix_now() - auth_time < 60,
+        "the new login's time: {claims}"
+    );
+}
+
+#[tokio::test]
+async fn max_age_zero_asks_for_a_fresh_login_and_prompt_none_refuses() {
+    let p = provider().await;
+    let browser = p.browser().await;
+    p.code(&browser, "openid").await;
+
+    let request = p
+        .request("openid")
+        .with("max_age", "0")
+        .with("prompt", "none");
+    let response = browser.get(&request.path()).await;
+    assert_error_redirect(&response, &p, &request, "login_required");
+
+    let logins = browser.logins.get();
+    let request = p.request("openid").with("max_age", "0");
+    let code = browser.code(&p.app, &request, USER).await;
+    assert_eq!(browser.logins.get(), logins + 1, "one fresh login, no loop");
+    let tokens = p.app.code_tokens(&p.client, &code, &request.verifier).await;
+    let (_, claims) = jws_parts(&text(&tokens, "id_token"));
+    assert!(unix_now() - claims["auth_time"].as_i64().unwrap() < 60);
+
+    // A login within max_age needs none.
+    let request = p.request("openid").with("max_age", "600");
+    browser.code(&p.app, &request, USER).await;
+    assert_eq!(browser.logins.get(), logins + 1);
+}
+
+#[tokio::test]
+async fn consent_given_and_removed_and_a_replayed_code_are_audited() {
+    let p = provider().await;
+    let browser = p.browser().await;
+    let (request, code) = p.code(&browser, "openid email").await;
+    p.app.code_tokens(&p.client, &code, &request.verifier).await;
+    let replay = p
+        .app
+        .exchange_code(&p.client, &code, &p.client.redirect_uri, &request.verifier)
+        .await;
+    assert_eq!(replay.status(), 400);
+
+    let events = |name: &str| {
+        p.app.count(&format!(
+            "SELECT id FROM audit_events WHERE event = '{name}' AND subject_id = '{}'",
+            p.app.user_id(USER)
+        ))
+    };
+    assert_eq!(events("consent_given"), 1);
+    assert_eq!(events("authorization_code_replayed"), 1);
+    assert_eq!(events("consent_removed"), 0);
+
+    let account = browser.get("/account").await.text().await.unwrap();
+    let csrf = input_value(&account, "csrf_token").expect("a CSRF token");
+    let path = format!("/account/apps/{}/remove", p.client.id);
+    let response = browser.post_form(&path, &[("csrf_token", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(events("consent_removed"), 1);
+    assert_eq!(
+        p.app.count("SELECT user_id FROM oauth_consents"),
+        0,
+        "the consent is forgotten"
+    );
 }

@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::Authenticated;
@@ -19,9 +20,10 @@ use crate::services::oidc::{
 use crate::services::sessions;
 use crate::state::AppState;
 
-/// The page session's note of when an authorization request sent the visitor to log in
-/// again (`prompt=login`, `max_age`): a login after it satisfies the request.
-const FRESH_LOGIN_SINCE: &str = "oidc_fresh_login_since";
+/// The page session's note of the request (by its PKCE challenge, unique to it) that sent
+/// the visitor to log in again (`prompt=login`, `max_age`), and of the session it found: a
+/// login into any other session satisfies that request, and no other.
+const STALE_SESSION: &str = "oidc_stale_session";
 
 #[derive(Template)]
 #[template(path = "oauth_consent.html")]
@@ -82,17 +84,22 @@ async fn authorize(
         Ok(request) => request,
         Err(error) => return refused(state, session, visitor.as_ref(), error),
     };
-    let fresh_since = session.get::<i64>(FRESH_LOGIN_SINCE).unwrap_or(None);
+    let stale_session = session
+        .get::<(String, Uuid)>(STALE_SESSION)
+        .unwrap_or(None)
+        .filter(|(challenge, _)| *challenge == request.code_challenge)
+        .map(|(_, stale)| stale);
     let ctx = context(visitor.as_ref(), origin);
     let asking = visitor.as_ref().map(|auth| oidc::Visitor {
         user: &auth.user,
         grant: auth.grant,
     });
-    match oidc::decide(state, &ctx, &request, asking, fresh_since).await {
+    match oidc::decide(state, &ctx, &request, asking, stale_session).await {
         Ok(Next::Login { fresh }) => {
-            if fresh {
+            if let (true, Some(auth)) = (fresh, &visitor) {
+                let note = (&request.code_challenge, auth.grant.session_id);
                 session
-                    .insert(FRESH_LOGIN_SINCE, crate::db::now())
+                    .insert(STALE_SESSION, note)
                     .map_err(PageError::internal)?;
             }
             Ok(see_other(&login_url(&params, &request)))
@@ -111,7 +118,7 @@ async fn authorize(
             render(StatusCode::OK, &page)
         }
         Ok(Next::Redirect(redirect)) => {
-            session.remove(FRESH_LOGIN_SINCE);
+            session.remove(STALE_SESSION);
             Ok(see_other(&redirect.0))
         }
         Err(error) => refused(state, session, visitor.as_ref(), error),
@@ -151,7 +158,7 @@ pub async fn consent(
     };
     match oidc::answer_consent(&state, &ctx, &request, visitor, allowed).await {
         Ok(redirect) => {
-            session.remove(FRESH_LOGIN_SINCE);
+            session.remove(STALE_SESSION);
             Ok(see_other(&redirect.0))
         }
         Err(error) => refused(&state, &session, Some(&auth), error),
