@@ -364,7 +364,7 @@ fn plain_words(request: &AuthorizationRequest) -> Vec<&'static str> {
         .into_iter()
         .filter(|scope| request.scopes.iter().any(|asked| asked == *scope))
         .filter_map(|scope| match scope {
-            "openid" => Some("know who you are (your account's ID)"),
+            "openid" => Some("know who you are (your account’s ID)"),
             "email" => Some("see your email address"),
             "profile" => Some("see your basic profile"),
             "offline_access" => Some("stay signed in, even when you are not using it"),
