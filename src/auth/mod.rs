@@ -1,9 +1,10 @@
-//! Authentication machinery: password hashing, signing keys, access and refresh tokens, the
+//! Authentication machinery: password hashing (and recognising hashes made elsewhere), signing keys, access and refresh tokens, the
 //! CSRF tokens of signed-in sessions, device cookies, passkeys (WebAuthn), and throttling. No
 //! HTTP here: the web kit (`routes::web`) reads requests.
 
 pub mod csrf;
 pub mod device;
+pub mod hash_formats;
 pub mod keys;
 pub mod mfa;
 pub mod passkeys;
