@@ -22,6 +22,7 @@ pub mod audit;
 pub mod clients;
 pub mod email_tokens;
 pub mod factors;
+pub mod fastapi_users;
 pub mod models;
 pub mod outbox;
 pub mod passkeys;

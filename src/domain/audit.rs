@@ -31,10 +31,13 @@ pub enum AuditEvent {
     PasskeyRenamed,
     PasskeyRemoved,
     MfaReset,
+    /// Accounts brought over from another system (`gatehouse import`): one event per account,
+    /// and one for the run.
+    Imported,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 24] = [
+    pub const ALL: [AuditEvent; 25] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -59,6 +62,7 @@ impl AuditEvent {
         AuditEvent::PasskeyRenamed,
         AuditEvent::PasskeyRemoved,
         AuditEvent::MfaReset,
+        AuditEvent::Imported,
     ];
 
     /// The stored and published name, e.g. `login_failed`.
@@ -88,6 +92,7 @@ impl AuditEvent {
             AuditEvent::PasskeyRenamed => "passkey_renamed",
             AuditEvent::PasskeyRemoved => "passkey_removed",
             AuditEvent::MfaReset => "mfa_reset",
+            AuditEvent::Imported => "imported",
         }
     }
 
@@ -124,6 +129,7 @@ impl AuditEvent {
             AuditEvent::PasskeyRenamed => "Passkey renamed",
             AuditEvent::PasskeyRemoved => "Passkey removed",
             AuditEvent::MfaReset => "Two-factor reset",
+            AuditEvent::Imported => "Imported",
         }
     }
 }

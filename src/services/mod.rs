@@ -5,6 +5,7 @@ mod account_limits;
 pub mod audit;
 pub mod clients;
 pub mod context;
+pub mod import;
 pub mod maintenance;
 pub mod mfa;
 mod notices;

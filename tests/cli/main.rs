@@ -10,6 +10,7 @@ mod clients;
 mod crash;
 mod create_superuser;
 mod help;
+mod import;
 mod keys;
 mod limits;
 mod migrate;
