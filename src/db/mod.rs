@@ -23,6 +23,7 @@ pub mod clients;
 pub mod email_tokens;
 pub mod factors;
 pub mod fastapi_users;
+pub mod legacy_tokens;
 pub mod models;
 pub mod outbox;
 pub mod passkeys;

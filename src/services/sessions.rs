@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account_limits, second_step, ServiceError};
+use super::{account_limits, legacy_tokens, second_step, ServiceError};
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{Bucket, LoginJudge};
@@ -385,6 +385,9 @@ pub async fn logout_scoped(
         session_id,
         ..
     } = grant;
+    if scope == LogoutScope::Local && legacy_tokens::is_sessionless(&grant) {
+        return legacy_tokens::end_all(state, user_id).await;
+    }
     let ended = db::write(&state.pool, move |conn| match scope {
         LogoutScope::Local => sessions::revoke(conn, session_id).map(|()| 1),
         LogoutScope::Global => sessions::revoke_all_for_user(conn, user_id),
