@@ -9,10 +9,19 @@ use std::time::Duration;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use uuid::Uuid;
 
-use super::tokens::TokenError;
+use super::tokens::{AccessGrant, TokenError};
 use crate::config::LegacyJwtSettings;
 use crate::domain::UserId;
+
+/// The session of a grant made from an old-backend token: none (the nil id).
+pub const NO_SESSION: Uuid = Uuid::nil();
+
+/// Whether a grant comes from an old-backend token, and so has no session.
+pub fn is_sessionless(grant: &AccessGrant) -> bool {
+    grant.session_id == NO_SESSION
+}
 
 /// Below this length a shared secret is guessable offline from any one token it signed.
 pub const SHORT_SECRET_BYTES: usize = 32;

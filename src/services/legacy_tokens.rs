@@ -7,25 +7,16 @@
 //! everywhere", a superuser's "end all sessions") also ends every old-backend token of theirs
 //! issued before (`db::legacy_tokens`; fastapi-users' tokens carry no `iat`, so for them that
 //! is every token, whenever it was made). Logging out with one ends every old-backend token of
-//! its user, as they cannot be told apart. Refresh tokens were never part of fastapi-users'
+//! its user, as they cannot be told apart (`sessions::logout_scoped`). Refresh tokens were never part of fastapi-users'
 //! JWT backend: when one expires, the client logs in to Gatehouse.
-
-use uuid::Uuid;
 
 use super::sessions::{self, Principal};
 use super::ServiceError;
+use crate::auth::legacy_tokens::NO_SESSION;
 use crate::auth::tokens::AccessGrant;
 use crate::db::{self, legacy_tokens, users, DbError};
-use crate::domain::{AuthMethods, UserId};
+use crate::domain::AuthMethods;
 use crate::state::AppState;
-
-/// The session id of a grant made from an old-backend token: none.
-pub const NO_SESSION: Uuid = Uuid::nil();
-
-/// Whether a grant comes from an old-backend token (and so has no session).
-pub fn is_sessionless(grant: &AccessGrant) -> bool {
-    grant.session_id == NO_SESSION
-}
 
 /// Authenticates a bearer token: as Gatehouse's own first, then, when `LEGACY_JWT_SECRET` is
 /// set and Gatehouse refused it, as the old backend's. Counts each request an old token makes.
@@ -70,14 +61,4 @@ pub async fn authenticate_bearer(state: &AppState, token: &str) -> Result<Princi
         auth_time: grant.issued_at.unwrap_or(0),
     };
     Ok(Principal::User(user, grant))
-}
-
-/// Ends every old-backend token of a user (the logout of one of them).
-pub async fn end_all(state: &AppState, user_id: UserId) -> Result<(), ServiceError> {
-    db::write(&state.pool, move |conn| {
-        legacy_tokens::cut_off(conn, user_id, db::now())
-    })
-    .await?;
-    log::info!("user {user_id} logged out with an old backend's token: all of theirs ended");
-    Ok(())
 }
