@@ -11,6 +11,7 @@ mod crash;
 mod create_superuser;
 mod help;
 mod import;
+mod import_fastapi_users;
 mod keys;
 mod limits;
 mod migrate;
