@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `create-superuser`, `keys generate`,
-//! `clients create`.
+//! `clients create`, `import fastapi-users`.
 
 use std::io::BufRead;
 
@@ -9,10 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::keys::{generate_jwks, generate_shared_secret};
 use crate::config::{Environment, JwtAlgorithm, Settings};
+use crate::db::fastapi_users::{Source, TableName};
 use crate::db::{self, users, Creation};
 use crate::domain::{printable, ClientName, Email, IdTokenAlgorithm, RedirectUri, Scopes};
 use crate::services;
 use crate::services::context::Context;
+use crate::services::import::Outcome;
 use crate::startup::{assemble, Application};
 
 /// Gatehouse: sign-up, login and JWT tokens in the fastapi-users HTTP dialect.
@@ -50,6 +52,39 @@ pub enum Command {
     Clients {
         #[command(subcommand)]
         command: ClientsCommand,
+    },
+    /// Bring users over from another system.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Copy the users of a fastapi-users database into Gatehouse, with their ids, addresses,
+    /// flags and password hashes.
+    ///
+    /// Password hashes are kept as they are (bcrypt, as passlib wrote them, and argon2, as
+    /// pwdlib does): each user signs in with the same password, and the hash is replaced by
+    /// Gatehouse's own at the first login. Users already here (by id) are skipped, so running
+    /// it again is harmless. A user is refused, and named, when its address is not one
+    /// Gatehouse accepts, is the same address as another account's (in another letter case,
+    /// say: accounts are never merged), or when its password hash is of an unknown format.
+    /// Exits with status 1 when any user was refused, after importing the others.
+    #[command(name = "fastapi-users")]
+    FastapiUsers {
+        /// The fastapi-users database, as SQLAlchemy's URL: sqlite:///app.db (relative),
+        /// sqlite:////var/lib/app.db (absolute), postgresql://user:password@host/db; a driver
+        /// such as +aiosqlite or +asyncpg is ignored.
+        #[arg(long = "from", value_name = "URL")]
+        from: String,
+        /// The users table.
+        #[arg(long, default_value = "user", value_name = "NAME")]
+        table: String,
+        /// Show what would be imported, skipped and refused, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -152,6 +187,14 @@ pub async fn run(cli: Cli) -> CliResult {
             password_stdin,
         } => create_superuser(&Settings::from_env()?, &email, password_stdin).await,
         Command::Clients { command } => create_client(&Settings::from_env()?, command).await,
+        Command::Import {
+            command:
+                ImportCommand::FastapiUsers {
+                    from,
+                    table,
+                    dry_run,
+                },
+        } => import_fastapi_users(&Settings::from_env()?, &from, &table, dry_run).await,
     }
 }
 
@@ -271,6 +314,46 @@ async fn create_client(settings: &Settings, command: ClientsCommand) -> CliResul
     println!("scopes={}", client.scopes.to_space_separated());
     for uri in &client.redirect_uris {
         println!("redirect_uri={}", uri.as_str());
+    }
+    Ok(())
+}
+
+async fn import_fastapi_users(
+    settings: &Settings,
+    from: &str,
+    table: &str,
+    dry_run: bool,
+) -> CliResult {
+    let source = Source::parse(from)?;
+    let table = TableName::parse(table)?;
+    let state = assemble(settings)?.state;
+    let ctx = Context::command_line();
+    println!(
+        "{} users of fastapi-users from {source}, table \"{table}\"{}",
+        if dry_run { "Checking" } else { "Importing" },
+        if dry_run {
+            " (dry run: nothing is written)"
+        } else {
+            ""
+        }
+    );
+    let report = services::import::fastapi_users(&state, &ctx, source, table, dry_run).await?;
+    for line in &report.lines {
+        let (verb, note) = match &line.outcome {
+            Outcome::Imported(format) if dry_run => ("would import", format),
+            Outcome::Imported(format) => ("imported", format),
+            Outcome::Skipped(why) => ("skipped", why),
+            Outcome::Refused(why) => ("refused", why),
+        };
+        println!("{verb:<12} {} (id {}): {note}", line.email, line.id);
+    }
+    println!("{}", report.summary());
+    if report.refused() > 0 {
+        return Err(format!(
+            "{} user(s) refused (see above); fix them in fastapi-users and run the import again",
+            report.refused()
+        )
+        .into());
     }
     Ok(())
 }

@@ -102,6 +102,16 @@ pub struct JwtSettings {
     pub leeway: Duration,
 }
 
+/// The old fastapi-users backend's access tokens, accepted during a move to Gatehouse (see
+/// `auth::legacy_tokens`).
+#[derive(Debug, Clone)]
+pub struct LegacyJwtSettings {
+    /// `LEGACY_JWT_SECRET`: the old backend's HS256 secret, an arbitrary string there.
+    pub secret: SecretString,
+    /// `LEGACY_JWT_AUDIENCE`: the audiences its tokens carry (`fastapi-users:auth`).
+    pub audience: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
     pub ttl: Duration,
@@ -260,6 +270,8 @@ pub struct Settings {
     /// the open-files limit allows (worked out at start).
     pub max_connections: Option<usize>,
     pub mfa: MfaSettings,
+    /// Set while clients move from a fastapi-users backend: its access tokens are accepted.
+    pub legacy_jwt: Option<LegacyJwtSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -441,6 +453,7 @@ impl Settings {
                 },
                 key: mfa_key_source(&vars, &data_dir)?,
             },
+            legacy_jwt: legacy_jwt(&vars)?,
             public_url,
         };
         settings.check()?;
@@ -536,6 +549,15 @@ impl Settings {
                          generate --hs256`)"
                     );
                 }
+            }
+        }
+        if let (Some(legacy), KeySource::SharedSecret(ours)) = (&self.legacy_jwt, &self.jwt.keys) {
+            if legacy.secret.expose_secret() == ours.expose_secret() {
+                return Err(invalid(
+                    "LEGACY_JWT_SECRET",
+                    "must differ from JWT_SECRET: tokens Gatehouse issues never use the old \
+                     backend's secret",
+                ));
             }
         }
         if let Some(token) = &self.metrics_token {
@@ -701,6 +723,30 @@ fn key_source(
             }
         }
     }
+}
+
+/// `LEGACY_JWT_SECRET` and `LEGACY_JWT_AUDIENCE` (default `fastapi-users:auth`, comma-separated).
+fn legacy_jwt(vars: &Vars<'_>) -> Result<Option<LegacyJwtSettings>, ConfigError> {
+    let Some(secret) = vars.get("LEGACY_JWT_SECRET") else {
+        return Ok(None);
+    };
+    let audience: Vec<String> = vars
+        .get("LEGACY_JWT_AUDIENCE")
+        .unwrap_or_else(|| "fastapi-users:auth".into())
+        .split(',')
+        .map(|aud| aud.trim().to_owned())
+        .filter(|aud| !aud.is_empty())
+        .collect();
+    if audience.is_empty() {
+        return Err(invalid(
+            "LEGACY_JWT_AUDIENCE",
+            "at least one audience is required",
+        ));
+    }
+    Ok(Some(LegacyJwtSettings {
+        secret: secret.into(),
+        audience,
+    }))
 }
 
 fn mfa_key_source(vars: &Vars<'_>, data_dir: &Path) -> Result<MfaKeySource, ConfigError> {
@@ -1144,5 +1190,45 @@ mod tests {
         assert!(err.to_string().contains("ACCESS_TOKEN_TTL"), "{err}");
         let err = settings(&[("PASSWORD_REQUIRE_COMPOSITION", "maybe")]).unwrap_err();
         assert!(err.to_string().contains("PASSWORD_REQUIRE_COMPOSITION"));
+    }
+
+    #[test]
+    fn the_legacy_secret_is_any_string_with_fastapi_users_audience_by_default() {
+        assert!(settings(&[]).unwrap().legacy_jwt.is_none());
+        let legacy = settings(&[("LEGACY_JWT_SECRET", "SECRET")])
+            .unwrap()
+            .legacy_jwt
+            .unwrap();
+        assert_eq!(legacy.secret.expose_secret(), "SECRET");
+        assert_eq!(legacy.audience, ["fastapi-users:auth"]);
+        let legacy = settings(&[
+            ("LEGACY_JWT_SECRET", "SECRET"),
+            ("LEGACY_JWT_AUDIENCE", "app:auth, fastapi-users:auth"),
+        ])
+        .unwrap()
+        .legacy_jwt
+        .unwrap();
+        assert_eq!(legacy.audience, ["app:auth", "fastapi-users:auth"]);
+        // Short and patterned, as fastapi-users' examples are: production still starts.
+        let production = settings(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", RANDOM_SECRET),
+            ("MFA_KEY", RANDOM_SECRET),
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("LEGACY_JWT_SECRET", "SECRET"),
+        ]);
+        assert!(production.unwrap().legacy_jwt.is_some());
+    }
+
+    #[test]
+    fn the_legacy_secret_is_never_gatehouses_own() {
+        let err = settings(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", RANDOM_SECRET),
+            ("LEGACY_JWT_SECRET", RANDOM_SECRET),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("LEGACY_JWT_SECRET"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics, served at `GET /metrics`: every request by method, route pattern and
 //! status, with its duration; logins by outcome; tokens issued by kind; refresh-token reuse;
+//! requests made with the old fastapi-users backend's tokens;
 //! and, sampled at each scrape, the database pool and the email outbox.
 //!
 //! Requests are labelled with the route *pattern* that matched (`/users/{id}`), never the path:
@@ -95,6 +96,7 @@ pub struct Metrics {
     logins: Family<LoginLabels, Counter>,
     tokens_issued: Family<TokenLabels, Counter>,
     refresh_reuse: Counter,
+    legacy_tokens: Counter,
     /// Sampled for the outbox's figures at each scrape.
     pool: Pool,
     /// SHA-256 of `METRICS_TOKEN`: equal-length digests compare in constant time, and do not
@@ -138,6 +140,13 @@ impl Metrics {
             "Replayed refresh tokens: each revoked its session",
             refresh_reuse.clone(),
         );
+        let legacy_tokens = Counter::default();
+        registry.register(
+            "gatehouse_legacy_tokens_accepted",
+            "Requests authenticated by an access token of the old fastapi-users backend \
+             (LEGACY_JWT_SECRET); once it stops growing, the setting can go",
+            legacy_tokens.clone(),
+        );
         registry.register_collector(Box::new(PoolCollector(pool.clone())));
         // Series that exist from the start, so that a rate is defined before the first event.
         for outcome in [
@@ -157,6 +166,7 @@ impl Metrics {
             logins,
             tokens_issued,
             refresh_reuse,
+            legacy_tokens,
             pool,
             token_digest: token.map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
         }
@@ -174,6 +184,10 @@ impl Metrics {
 
     pub fn refresh_reuse_detected(&self) {
         self.refresh_reuse.inc();
+    }
+
+    pub fn legacy_token_accepted(&self) {
+        self.legacy_tokens.inc();
     }
 
     /// Counts and times one answered request. `method` is a standard method's name or `OTHER`

@@ -15,6 +15,7 @@ use futures_util::future::{select, Either};
 use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
 use crate::auth::keys::{KeyError, SigningKeys};
+use crate::auth::legacy_tokens::{LegacyTokens, SHORT_SECRET_BYTES};
 use crate::auth::mfa::{MfaKey, MfaKeyError};
 use crate::auth::passkeys::Passkeys;
 use crate::auth::password::{HashError, PasswordHasher};
@@ -122,6 +123,7 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
             None
         }
     };
+    let legacy_tokens = legacy_tokens(settings);
     let mailer = Mailer::new(&settings.email)?;
     let mail_worker = MailWorker::new(&settings.email, pool.clone(), &mailer)?;
     let metrics = Metrics::new(pool.clone(), settings.metrics_token.as_ref());
@@ -148,12 +150,35 @@ pub fn assemble(settings: &Settings) -> Result<Assembled, StartupError> {
         mfa_key,
         mfa_policy: settings.mfa.policy,
         passkeys,
+        legacy_tokens,
     };
     Ok(Assembled {
         state,
         mail_worker,
         session_key,
     })
+}
+
+/// The verifier of the old fastapi-users backend's tokens, if `LEGACY_JWT_SECRET` is set; says
+/// so at every start, loudly in production, where it should not stay for long.
+fn legacy_tokens(settings: &Settings) -> Option<LegacyTokens> {
+    let legacy = settings.legacy_jwt.as_ref()?;
+    let tokens = LegacyTokens::new(legacy, settings.jwt.leeway);
+    let note = "LEGACY_JWT_SECRET is set: access tokens of the old fastapi-users backend are \
+                accepted until they expire; unset it once gatehouse_legacy_tokens_accepted_total \
+                stops growing";
+    match settings.environment {
+        Environment::Production => log::warn!("{note}"),
+        Environment::Development => log::info!("{note}"),
+    }
+    if tokens.short_secret {
+        log::warn!(
+            "LEGACY_JWT_SECRET is shorter than {SHORT_SECRET_BYTES} bytes: whoever holds one of \
+             the old backend's tokens may guess it offline and forge others; remove the \
+             setting as soon as clients have moved"
+        );
+    }
+    Some(tokens)
 }
 
 /// Raises the open-files limit and works out the connections it leaves room for; logs both.

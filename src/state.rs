@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::auth::csrf::SessionCsrf;
 use crate::auth::device::DeviceCookies;
+use crate::auth::legacy_tokens::LegacyTokens;
 use crate::auth::mfa::MfaKey;
 use crate::auth::passkeys::Passkeys;
 use crate::auth::password::PasswordHasher;
@@ -50,6 +51,9 @@ pub struct AppState {
     /// The WebAuthn relying party of `PUBLIC_URL`; `None` when its host is not a domain name
     /// (an IP address), where browsers offer no passkeys.
     pub passkeys: Option<Passkeys>,
+    /// The old fastapi-users backend's access tokens, accepted while `LEGACY_JWT_SECRET` is
+    /// set.
+    pub legacy_tokens: Option<LegacyTokens>,
 }
 
 impl AppState {

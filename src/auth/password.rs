@@ -1,4 +1,5 @@
-//! Argon2id password hashing on a dedicated pool of threads, bounded in memory and in queue.
+//! Argon2id password hashing on a dedicated pool of threads, bounded in memory and in queue;
+//! verification of argon2 at any parameters and of bcrypt (see `hash_formats`).
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use rand_core::{OsRng, RngCore};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::hash_formats::HashFormat;
 use crate::config::HashSettings;
 use crate::domain::{normalize_password, Password};
 
@@ -105,11 +107,17 @@ impl PasswordHasher {
     /// Checks `candidate` against `stored`, or against the dummy hash when there is no account,
     /// so both cases cost the same. Offers a re-hash when the parameters have changed.
     ///
+    /// `stored` may be any hash [`HashFormat`] recognises: argon2 at any parameters, or bcrypt
+    /// (accounts imported from fastapi-users). Either is checked here, on this bounded pool,
+    /// with the cost recorded in the hash itself; a right password for anything but an argon2id
+    /// hash at the configured parameters offers a re-hash, so an imported account moves to
+    /// Gatehouse's own hash at its first login.
+    ///
     /// Passwords are hashed in their NFKC form (see [`crate::domain::normalize_password`]).
-    /// Hashes made before that were made of the password as typed: when the normal form does
-    /// not match and differs from what was typed, the typed form is tried too, and a match
-    /// offers a re-hash of the normal form, so such an account moves over at its next login.
-    /// The second try costs the same whether or not the account exists.
+    /// Hashes made before that (or by another system) were made of the password as typed: when
+    /// the normal form does not match and differs from what was typed, the typed form is tried
+    /// too, and a match offers a re-hash of the normal form, so such an account moves over at
+    /// its next login. The second try costs the same whether or not the account exists.
     pub async fn verify(
         &self,
         candidate: SecretString,
@@ -119,22 +127,39 @@ impl PasswordHasher {
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let params = self.params.clone();
         self.run(move |workspace| {
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                log::error!("a stored password hash is not a valid PHC string");
-                return Ok(Verified::No);
+            let format = match HashFormat::recognise(&stored) {
+                Ok(format) => format,
+                Err(why) => {
+                    log::error!("a stored password hash cannot be verified: {why}");
+                    return Ok(Verified::No);
+                }
+            };
+            // Verification uses the algorithm and parameters recorded in the hash itself.
+            let phc = match format {
+                HashFormat::Argon2 { .. } => match PasswordHash::new(&stored) {
+                    Ok(parsed) => Some(parsed),
+                    Err(_) => return Ok(Verified::No),
+                },
+                HashFormat::Bcrypt { .. } => None,
+            };
+            let mut matches = |password: &[u8]| match &phc {
+                Some(parsed) => verify_phc(workspace, password, parsed),
+                // Truncates at 72 bytes, as every bcrypt that made these hashes did.
+                None => bcrypt::verify(password, &stored).unwrap_or(false),
             };
             let typed = candidate.expose_secret();
             let normal = SecretString::from(normalize_password(typed));
             let normal = normal.expose_secret().as_bytes();
-            // Verification uses the parameters recorded in the hash itself.
-            let matches_normal = verify_phc(workspace, normal, &parsed);
-            let matches_typed = !matches_normal
-                && normal != typed.as_bytes()
-                && verify_phc(workspace, typed.as_bytes(), &parsed);
+            let matches_normal = matches(normal);
+            let matches_typed =
+                !matches_normal && normal != typed.as_bytes() && matches(typed.as_bytes());
             if !exists || !(matches_normal || matches_typed) {
                 return Ok(Verified::No);
             }
-            if matches_normal && uses_params(&parsed, &params) {
+            let current = phc
+                .as_ref()
+                .is_some_and(|parsed| uses_params(parsed, &params));
+            if matches_normal && current {
                 return Ok(Verified::Yes);
             }
             let rehash = hash_phc(&params, workspace, normal)?;
@@ -402,6 +427,93 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wrong, Verified::No);
+    }
+
+    /// Made by fastapi-users' own libraries (Python bcrypt 5 and pwdlib 0.3) for
+    /// "correct horse battery staple".
+    const BCRYPT_2B: &str = "$2b$04$.D6SSaQKwNBKsVy7Sa/o2.3/jBJso/pCReTQvHzK0R2HnQ.AHV71q";
+    const BCRYPT_2A: &str = "$2a$04$MFyAna51sZDRRKNtxcRNjuLJNzDQKXHBxYgLptbruejHyJAa1qupa";
+    const PWDLIB_ARGON2: &str = "$argon2id$v=19$m=65536,t=3,p=4$\
+        vPGdwU1K8pNpyOgDSUA9tw$e5qtsMms0Ga2CW9CN8qBEHn5QgdV0nH33vnBDUmHRBg";
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_move_to_argon2id() {
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        let prefix_2y = BCRYPT_2B.replacen("$2b$", "$2y$", 1);
+        for stored in [BCRYPT_2B, BCRYPT_2A, prefix_2y.as_str()] {
+            let wrong = hasher
+                .verify("correct horse battery stapler".into(), Some(stored.into()))
+                .await;
+            assert_eq!(wrong.unwrap(), Verified::No, "{stored}");
+            let Verified::YesRehashed(moved) = hasher
+                .verify("correct horse battery staple".into(), Some(stored.into()))
+                .await
+                .unwrap()
+            else {
+                panic!("a right password for a bcrypt hash offers an argon2id re-hash: {stored}");
+            };
+            assert!(
+                moved.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+                "{moved}"
+            );
+            let again = hasher.verify("correct horse battery staple".into(), Some(moved));
+            assert_eq!(again.await.unwrap(), Verified::Yes);
+        }
+    }
+
+    #[tokio::test]
+    async fn bcrypt_checks_the_password_as_typed_and_as_the_old_backend_truncated_it() {
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        // Python bcrypt's hash of the decomposed spelling, as fastapi-users hashed it (no NFKC).
+        let decomposed = "$2b$04$mBlP60DRYEX8EDwYw/AyPeCbTuphIO9rPTVn1KoyRSRd5LXc5qXtW";
+        let outcome = hasher.verify("cafe\u{301} au lait".into(), Some(decomposed.into()));
+        let Verified::YesRehashed(moved) = outcome.await.unwrap() else {
+            panic!("the typed form matches");
+        };
+        let composed = hasher.verify("caf\u{e9} au lait".into(), Some(moved));
+        assert_eq!(
+            composed.await.unwrap(),
+            Verified::Yes,
+            "moved to the normal form"
+        );
+        // bcrypt reads 72 bytes; the old backend accepted anything that began with them.
+        let seventy_two_x = "$2b$04$v4uoMjphIw9W4KJSqGHCjOZ0/ywuAQVrCxTC2jFdDM32j/9ReGUgq";
+        let longer = hasher.verify("x".repeat(80).into(), Some(seventy_two_x.into()));
+        assert!(matches!(longer.await.unwrap(), Verified::YesRehashed(_)));
+        let shorter = hasher.verify("x".repeat(71).into(), Some(seventy_two_x.into()));
+        assert_eq!(shorter.await.unwrap(), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn argon2_at_pwdlibs_parameters_verifies_and_is_rehashed_to_ours() {
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        let wrong = hasher.verify(
+            "Correct horse battery staple".into(),
+            Some(PWDLIB_ARGON2.into()),
+        );
+        assert_eq!(wrong.await.unwrap(), Verified::No);
+        let right = hasher.verify(
+            "correct horse battery staple".into(),
+            Some(PWDLIB_ARGON2.into()),
+        );
+        let Verified::YesRehashed(moved) = right.await.unwrap() else {
+            panic!("other parameters are re-hashed");
+        };
+        assert!(
+            moved.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"),
+            "{moved}"
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_it_cannot_recognise_never_verify() {
+        let hasher = PasswordHasher::new(settings(8192)).unwrap();
+        let buggy = BCRYPT_2B.replacen("$2b$", "$2x$", 1);
+        let pbkdf2 = "$pbkdf2-sha256$29000$N2YMIWQsBWBMae09x1jrPQ$1t8iyB2A.WF/Z5JZv.lfCIhXXN33N23OSgQYThBYRfk";
+        for stored in [buggy.as_str(), pbkdf2, "correct horse battery staple"] {
+            let outcome = hasher.verify("correct horse battery staple".into(), Some(stored.into()));
+            assert_eq!(outcome.await.unwrap(), Verified::No, "{stored}");
+        }
     }
 
     #[tokio::test]

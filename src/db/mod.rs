@@ -22,6 +22,8 @@ pub mod audit;
 pub mod clients;
 pub mod email_tokens;
 pub mod factors;
+pub mod fastapi_users;
+pub mod legacy_tokens;
 pub mod models;
 pub mod oidc;
 pub mod outbox;

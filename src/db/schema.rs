@@ -87,6 +87,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    legacy_token_cutoffs (user_id) {
+        user_id -> Text,
+        cutoff_at -> BigInt,
+    }
+}
+
+diesel::table! {
     mfa_challenges (token_hash) {
         token_hash -> Text,
         user_id -> Text,
@@ -210,6 +217,7 @@ diesel::table! {
 diesel::joinable!(authorization_codes -> clients (client_id));
 diesel::joinable!(authorization_codes -> users (user_id));
 diesel::joinable!(email_tokens -> users (user_id));
+diesel::joinable!(legacy_token_cutoffs -> users (user_id));
 diesel::joinable!(mfa_challenges -> users (user_id));
 diesel::joinable!(oauth_consents -> clients (client_id));
 diesel::joinable!(oauth_consents -> users (user_id));
@@ -227,6 +235,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_outbox,
     email_tokens,
     health_probe,
+    legacy_token_cutoffs,
     mfa_challenges,
     oauth_consents,
     passkeys,

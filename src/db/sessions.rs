@@ -371,14 +371,17 @@ pub fn revoke(conn: &mut Conn, session_id: Uuid) -> Result<(), DbError> {
     revoke_at(conn, &session_id.to_string(), now())
 }
 
-/// Ends every session of a user.
+/// Ends every session of a user, and with them the old backend's tokens that have none
+/// (`LEGACY_JWT_SECRET`), so whatever ends every session ends those too.
 pub fn revoke_all_for_user(conn: &mut Conn, user_id: UserId) -> Result<usize, DbError> {
+    let now = now();
+    super::legacy_tokens::cut_off(conn, user_id, now)?;
     Ok(diesel::update(
         sessions::table
             .filter(sessions::user_id.eq(user_id.to_string()))
             .filter(sessions::revoked_at.is_null()),
     )
-    .set(sessions::revoked_at.eq(now()))
+    .set(sessions::revoked_at.eq(now))
     .execute(conn)?)
 }
 

@@ -61,6 +61,41 @@ pub fn insert(conn: &mut Conn, new: NewUser<'_>) -> Result<User, DbError> {
         .try_into()
 }
 
+/// An account brought over from another system, with its id, flags and password hash as
+/// they were there.
+pub struct ImportedUser<'a> {
+    pub id: UserId,
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub is_active: bool,
+    pub is_superuser: bool,
+    pub is_verified: bool,
+}
+
+/// Inserts an imported account as it was, in one statement; a taken address (or id) is
+/// [`DbError::EmailTaken`], as for [`insert`].
+pub fn insert_imported(conn: &mut Conn, new: ImportedUser<'_>) -> Result<User, DbError> {
+    let now = now();
+    let record = NewUserRecord {
+        id: new.id.to_string(),
+        email: new.email.as_str(),
+        email_normalized: new.email.normalized(),
+        email_skeleton: new.email.skeleton(),
+        hashed_password: new.password_hash,
+        is_active: new.is_active,
+        is_superuser: new.is_superuser,
+        is_verified: new.is_verified,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(users::table)
+        .values(&record)
+        .returning(USER_COLUMNS)
+        .get_result::<UserRecord>(conn)
+        .map_err(email_taken_or)?
+        .try_into()
+}
+
 pub fn find_by_id(conn: &mut Conn, id: UserId) -> Result<Option<User>, DbError> {
     users::table
         .find(id.to_string())
@@ -75,6 +110,17 @@ pub fn find_by_id(conn: &mut Conn, id: UserId) -> Result<Option<User>, DbError> 
 pub fn find_by_email(conn: &mut Conn, normalized_email: &str) -> Result<Option<User>, DbError> {
     users::table
         .filter(users::email_normalized.eq(normalized_email))
+        .select(UserRecord::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Finds the user whose address has this confusable skeleton (see `Email::skeleton`).
+pub fn find_by_skeleton(conn: &mut Conn, skeleton: &str) -> Result<Option<User>, DbError> {
+    users::table
+        .filter(users::email_skeleton.eq(skeleton))
         .select(UserRecord::as_select())
         .first(conn)
         .optional()?

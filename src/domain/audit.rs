@@ -35,10 +35,13 @@ pub enum AuditEvent {
     ConsentGiven,
     ConsentRemoved,
     AuthorizationCodeReplayed,
+    /// Accounts brought over from another system (`gatehouse import`): one event per account,
+    /// and one for the run.
+    Imported,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 28] = [
+    pub const ALL: [AuditEvent; 29] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -67,6 +70,7 @@ impl AuditEvent {
         AuditEvent::ConsentGiven,
         AuditEvent::ConsentRemoved,
         AuditEvent::AuthorizationCodeReplayed,
+        AuditEvent::Imported,
     ];
 
     /// The stored and published name, e.g. `login_failed`.
@@ -100,6 +104,7 @@ impl AuditEvent {
             AuditEvent::ConsentGiven => "consent_given",
             AuditEvent::ConsentRemoved => "consent_removed",
             AuditEvent::AuthorizationCodeReplayed => "authorization_code_replayed",
+            AuditEvent::Imported => "imported",
         }
     }
 
@@ -140,6 +145,7 @@ impl AuditEvent {
             AuditEvent::ConsentGiven => "App allowed",
             AuditEvent::ConsentRemoved => "App access removed",
             AuditEvent::AuthorizationCodeReplayed => "Authorization code replayed",
+            AuditEvent::Imported => "Imported",
         }
     }
 }

@@ -5,6 +5,8 @@ mod account_limits;
 pub mod audit;
 pub mod clients;
 pub mod context;
+pub mod import;
+pub mod legacy_tokens;
 pub mod maintenance;
 pub mod mfa;
 mod notices;

@@ -8,11 +8,12 @@ use uuid::Uuid;
 use super::audit;
 use super::context::Context;
 use super::{account_limits, second_step, ServiceError};
+use crate::auth::legacy_tokens::is_sessionless;
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{Bucket, LoginJudge};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
-use crate::db::{self, clients, sessions, users};
+use crate::db::{self, clients, legacy_tokens, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
     is_plausible_password, mask_email, normalize_email, AuditEvent, AuthMethods, Client, ClientId,
@@ -412,15 +413,23 @@ pub async fn logout_scoped(
         session_id,
         ..
     } = grant;
+    // An old backend's token (LEGACY_JWT_SECRET) has no session, and cannot be told from the
+    // user's others: its logout ends them all.
+    let old_tokens = scope == LogoutScope::Local && is_sessionless(&grant);
     let ended = db::write(&state.pool, move |conn| match scope {
+        _ if old_tokens => legacy_tokens::cut_off(conn, user_id, db::now()).map(|()| 0),
         LogoutScope::Local => sessions::revoke(conn, session_id).map(|()| 1),
         LogoutScope::Global => sessions::revoke_all_for_user(conn, user_id),
         LogoutScope::Others => sessions::revoke_others(conn, user_id, session_id),
     })
     .await?;
-    log::info!("user {user_id} ended {ended} session(s) ({scope:?})");
+    let what = match old_tokens {
+        true => "the old backend's tokens".to_owned(),
+        false => format!("{ended} session(s)"),
+    };
+    log::info!("user {user_id} ended {what} ({scope:?})");
     let mut event = ctx.event(AuditEvent::Logout, ctx.actor.clone());
-    event.detail = Some(format!("{scope:?} ({ended} session(s))").to_lowercase());
+    event.detail = Some(format!("{} ({what})", format!("{scope:?}").to_lowercase()));
     audit::record(state, event).await;
     Ok(())
 }

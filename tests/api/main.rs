@@ -12,6 +12,7 @@ mod faults;
 mod headers;
 mod health;
 mod key_rotation;
+mod legacy_tokens;
 mod login;
 mod metrics;
 mod mfa;

@@ -322,3 +322,74 @@ fn attribute_values(html: &str, name: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Swagger UI's "Authorize" logs in with the OAuth2 password flow the document declares (as
+/// fastapi-users' does), then sends the token as a bearer token to the routes that list it.
+#[tokio::test]
+async fn the_password_flow_logs_in_and_is_offered_wherever_a_bearer_token_is() {
+    let app = spawn_app().await;
+    let document = document(&app).await;
+    let scheme = &document["components"]["securitySchemes"]["OAuth2PasswordBearer"];
+    assert_eq!(scheme["type"], "oauth2", "{scheme}");
+    let password = &scheme["flows"]["password"];
+    assert_eq!(password["tokenUrl"], "/auth/jwt/login", "an absolute path");
+    assert_eq!(password["scopes"], serde_json::json!({}));
+
+    let mut offered = BTreeSet::new();
+    for (method, path, operation) in operations(&document) {
+        let requirements: Vec<&Value> = operation["security"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        let names = |name: &str| requirements.iter().any(|r| r.get(name).is_some());
+        assert_eq!(
+            names("bearer"),
+            names("OAuth2PasswordBearer"),
+            "{method} {path}: {requirements:?}"
+        );
+        if names("OAuth2PasswordBearer") {
+            let flow = requirements
+                .iter()
+                .find(|r| r.get("OAuth2PasswordBearer").is_some());
+            assert_eq!(flow.unwrap()["OAuth2PasswordBearer"], serde_json::json!([]));
+            offered.insert(format!("{method} {path}"));
+        }
+    }
+    for expected in [
+        "GET /users/me",
+        "PATCH /users/me",
+        "GET /users/{id}",
+        "POST /auth/jwt/logout",
+    ] {
+        assert!(offered.contains(expected), "{expected} in {offered:?}");
+    }
+    assert!(!offered.contains("GET /metrics") && !offered.contains("POST /auth/token"));
+
+    // What the viewer sends: the flow's form, with the empty client id and secret in a Basic
+    // header (its default), then the token on "Try it out".
+    assert_eq!(
+        app.register("swagger@example.com", PASSWORD).await.status(),
+        201
+    );
+    let login = app
+        .client
+        .post(app.url("/auth/jwt/login"))
+        .header("Authorization", "Basic Og==")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "swagger@example.com"),
+            ("password", PASSWORD),
+            ("scope", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let body: Value = login.json().await.unwrap();
+    assert_eq!(body["token_type"], "bearer");
+    let me = app
+        .get("/users/me", body["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 200);
+}

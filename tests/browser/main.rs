@@ -13,6 +13,7 @@ mod totp;
 
 mod account;
 mod admin;
+mod docs;
 mod mfa;
 mod oidc;
 mod passkeys;

@@ -16,7 +16,7 @@ fn help(args: &[&str]) -> (Sandbox, Finished) {
 #[test]
 fn top_level_help_lists_every_command() {
     let (_sandbox, out) = help(&["--help"]);
-    for command in ["serve", "migrate", "create-superuser", "keys"] {
+    for command in ["serve", "migrate", "create-superuser", "keys", "import"] {
         assert!(
             out.stdout.contains(command),
             "`{command}` missing\n{}",
@@ -57,4 +57,25 @@ fn keys_generate_help_mentions_jwt_jwks() {
     assert!(out.stdout.contains("JWT_JWKS"), "{}", out.describe());
     assert!(out.stdout.contains("RS256"), "{}", out.describe());
     assert!(out.stdout.contains("JWT_SIGNING_KID"), "{}", out.describe());
+}
+
+#[test]
+fn import_fastapi_users_help_describes_its_options_and_what_it_keeps() {
+    let (_sandbox, out) = help(&["import", "fastapi-users", "--help"]);
+    for expected in [
+        "--from",
+        "--table",
+        "--dry-run",
+        "sqlite:///",
+        "postgresql://",
+        "[default: user]",
+        "skipped",
+        "refused",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "`{expected}` missing\n{}",
+            out.describe()
+        );
+    }
 }

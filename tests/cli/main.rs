@@ -10,6 +10,8 @@ mod clients;
 mod crash;
 mod create_superuser;
 mod help;
+mod import;
+mod import_fastapi_users;
 mod keys;
 mod limits;
 mod migrate;

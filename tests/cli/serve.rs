@@ -323,3 +323,35 @@ async fn failed_logins_put_no_typed_secret_and_no_forged_line_in_the_log() {
         assert!(!line.starts_with("[2026-12-02T00:00:00Z"), "{logs}");
     }
 }
+
+#[tokio::test]
+async fn production_serve_warns_while_a_legacy_secret_is_set_and_starts() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["migrate"], &[], None).assert_success();
+    let mut server = sandbox
+        .serve(&[
+            ("GATEHOUSE_ENV", "production"),
+            ("MFA_KEY", MFA_KEY),
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "q3Pz0dXv8C2k1yJmS0nV4cYtR7bWfLhE9uAiKgQpZxM"),
+            ("ARGON2_MEMORY_KIB", "19456"),
+            ("ARGON2_ITERATIONS", "2"),
+            ("PUBLIC_URL", "https://auth.example.com"),
+            ("LEGACY_JWT_SECRET", "old-backend-passphrase"),
+        ])
+        .await;
+    let logs = server.stop();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("LEGACY_JWT_SECRET"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "set, and short\n{logs}");
+    assert!(
+        warnings[0].contains("gatehouse_legacy_tokens_accepted_total"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("old-backend-passphrase"),
+        "the secret was logged\n{logs}"
+    );
+}

@@ -5,7 +5,10 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
+    SecurityRequirement, SecurityScheme,
+};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -131,6 +134,11 @@ const COOKIE: &str = "cookie";
 const CSRF: &str = "csrf";
 const CLIENT_BASIC: &str = "client_basic";
 const METRICS_TOKEN: &str = "metrics_token";
+/// FastAPI's name for it, which fastapi-users' document uses.
+const PASSWORD_FLOW: &str = "OAuth2PasswordBearer";
+/// Where the password flow logs in: an absolute path, so the viewer finds it wherever the
+/// document is served from.
+pub const PASSWORD_FLOW_TOKEN_URL: &str = "/auth/jwt/login";
 
 /// The document, naming the access cookie this server actually sets.
 pub fn document(access_cookie: &str) -> utoipa::openapi::OpenApi {
@@ -179,6 +187,17 @@ pub fn document(access_cookie: &str) -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    let mut password_flow = OAuth2::new([Flow::Password(Password::new(
+        PASSWORD_FLOW_TOKEN_URL,
+        Scopes::new(),
+    ))]);
+    password_flow.description = Some(
+        "Logs in with an email (as the username) and a password at /auth/jwt/login, then sends \
+         the access token as a bearer token: Swagger UI's Authorize button does this (leave the \
+         client id and secret empty)."
+            .to_owned(),
+    );
+    components.add_security_scheme(PASSWORD_FLOW, SecurityScheme::OAuth2(password_flow));
     components.add_security_scheme(
         METRICS_TOKEN,
         SecurityScheme::Http(
@@ -190,7 +209,36 @@ pub fn document(access_cookie: &str) -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    offer_password_flow(&mut document);
     document
+}
+
+/// Adds the password flow wherever a bearer token is accepted, as an alternative to it (it
+/// ends in the same bearer token), as fastapi-users' document lists its OAuth2PasswordBearer.
+fn offer_password_flow(document: &mut utoipa::openapi::OpenApi) {
+    let password_flow = SecurityRequirement::new(PASSWORD_FLOW, Vec::<String>::new());
+    let names_bearer = |requirement: &SecurityRequirement| {
+        serde_json::to_value(requirement).is_ok_and(|value| value.get(BEARER).is_some())
+    };
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if let Some(security) = &mut operation.security {
+                if security.iter().any(names_bearer) {
+                    security.push(password_flow.clone());
+                }
+            }
+        }
+    }
 }
 
 /// The Prometheus metrics, for operators' scrapers.

@@ -25,7 +25,7 @@ use super::renewal;
 use crate::auth::tokens::AccessGrant;
 use crate::domain::{Client, Scopes, User};
 use crate::services::sessions::Principal;
-use crate::services::{sessions, ServiceError};
+use crate::services::{legacy_tokens, sessions, ServiceError};
 use crate::state::AppState;
 
 /// How a request proved who it is.
@@ -73,8 +73,9 @@ pub enum Identity {
 /// handler (a CSRF-checked form and the signed-in user, say) agree, and a renewal happens once.
 pub async fn identify(req: &HttpRequest, state: &AppState) -> Result<Identity, ServiceError> {
     if let Some(token) = bearer_token(req) {
+        // Only a bearer token may be the old fastapi-users backend's (LEGACY_JWT_SECRET).
         return known_or_refused(
-            sessions::authenticate(state, &token).await,
+            legacy_tokens::authenticate_bearer(state, &token).await,
             Transport::Bearer,
         );
     }
