@@ -71,6 +71,8 @@ pub struct AuthorizationRequest {
 pub enum AuthorizeError {
     /// Unknown client: no redirect can be trusted, so a page says so.
     UnknownClient,
+    /// The provider is off (HS256), or has no key for the application's ID tokens.
+    Off,
     /// The redirect URI is missing or not registered: a page says so.
     BadRedirectUri,
     /// Sent back to the application (RFC 6749 §4.1.2.1, RFC 9207).
@@ -151,6 +153,9 @@ pub async fn check_request(
         .map(|(client, _)| client)
         .filter(Client::is_application)
         .ok_or(AuthorizeError::UnknownClient)?;
+    if !state.oidc_algorithms().contains(&client.id_token_alg) {
+        return Err(AuthorizeError::Off);
+    }
     let redirect_uri = params
         .redirect_uri
         .clone()

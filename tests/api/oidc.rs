@@ -1301,3 +1301,19 @@ async fn consent_given_and_removed_and_a_replayed_code_are_audited() {
         "the consent is forgotten"
     );
 }
+
+#[tokio::test]
+async fn switched_to_hs256_an_application_gets_a_page_and_no_code() {
+    let mut p = provider().await;
+    p.app.stop().await;
+    let hs256 = p
+        .app
+        .another_instance(&[
+            ("JWT_ALGORITHM", "HS256"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .await;
+    let request = p.request("openid");
+    let response = OidcBrowser::new(&hs256).get(&request.path()).await;
+    assert_error_page(response, "the provider is off under HS256").await;
+}

@@ -278,6 +278,13 @@ fn refused(
             visitor,
             "The application that sent you here is not registered with this server.",
         ),
+        AuthorizeError::Off => error_page(
+            state,
+            session,
+            visitor,
+            "This server cannot sign you in to other applications at the moment (it has no \
+             key to sign their tokens with).",
+        ),
         AuthorizeError::BadRedirectUri => error_page(
             state,
             session,
