@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::clients;
-use super::{Conn, DbError};
+use super::{is_unique_violation, Conn, DbError};
 use crate::domain::{Client, ClientId, IdTokenAlgorithm, RedirectUri, Scopes};
 
 #[derive(Debug, Insertable, Queryable, Selectable)]
@@ -66,7 +66,8 @@ impl ClientRecord {
     }
 }
 
-/// Stores a new client with the hash of its secret (empty for a public client).
+/// Stores a new client with the hash of its secret (empty for a public client). Names are
+/// unique in any letter case (an index: [`DbError::ClientNameTaken`]).
 pub fn insert(conn: &mut Conn, client: &Client, secret_hash: &str) -> Result<(), DbError> {
     diesel::insert_into(clients::table)
         .values(ClientRecord {
@@ -81,7 +82,11 @@ pub fn insert(conn: &mut Conn, client: &Client, secret_hash: &str) -> Result<(),
             skip_consent: client.skip_consent,
             id_token_alg: client.id_token_alg.as_str().to_owned(),
         })
-        .execute(conn)?;
+        .execute(conn)
+        .map_err(|error| match is_unique_violation(&error) {
+            true => DbError::ClientNameTaken,
+            false => DbError::from(error),
+        })?;
     Ok(())
 }
 

@@ -71,6 +71,8 @@ const PG_MIGRATION_LOCK: i64 = 0x6761_7465_6d69;
 pub enum DbError {
     #[error("the email address is already registered")]
     EmailTaken,
+    #[error("another client has that name")]
+    ClientNameTaken,
     #[error("no such row")]
     NotFound,
     #[error("database query failed: {0}")]

@@ -61,6 +61,13 @@ pub async fn register(
     new: NewClient,
 ) -> Result<Registered, ServiceError> {
     check_app_settings(&state.oidc_algorithms(), &new.app)?;
+    // RFC 6749 allows commas in a scope, but `read,write` is a list typed the wrong way far
+    // more often than one scope.
+    if new.scopes.iter().any(|scope| scope.contains(',')) {
+        return Err(ServiceError::ClientSettings(
+            "scopes are separated by spaces, not commas",
+        ));
+    }
     let client = Client {
         id: ClientId::generate(),
         name: new.name.as_str().to_owned(),
@@ -153,6 +160,14 @@ fn check_app_settings(
         ));
     }
     Ok(())
+}
+
+/// One client; not found if there is none.
+pub async fn find(state: &AppState, id: ClientId) -> Result<Client, ServiceError> {
+    db::run(&state.pool, move |conn| clients::find(conn, &id))
+        .await?
+        .map(|(client, _)| client)
+        .ok_or(ServiceError::NotFound)
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<Client>, ServiceError> {

@@ -57,6 +57,8 @@ pub enum ServiceError {
     BadClientCredentials,
     #[error("a requested scope is not granted to the client")]
     ScopeNotAllowed,
+    #[error("another client has that name")]
+    ClientNameTaken,
     /// A client's settings that cannot work together (or with this server's keys).
     #[error("{0}")]
     ClientSettings(&'static str),
@@ -122,6 +124,7 @@ impl From<DbError> for ServiceError {
     fn from(error: DbError) -> ServiceError {
         match error {
             DbError::EmailTaken => ServiceError::EmailTaken,
+            DbError::ClientNameTaken => ServiceError::ClientNameTaken,
             DbError::NotFound => ServiceError::NotFound,
             // The pool's breaker logs an outage once, as it begins.
             DbError::Down(cause) => {

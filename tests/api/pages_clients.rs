@@ -41,10 +41,17 @@ async fn register(browser: &PageClient, name: &str, scopes: &str) -> reqwest::Re
         .await
 }
 
+/// The page a registration redirects to (POST → 303 → GET), which shows the new client.
+async fn answer_page(browser: &PageClient, response: reqwest::Response) -> reqwest::Response {
+    assert_eq!(response.status(), 303, "a registration redirects");
+    assert_eq!(response.headers()["location"], PAGE);
+    browser.get(PAGE).await
+}
+
 /// Registers a client through the page, failing the test on any error.
 async fn registered(browser: &PageClient, name: &str, scopes: &str) -> ClientCredentials {
-    let response = register(browser, name, scopes).await;
-    assert_eq!(response.status(), 201, "register {name}");
+    let response = answer_page(browser, register(browser, name, scopes).await).await;
+    assert_eq!(response.status(), 200, "register {name}");
     shown_credentials(&response.text().await.unwrap())
 }
 
@@ -71,7 +78,7 @@ async fn an_empty_page_says_there_are_no_clients() {
 // Registering
 
 #[tokio::test]
-async fn registering_shows_the_id_and_secret_on_the_answer_page() {
+async fn registering_redirects_to_the_page_that_shows_the_id_and_secret_once() {
     let (app, admin) = admin_app().await;
 
     let response = admin
@@ -84,7 +91,8 @@ async fn registering_shows_the_id_and_secret_on_the_answer_page() {
         )
         .await;
 
-    assert_eq!(response.status(), 201, "the page answers, no redirect");
+    let response = answer_page(&admin, response).await;
+    assert_eq!(response.status(), 200);
     assert_html(&response);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let html = response.text().await.unwrap();
@@ -208,8 +216,8 @@ async fn a_name_with_markup_is_escaped() {
     let (_app, admin) = admin_app().await;
     let hostile = "<img src=x onerror=alert(1)>";
 
-    let response = register(&admin, hostile, "").await;
-    assert_eq!(response.status(), 201);
+    let response = answer_page(&admin, register(&admin, hostile, "").await).await;
+    assert_eq!(response.status(), 200);
     let created = response.text().await.unwrap();
     let listed_page = admin.page(PAGE).await;
 
@@ -233,8 +241,13 @@ async fn deleting_a_client_from_the_page_ends_its_tokens() {
     let token = app.client_token(&doomed).await;
     let html = admin.page(PAGE).await;
     assert!(
-        html.contains(&format!("action=\"{}\"", delete_path(&doomed.id))),
-        "a delete form in the row: {html}"
+        html.contains(&format!("href=\"{}\"", delete_path(&doomed.id))),
+        "a delete link in the row: {html}"
+    );
+    let confirm = admin.page(&delete_path(&doomed.id)).await;
+    assert!(
+        confirm.contains(&format!("action=\"{}\"", delete_path(&doomed.id))),
+        "the question's form: {confirm}"
     );
 
     let response = admin.submit(&delete_path(&doomed.id), &[]).await;
@@ -329,7 +342,8 @@ async fn registering_an_application_shows_and_edits_its_redirect_uris() {
             ],
         )
         .await;
-    assert_eq!(response.status(), 201);
+    let response = answer_page(&admin, response).await;
+    assert_eq!(response.status(), 200);
     let html = response.text().await.unwrap();
     let id = text_of(&html, "id=\"created-client-id\"").expect("#created-client-id");
     assert!(
@@ -394,4 +408,45 @@ async fn an_application_with_an_insecure_redirect_uri_is_refused_beside_the_fiel
     let html = response.text().await.unwrap();
     assert!(html.contains("must use https"), "the error is shown");
     assert_eq!(app.client_count(), 0);
+}
+
+#[tokio::test]
+async fn reloading_the_answer_never_registers_a_second_client() {
+    let (app, admin) = admin_app().await;
+    let shown = registered(&admin, "billing", "").await;
+    // The browser reloads the page it was sent to: a GET, which registers nothing and no
+    // longer shows the secret.
+    let again = admin.page(PAGE).await;
+    assert!(!again.contains(&shown.secret));
+    assert_eq!(app.client_count(), 1);
+}
+
+#[tokio::test]
+async fn names_are_unique_in_any_letter_case_and_scopes_take_no_commas() {
+    let (app, admin) = admin_app().await;
+    registered(&admin, "Billing", "").await;
+    for (name, scopes, field) in [("billing", "", "name"), ("other", "read,write", "scopes")] {
+        let response = register(&admin, name, scopes).await;
+        assert_eq!(response.status(), 422, "{name}");
+        let html = response.text().await.unwrap();
+        let error = field_error(&html, field).unwrap_or_else(|| panic!("{name}: no error"));
+        assert!(!error.is_empty());
+    }
+    assert_eq!(app.client_count(), 1);
+    let token = app.superuser("api-admin@example.com").await.access;
+    let response = app.create_client(&token, "BILLING", &[]).await;
+    assert_detail(response, 400, "CLIENT_NAME_ALREADY_EXISTS").await;
+    assert_eq!(app.client_count(), 1);
+}
+
+#[tokio::test]
+async fn deleting_asks_first_naming_the_client() {
+    let (app, admin) = admin_app().await;
+    let shown = registered(&admin, "billing", "").await;
+    let html = admin.page(&delete_path(&shown.id)).await;
+    assert!(html.contains("Delete billing?"), "{html}");
+    assert!(html.contains(&format!("action=\"{}\"", delete_path(&shown.id))));
+    assert_eq!(app.client_count(), 1, "asking deletes nothing");
+    let list = admin.page(PAGE).await;
+    assert!(list.contains(&format!("href=\"{}\"", delete_path(&shown.id))));
 }

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::body::JsonBody;
 use super::schemas::{Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed};
 use crate::domain::{Client, ClientId, ClientName, IdTokenAlgorithm, RedirectUri, Scopes};
-use crate::routes::web::errors::{ApiError, FieldError};
+use crate::routes::web::errors::{ApiError, ErrorDetail, FieldError};
 use crate::routes::web::Superuser;
 use crate::services::clients::{self, AppSettings, NewClient};
 use crate::state::AppState;
@@ -101,6 +101,8 @@ pub struct CreatedClient<'a> {
     responses(
         (status = 201, description = "Registered", body = CreatedClient,
             headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`CLIENT_NAME_ALREADY_EXISTS`: another client has that \
+            name, in any letter case", body = ErrorDetail),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),

@@ -1,15 +1,16 @@
 //! `/admin/clients`: superusers register, list, change and delete clients (machine clients
 //! and applications).
 //!
-//! Registering answers with the page itself rather than a redirect: the secret is shown
-//! once, and must not travel through the session cookie to a later page.
+//! Registering is POST → 303 → GET, so reloading never registers a second client: the new
+//! client's secret rides to the next page in the page session, which is encrypted, and is
+//! taken from it there, so it shows once.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{Client, ClientId, ClientName, IdTokenAlgorithm, RedirectUri, Scopes};
 use crate::routes::web::errors::PageError;
@@ -73,6 +74,10 @@ impl From<Client> for ClientRow {
     }
 }
 
+/// The page session's one-time note of the client just registered, with its secret.
+const CREATED: &str = "created_client";
+
+#[derive(Serialize, Deserialize)]
 struct CreatedClient {
     client_id: String,
     /// None for a public client.
@@ -107,16 +112,25 @@ pub async fn list(
     session: Session,
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
+    // Shown once: taken from the session as it is shown.
+    let created = session
+        .remove_as::<CreatedClient>(CREATED)
+        .and_then(Result::ok);
     let view = page(
         &state,
         &session,
         &auth,
         ClientFields::default(),
         FieldErrors::default(),
-        None,
+        created,
     )
     .await?;
-    render(StatusCode::OK, &view)
+    let mut response = render(StatusCode::OK, &view)?;
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 #[derive(Deserialize, Default)]
@@ -189,8 +203,17 @@ pub async fn create(
     let new = NewClient { name, scopes, app };
     let registered = match clients::register(&state, &ctx, new).await {
         Ok(registered) => registered,
-        Err(ServiceError::ClientSettings(why)) => {
-            errors.add("redirect_uris", why);
+        Err(refused @ (ServiceError::ClientSettings(_) | ServiceError::ClientNameTaken)) => {
+            match refused {
+                ServiceError::ClientNameTaken => {
+                    errors.add("name", "Another client has that name. Choose another.")
+                }
+                ServiceError::ClientSettings(why) if why.contains("scopes") => {
+                    errors.add("scopes", capitalize(why))
+                }
+                ServiceError::ClientSettings(why) => errors.add("redirect_uris", capitalize(why)),
+                _ => {}
+            }
             let view = page(&state, &session, &auth, form, errors, None).await?;
             return render(StatusCode::UNPROCESSABLE_ENTITY, &view);
         }
@@ -210,16 +233,10 @@ pub async fn create(
         name: registered.client.name.clone(),
         scopes: registered.client.scopes.to_space_separated(),
     };
-    let view = page(
-        &state,
-        &session,
-        &auth,
-        ClientFields::default(),
-        FieldErrors::default(),
-        Some(created),
-    )
-    .await?;
-    render(StatusCode::CREATED, &view)
+    session
+        .insert(CREATED, created)
+        .map_err(PageError::internal)?;
+    Ok(see_other(PAGE))
 }
 
 /// Changes an application's redirect URIs, consent and ID-token settings.
@@ -249,6 +266,33 @@ pub async fn update(
         Err(other) => return Err(other.into()),
     }
     Ok(see_other(PAGE))
+}
+
+#[derive(Template)]
+#[template(path = "admin_confirm_delete_client.html")]
+struct ConfirmDeletePage {
+    layout: Layout,
+    client_id: String,
+    name: String,
+    is_application: bool,
+}
+
+/// `GET /admin/clients/{id}/delete`: asks first.
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    session: Session,
+    id: web::Path<String>,
+    PageSuperuser(auth): PageSuperuser,
+) -> Result<HttpResponse, PageError> {
+    let id = ClientId::parse(&id).ok_or(PageError::NotFound)?;
+    let client = clients::find(&state, id).await?;
+    let page = ConfirmDeletePage {
+        layout: Layout::new(&state, &session, Some(&auth))?,
+        client_id: client.id.to_string(),
+        is_application: client.is_application(),
+        name: client.name,
+    };
+    render(StatusCode::OK, &page)
 }
 
 pub async fn delete(

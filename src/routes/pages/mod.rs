@@ -86,7 +86,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(page(admin_clients::list))
                 .post(admin_clients::create),
         )
-        .service(web::resource("/admin/clients/{id}/delete").post(admin_clients::delete))
+        .service(
+            web::resource("/admin/clients/{id}/delete")
+                .route(page(admin_clients::confirm_delete))
+                .post(admin_clients::delete),
+        )
         .service(web::resource("/admin/clients/{id}/settings").post(admin_clients::update))
         .service(web::resource("/admin/audit").route(page(admin_audit::list)))
         .service(

@@ -173,6 +173,9 @@ impl From<ServiceError> for ApiError {
                 invalid_token: false,
             },
             ServiceError::ScopeNotAllowed => ApiError::Forbidden,
+            ServiceError::ClientNameTaken => {
+                ApiError::detail(S::BAD_REQUEST, "CLIENT_NAME_ALREADY_EXISTS")
+            }
             ServiceError::ClientSettings(why) => {
                 ApiError::validation(FieldError::body(&[], why.to_owned(), "value_error"))
             }
