@@ -125,12 +125,7 @@ pub async fn list(
         created,
     )
     .await?;
-    let mut response = render(StatusCode::OK, &view)?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    render(StatusCode::OK, &view)
 }
 
 #[derive(Deserialize, Default)]
