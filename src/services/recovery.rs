@@ -194,6 +194,37 @@ pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User
     Ok(user)
 }
 
+/// What an emailed link is for, as the page it opens names it.
+pub use crate::db::email_tokens::Purpose as LinkPurpose;
+
+/// Whether an emailed link still works, for the page it opens, which spends nothing: unused,
+/// unexpired, its account active and still at the address it was sent to. A verification
+/// link of an account already verified opens too: its form says so.
+pub async fn link_works(
+    state: &AppState,
+    token: &str,
+    purpose: Purpose,
+) -> Result<bool, ServiceError> {
+    if !refresh::is_well_formed(token) {
+        return Ok(false);
+    }
+    let token_hash = refresh::hash(token);
+    let found = db::run(&state.pool, move |conn| {
+        email_tokens::find(conn, &token_hash, purpose)
+    })
+    .await?;
+    Ok(match found {
+        Some((_, false)) => true,
+        Some((user, true)) => purpose == Purpose::Verify && user.is_verified,
+        None => false,
+    })
+}
+
+/// How long a reset link works, in words: "1 hour".
+pub fn reset_link_lifetime(state: &AppState) -> String {
+    humanize(state.email.reset_token_ttl)
+}
+
 /// "1 hour", "24 hours", "30 minutes": how long a link works, for the message.
 fn humanize(duration: std::time::Duration) -> String {
     let secs = duration.as_secs();

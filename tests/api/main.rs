@@ -24,6 +24,7 @@ mod pages_audit;
 mod pages_auth;
 mod pages_clients;
 mod pages_common;
+mod pages_forms;
 mod pages_mfa;
 mod pages_passkeys;
 mod pages_recovery;

@@ -59,9 +59,9 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.wait_for_location("/login").await;
     browser.log_in(EMAIL, "not the right password at all").await;
     browser
-        .wait_for_text(".form-error", "Incorrect email or password")
+        .wait_for_text(".error-summary", "Incorrect email or password")
         .await;
-    assert_eq!(browser.find_all(".form-error").await.len(), 1);
+    assert_eq!(browser.find_all(".error-summary li").await.len(), 1);
     assert_eq!(browser.current_url().await.path(), "/login");
     browser.find("form#login-form").await;
     browser.screenshot("login-refused").await;
@@ -97,7 +97,7 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.goto("/login").await;
     browser.log_in(EMAIL, PASSWORD).await;
     browser
-        .wait_for_text(".form-error", "Incorrect email or password")
+        .wait_for_text(".error-summary", "Incorrect email or password")
         .await;
     assert_eq!(browser.current_url().await.path(), "/login");
     browser.screenshot("old-password-refused").await;

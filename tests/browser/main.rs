@@ -13,6 +13,7 @@ mod totp;
 
 mod account;
 mod admin;
+mod forms;
 mod mfa;
 mod passkeys;
 mod recovery;

@@ -198,10 +198,28 @@ pub async fn change_password(
     CsrfForm(form): CsrfForm<PasswordFields>,
     SignedIn(auth): SignedIn,
 ) -> Result<HttpResponse, PageError> {
+    // Every error at once, in the order of the fields.
     let mut errors = FieldErrors::default();
-    if form.new_password != form.new_password_confirm {
+    if form.current_password.is_empty() {
+        errors.add("current_password", "Enter your current password");
+    }
+    if form.new_password.is_empty() {
+        errors.add("new_password", "Enter a new password");
+    } else if let Err(why) = state
+        .password_policy
+        .parse(&form.new_password, &auth.user.email)
+    {
+        errors.add("new_password", why.to_string());
+    }
+    if form.new_password_confirm.is_empty() && !form.new_password.is_empty() {
+        errors.add(
+            "new_password_confirm",
+            "Enter the new password again to confirm it",
+        );
+    } else if form.new_password != form.new_password_confirm {
         errors.add("new_password_confirm", "The two passwords don’t match.");
-    } else {
+    }
+    if errors.is_empty() {
         let changes = OwnChanges {
             password: Some(form.new_password.into()),
             current_password: Some(form.current_password.into()),

@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(page(recovery::forgot_password_form))
                 .post(recovery::forgot_password),
         )
+        .service(web::resource("/forgot-password/sent").route(page(recovery::link_sent)))
         .service(
             web::resource("/reset-password")
                 .route(page(recovery::reset_password_form))

@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::cookies::CookiePolicy;
 use super::csrf;
-use super::errors::PageError;
+use super::errors::{PageError, SignedInHeader};
 use super::extractors::{csrf_session, Authenticated};
 use super::flash::{self, Flash};
 use crate::services::sessions::TokenPair;
@@ -45,6 +45,21 @@ impl Layout {
             csrf_token: csrf::token(state, session, signed_in).map_err(PageError::internal)?,
             flashes: flash::take(session),
         })
+    }
+
+    /// The frame of an error page that knows who is signed in.
+    pub fn for_error(header: Option<&SignedInHeader>) -> Layout {
+        match header {
+            Some(header) => Layout {
+                user: Some(NavUser {
+                    email: header.email.clone(),
+                    is_superuser: header.is_superuser,
+                }),
+                csrf_token: header.csrf_token.clone(),
+                flashes: Vec::new(),
+            },
+            None => Layout::bare(),
+        }
     }
 
     /// The frame of an error page, which knows nothing of the session.
