@@ -160,6 +160,7 @@ diesel::table! {
         auth_time -> BigInt,
         client_id -> Nullable<Text>,
         scopes -> Nullable<Text>,
+        ip_address -> Nullable<Text>,
     }
 }
 

@@ -17,4 +17,5 @@ mod forms;
 mod mfa;
 mod passkeys;
 mod recovery;
+mod sessions;
 mod smoke;

@@ -7,12 +7,12 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::{ClientId, User};
+use crate::domain::{device_name, ClientId, User};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, SignedIn};
 use crate::routes::web::{
     display_time, flash, render, see_other, signed_in_redirect, CsrfForm, FieldErrors, Layout,
-    NoFields,
+    NoFields, When,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
@@ -45,9 +45,14 @@ struct AppView {
 /// One signed-in device, ready to display.
 struct SessionView {
     id: String,
+    /// "Chrome on Windows".
     device: String,
-    started: String,
-    last_active: String,
+    /// The whole user agent, for whoever wants the detail.
+    user_agent: String,
+    /// The client address it started from, or "".
+    address: String,
+    started: When,
+    last_active: When,
     current: bool,
 }
 
@@ -79,16 +84,17 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<AccountPage, PageError> {
     let current = auth.grant.session_id.to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sessions = sessions::list_live(state, auth.user.id)
         .await?
         .into_iter()
         .map(|live| SessionView {
             current: live.id == current,
-            device: live
-                .user_agent
-                .unwrap_or_else(|| "Unknown device".to_owned()),
-            started: display_time(live.created_at),
-            last_active: display_time(live.last_used_at),
+            device: device_name(live.user_agent.as_deref()),
+            user_agent: live.user_agent.unwrap_or_default(),
+            address: live.ip_address.unwrap_or_default(),
+            started: When::of(live.created_at, now),
+            last_active: When::of(live.last_used_at, now),
             id: live.id,
         })
         .collect();
@@ -229,7 +235,7 @@ pub async fn change_password(
         let ctx = Context::user(&auth.user, origin);
         match users::update_own(&state, &ctx, &auth.user, changes).await {
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
+                let tokens = sessions::start(&state, &user, &ctx.origin).await?;
                 flash::success(
                     &session,
                     "Password changed. You have been signed out everywhere else.",

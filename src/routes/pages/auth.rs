@@ -98,7 +98,7 @@ pub async fn signup(
                 return signed_out_redirect(&state, &session, "/login");
             }
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
+                let tokens = sessions::start(&state, &user, &ctx.origin).await?;
                 end_previous_session(&state, &ctx, previous).await?;
                 flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
                 if state.mfa_policy.applies_to(user.is_superuser) {

@@ -25,6 +25,6 @@ pub use extractors::{
 pub use forms::{email_error, next_or, CsrfForm, FieldErrors, FormError, NoFields};
 pub use page::{
     display_date, display_time, format_time, render, see_other, signed_in_redirect,
-    signed_out_redirect, Layout,
+    signed_out_redirect, Layout, When,
 };
 pub use pager::Pager;
