@@ -76,6 +76,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        new_email -> Nullable<Text>,
     }
 }
 

@@ -28,6 +28,7 @@ mod pages_forms;
 mod pages_mfa;
 mod pages_passkeys;
 mod pages_recovery;
+mod pages_self_service;
 mod pages_sessions;
 mod passkeys;
 mod recovery;

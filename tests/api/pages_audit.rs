@@ -240,7 +240,7 @@ async fn the_event_filter_lists_only_that_event_and_keeps_it_selected() {
     assert!(html.contains("<option value=\"login_failed\" selected>Failed login</option>"));
     assert!(html.contains("<option value=\"signup\">Signed up</option>"));
     assert!(html.contains("<option value=\"\">All events</option>"));
-    assert_eq!(html.matches("<option ").count(), 29, "all events + 28");
+    assert_eq!(html.matches("<option ").count(), 30, "all events + 29");
     let detail = text_of(row_html(&html, 0), "class=\"detail\"").unwrap();
     assert!(
         detail.starts_with("unknown email n…@example.com (ref "),

@@ -279,6 +279,17 @@ pub async fn verify(
     Ok(see_other("/account"))
 }
 
+/// The 400 page of a dead link to confirm a new address.
+pub(super) fn bad_email_change_link(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = BadLinkPage {
+        layout,
+        message: "This link to confirm a new email address is invalid, has expired or has \
+                  already been used.",
+        next_step: NextStep::AccountPage,
+    };
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
 fn bad_verify_link(layout: Layout) -> Result<HttpResponse, PageError> {
     let page = BadLinkPage {
         layout,
