@@ -312,6 +312,8 @@ async fn apply(
             "password changed for {}; its sessions were ended",
             user.email
         );
+        // A password is a way to sign in: its change is told like a factor's.
+        notices::factors_changed(state, ctx, &user, "Your password was changed").await;
     }
     if before.email != user.email {
         log::info!(

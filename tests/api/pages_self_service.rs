@@ -265,3 +265,31 @@ async fn every_id_on_the_account_page_is_unique() {
         assert_eq!(ids, Vec::<String>::new(), "ids used twice");
     }
 }
+
+#[tokio::test]
+async fn a_changed_password_is_told_to_the_account_address() {
+    let app = mail_app().await;
+    let browser = PageClient::user(&app, EMAIL).await;
+    let new_password = "a different long passphrase";
+
+    let response = browser
+        .submit(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+                ("new_password_confirm", new_password),
+            ],
+        )
+        .await;
+
+    assert_see_other(&response, "/account");
+    let notice = app.wait_for_email(EMAIL, 1).await;
+    assert!(
+        notice.text.contains("Your password was changed on "),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains("127.0.0.1"), "from where");
+    assert!(!notice.text.contains(new_password), "never the password");
+}
