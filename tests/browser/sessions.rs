@@ -53,5 +53,21 @@ async fn sessions_are_named_for_their_devices_and_signed_out_by_name() {
     names.sort();
     assert_eq!(names, ["API client (curl/8.5)", "Chrome on Linux"]);
     assert!(browser.find_all(button).await.is_empty());
+
+    // On a phone, the page does not scroll sideways (the table scrolls in its own box, which
+    // holds even its visually hidden header).
+    browser.resize(375, 800).await;
+    browser.goto("/account").await;
+    let fits = browser
+        .client()
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    browser.scroll_to("#sessions").await;
+    browser.screenshot("sessions-375").await;
+    assert_eq!(fits, serde_json::Value::Bool(true), "no sideways scrolling");
     browser.close().await;
 }
