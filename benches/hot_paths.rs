@@ -298,6 +298,7 @@ fn populate(conn: &mut Conn) -> Vec<(UserId, Uuid)> {
                 refresh_token_hash: refresh::hash(&refresh::random_token()),
                 ttl_secs: REFRESH_TTL_SECS,
                 user_agent: Some("bench".into()),
+                ip_address: None,
                 methods: AuthMethods::PASSWORD,
                 app: None,
             };
@@ -363,6 +364,7 @@ fn bench_database(c: &mut Criterion) {
             refresh_token_hash: refresh::hash(&current),
             ttl_secs: REFRESH_TTL_SECS,
             user_agent: Some("bench".into()),
+            ip_address: None,
             methods: AuthMethods::PASSWORD,
             app: None,
         },

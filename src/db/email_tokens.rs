@@ -1,5 +1,5 @@
-//! Queries on `email_tokens`: single-use tokens sent by email to reset a password or verify an
-//! address. A token is good while it is unused, unexpired, and its user's address is still
+//! Queries on `email_tokens`: single-use tokens sent by email to reset a password, verify an
+//! address, or confirm a new one. A token is good while it is unused, unexpired, and its user's address is still
 //! the one it was sent to.
 
 use diesel::prelude::*;
@@ -14,6 +14,8 @@ use crate::domain::{User, UserId};
 pub enum Purpose {
     Reset,
     Verify,
+    /// Sent to a new address: opening it moves the account there.
+    ChangeEmail,
 }
 
 impl Purpose {
@@ -21,6 +23,7 @@ impl Purpose {
         match self {
             Purpose::Reset => "reset",
             Purpose::Verify => "verify",
+            Purpose::ChangeEmail => "change_email",
         }
     }
 }
@@ -31,6 +34,8 @@ pub struct NewEmailToken<'a> {
     pub user: &'a User,
     pub purpose: Purpose,
     pub ttl_secs: i64,
+    /// The address a [`Purpose::ChangeEmail`] token moves the account to.
+    pub new_email: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut Conn, new: NewEmailToken<'_>) -> Result<(), DbError> {
@@ -43,6 +48,7 @@ pub fn insert(conn: &mut Conn, new: NewEmailToken<'_>) -> Result<(), DbError> {
             email_tokens::email_normalized.eq(crate::domain::normalize_email(&new.user.email)),
             email_tokens::created_at.eq(now),
             email_tokens::expires_at.eq(now + new.ttl_secs),
+            email_tokens::new_email.eq(new.new_email),
         ))
         .execute(conn)?;
     Ok(())
@@ -77,6 +83,21 @@ pub fn find(
     found
         .map(|(record, used_at)| Ok((User::try_from(record)?, used_at.is_some())))
         .transpose()
+}
+
+/// The user of a good [`Purpose::ChangeEmail`] token and the address it moves them to.
+pub fn find_email_change(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<(User, String)>, DbError> {
+    let Some(user) = find_good(conn, token_hash, Purpose::ChangeEmail)? else {
+        return Ok(None);
+    };
+    let new_email: Option<String> = email_tokens::table
+        .find(token_hash)
+        .select(email_tokens::new_email)
+        .first(conn)?;
+    Ok(new_email.map(|address| (user, address)))
 }
 
 /// Uses up a good token; returns its user.

@@ -86,6 +86,7 @@ pub struct NewSessionRecord<'a> {
     pub auth_time: i64,
     pub client_id: Option<String>,
     pub scopes: Option<String>,
+    pub ip_address: Option<&'a str>,
 }
 
 #[derive(Debug, Queryable, Selectable)]

@@ -76,6 +76,7 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        new_email -> Nullable<Text>,
     }
 }
 
@@ -167,6 +168,7 @@ diesel::table! {
         auth_time -> BigInt,
         client_id -> Nullable<Text>,
         scopes -> Nullable<Text>,
+        ip_address -> Nullable<Text>,
     }
 }
 

@@ -17,6 +17,8 @@ pub struct NewSession {
     pub refresh_token_hash: String,
     pub ttl_secs: i64,
     pub user_agent: Option<String>,
+    /// The client address the session starts from.
+    pub ip_address: Option<String>,
     /// How the login was proved.
     pub methods: AuthMethods,
     /// An application's grant: the application, what it may see, and when the user's login
@@ -97,6 +99,7 @@ pub fn create(conn: &mut Conn, new: NewSession) -> Result<Uuid, DbError> {
                 auth_time: new.app.as_ref().map_or(now, |app| app.auth_time),
                 client_id: new.app.as_ref().map(|app| app.client_id.to_string()),
                 scopes: new.app.as_ref().map(|app| app.scopes.to_space_separated()),
+                ip_address: new.ip_address.as_deref(),
             })
             .execute(conn)?;
         diesel::insert_into(refresh_tokens::table)
@@ -398,15 +401,19 @@ pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, D
             sessions::created_at,
             sessions::last_used_at,
             sessions::user_agent,
+            sessions::ip_address,
         ))
-        .load::<(String, i64, i64, Option<String>)>(conn)?
+        .load::<(String, i64, i64, Option<String>, Option<String>)>(conn)?
         .into_iter()
-        .map(|(id, created_at, last_used_at, user_agent)| LiveSession {
-            id,
-            created_at,
-            last_used_at,
-            user_agent,
-        })
+        .map(
+            |(id, created_at, last_used_at, user_agent, ip_address)| LiveSession {
+                id,
+                created_at,
+                last_used_at,
+                user_agent,
+                ip_address,
+            },
+        )
         .collect())
 }
 
@@ -535,6 +542,7 @@ mod tests {
                 refresh_token_hash: "a".into(),
                 ttl_secs: 3600,
                 user_agent: None,
+                ip_address: None,
                 methods: AuthMethods::PASSWORD,
                 app: None,
             },
@@ -585,6 +593,7 @@ mod tests {
             refresh_token_hash: hash.into(),
             ttl_secs: 3600,
             user_agent: None,
+            ip_address: None,
             methods: AuthMethods::PASSWORD,
             app: None,
         };
@@ -631,6 +640,7 @@ mod tests {
                     refresh_token_hash: hash.into(),
                     ttl_secs,
                     user_agent: None,
+                    ip_address: None,
                     methods: AuthMethods::PASSWORD,
                     app: None,
                 },

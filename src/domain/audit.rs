@@ -15,6 +15,8 @@ pub enum AuditEvent {
     PasswordChanged,
     PasswordReset,
     EmailChanged,
+    /// A link to confirm a new address was sent there; nothing changed yet.
+    EmailChangeRequested,
     EmailVerified,
     UserPromoted,
     UserDemoted,
@@ -41,7 +43,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 29] = [
+    pub const ALL: [AuditEvent; 30] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -50,6 +52,7 @@ impl AuditEvent {
         AuditEvent::PasswordChanged,
         AuditEvent::PasswordReset,
         AuditEvent::EmailChanged,
+        AuditEvent::EmailChangeRequested,
         AuditEvent::EmailVerified,
         AuditEvent::UserPromoted,
         AuditEvent::UserDemoted,
@@ -84,6 +87,7 @@ impl AuditEvent {
             AuditEvent::PasswordChanged => "password_changed",
             AuditEvent::PasswordReset => "password_reset",
             AuditEvent::EmailChanged => "email_changed",
+            AuditEvent::EmailChangeRequested => "email_change_requested",
             AuditEvent::EmailVerified => "email_verified",
             AuditEvent::UserPromoted => "user_promoted",
             AuditEvent::UserDemoted => "user_demoted",
@@ -125,6 +129,7 @@ impl AuditEvent {
             AuditEvent::PasswordChanged => "Password changed",
             AuditEvent::PasswordReset => "Password reset",
             AuditEvent::EmailChanged => "Email changed",
+            AuditEvent::EmailChangeRequested => "Email change requested",
             AuditEvent::EmailVerified => "Email verified",
             AuditEvent::UserPromoted => "Promoted",
             AuditEvent::UserDemoted => "Demoted",

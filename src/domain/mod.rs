@@ -2,6 +2,7 @@
 
 mod audit;
 mod client;
+mod device;
 mod email;
 mod factors;
 mod listing;
@@ -15,6 +16,7 @@ pub use client::{
     Client, ClientId, ClientName, IdTokenAlgorithm, InvalidClient, InvalidRedirectUri, RedirectUri,
     Scopes,
 };
+pub use device::device_name;
 pub use email::{
     mask as mask_email, normalize as normalize_email, skeleton_of as email_skeleton, Email,
     InvalidEmail,

@@ -93,4 +93,6 @@ pub struct LiveSession {
     pub created_at: i64,
     pub last_used_at: i64,
     pub user_agent: Option<String>,
+    /// The client address it started from; `None` for sessions older than that record.
+    pub ip_address: Option<String>,
 }

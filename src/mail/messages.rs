@@ -227,6 +227,44 @@ pub fn verification(
     build(mailer, to, "Confirm your email address", &text, &html)
 }
 
+#[derive(Template)]
+#[template(path = "email/confirm_new_email.txt")]
+struct ConfirmNewEmailText<'a> {
+    old_address: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm_new_email.html")]
+struct ConfirmNewEmailHtml<'a> {
+    old_address: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+/// "Confirm your new email address", to the new address, with the link
+/// `{public_url}/account/email/confirm?token=…`.
+pub fn email_change_confirmation(
+    mailer: &Mailer,
+    to: &str,
+    old_address: &str,
+    link: &str,
+    valid_for: &str,
+) -> Result<Composed, MailError> {
+    let text = ConfirmNewEmailText {
+        old_address,
+        link,
+        valid_for,
+    };
+    let html = ConfirmNewEmailHtml {
+        old_address,
+        link,
+        valid_for,
+    };
+    build(mailer, to, "Confirm your new email address", &text, &html)
+}
+
 fn build(
     mailer: &Mailer,
     to: &str,

@@ -8,16 +8,17 @@
 use std::sync::Arc;
 
 use secrecy::SecretString;
+use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account, account_limits, InternalError, ServiceError};
+use super::{account, account_limits, notices, sessions, InternalError, ServiceError};
 use crate::auth::refresh;
 use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::email_tokens::{self, NewEmailToken, Purpose};
 use crate::db::users::UserChanges;
 use crate::db::{self, outbox, users};
-use crate::domain::{normalize_email, AuditEvent, Email, User};
+use crate::domain::{normalize_email, AuditEvent, Email, Party, User, UserId};
 use crate::mail;
 use crate::state::AppState;
 
@@ -93,16 +94,31 @@ async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), Ser
     let token = refresh::random_token();
     let (ttl, path) = match purpose {
         Purpose::Reset => (state.email.reset_token_ttl, "reset-password"),
-        Purpose::Verify => (state.email.verify_token_ttl, "verify"),
+        Purpose::Verify | Purpose::ChangeEmail => (state.email.verify_token_ttl, "verify"),
     };
     let link = format!("{}/{path}?token={token}", state.public_url);
     let valid_for = humanize(ttl);
     let message = match purpose {
         Purpose::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
-        Purpose::Verify => mail::verification(&state.mailer, &user.email, &link, &valid_for),
+        Purpose::Verify | Purpose::ChangeEmail => {
+            mail::verification(&state.mailer, &user.email, &link, &valid_for)
+        }
     }
     .map_err(|e| InternalError::Mail(e.to_string()))?;
-    let stored = (user.clone(), refresh::hash(&token));
+    store_and_queue(state, user, purpose, &token, ttl, None, message).await
+}
+
+/// Stores a token and queues its message in one transaction, then wakes the worker.
+async fn store_and_queue(
+    state: &AppState,
+    user: &User,
+    purpose: Purpose,
+    token: &str,
+    ttl: std::time::Duration,
+    new_email: Option<String>,
+    message: mail::Composed,
+) -> Result<(), ServiceError> {
+    let stored = (user.clone(), refresh::hash(token));
     db::write(&state.pool, move |conn| {
         email_tokens::insert(
             conn,
@@ -111,6 +127,7 @@ async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), Ser
                 user: &stored.0,
                 purpose,
                 ttl_secs: ttl.as_secs() as i64,
+                new_email: new_email.as_deref(),
             },
         )?;
         outbox::insert(conn, message.row())
@@ -192,6 +209,135 @@ pub async fn verify(state: &AppState, ctx: &Context, token: &str) -> Result<User
     log::info!("verified the address of {}", user.email);
     audit::record(state, ctx.own_event(AuditEvent::EmailVerified, &user)).await;
     Ok(user)
+}
+
+/// Asks to move `user`'s account to `new_email`: after the current password, a link goes to
+/// the new address, and nothing changes until it is opened there ([`confirm_email_change`]).
+/// Attempts count per account, as each tells whether the address is taken.
+pub async fn request_email_change(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    new_email: Email,
+    current_password: SecretString,
+) -> Result<(), ServiceError> {
+    account_limits::count(state, AccountCounter::EmailChanges, &user.id.to_string()).await?;
+    sessions::check_current_password(state, ctx, user, Some(current_password)).await?;
+    let normalized = new_email.normalized();
+    let taken = db::run(&state.pool, move |conn| {
+        users::find_by_email(conn, &normalized)
+    })
+    .await?;
+    if taken.is_some_and(|other| other.id != user.id) {
+        return Err(ServiceError::EmailTaken);
+    }
+    count_email_to(state, &new_email).await?;
+    let token = refresh::random_token();
+    let ttl = state.email.verify_token_ttl;
+    let link = format!("{}/account/email/confirm?token={token}", state.public_url);
+    let message = mail::email_change_confirmation(
+        &state.mailer,
+        new_email.as_str(),
+        &user.email,
+        &link,
+        &humanize(ttl),
+    )
+    .map_err(|e| InternalError::Mail(e.to_string()))?;
+    let address = new_email.as_str().to_owned();
+    store_and_queue(
+        state,
+        user,
+        Purpose::ChangeEmail,
+        &token,
+        ttl,
+        Some(address),
+        message,
+    )
+    .await?;
+    log::info!(
+        "{} asked to move to {}; a link went there",
+        user.email,
+        new_email
+    );
+    let mut event = ctx.own_event(AuditEvent::EmailChangeRequested, user);
+    event.detail = Some(format!("to {new_email}"));
+    audit::record(state, event).await;
+    Ok(())
+}
+
+/// Opens a "confirm your new address" link: moves its account to the address it was sent
+/// to, with the rules of every change of address (unverified, the old links void, every
+/// other session ended: `keep` is the session of the browser that opened it, if it is the
+/// account's), and tells the old address.
+pub async fn confirm_email_change(
+    state: &AppState,
+    ctx: &Context,
+    token: &str,
+    keep: Option<(UserId, Uuid)>,
+) -> Result<User, ServiceError> {
+    state.throttle.check_ip(Bucket::Login, ctx.origin.ip)?;
+    if !refresh::is_well_formed(token) {
+        return Err(ServiceError::BadToken);
+    }
+    let token_hash = refresh::hash(token);
+    let (before, user) = db::write(&state.pool, move |conn| {
+        let (user, address) =
+            email_tokens::find_email_change(conn, &token_hash)?.ok_or(ServiceError::BadToken)?;
+        let email = Email::parse(&address).map_err(|_| ServiceError::BadToken)?;
+        email_tokens::take(conn, &token_hash, Purpose::ChangeEmail)?;
+        let changes = UserChanges {
+            email: Some(email),
+            ..Default::default()
+        };
+        let acting = keep
+            .filter(|(owner, _)| *owner == user.id)
+            .map(|(_, id)| id);
+        account::apply_changes(conn, user.id, changes, acting)
+    })
+    .await?;
+    log::info!(
+        "address of user {} changed from {} to {} by its link",
+        user.id,
+        before.email,
+        user.email
+    );
+    notices::email_changed(state, ctx, &before, &user).await;
+    let mut event = ctx.event(AuditEvent::EmailChanged, Some(Party::from(&user)));
+    event.actor = event.actor.or(Some(Party::from(&user)));
+    event.detail = Some(format!("from {} to {}", before.email, user.email));
+    audit::record(state, event).await;
+    Ok(user)
+}
+
+/// What an emailed link is for, as the page it opens names it.
+pub use crate::db::email_tokens::Purpose as LinkPurpose;
+
+/// Whether an emailed link still works, for the page it opens, which spends nothing: unused,
+/// unexpired, its account active and still at the address it was sent to. A verification
+/// link of an account already verified opens too: its form says so.
+pub async fn link_works(
+    state: &AppState,
+    token: &str,
+    purpose: Purpose,
+) -> Result<bool, ServiceError> {
+    if !refresh::is_well_formed(token) {
+        return Ok(false);
+    }
+    let token_hash = refresh::hash(token);
+    let found = db::run(&state.pool, move |conn| {
+        email_tokens::find(conn, &token_hash, purpose)
+    })
+    .await?;
+    Ok(match found {
+        Some((_, false)) => true,
+        Some((user, true)) => purpose == Purpose::Verify && user.is_verified,
+        None => false,
+    })
+}
+
+/// How long a reset link works, in words: "1 hour".
+pub fn reset_link_lifetime(state: &AppState) -> String {
+    humanize(state.email.reset_token_ttl)
 }
 
 /// "1 hour", "24 hours", "30 minutes": how long a link works, for the message.

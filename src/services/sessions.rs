@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::audit;
-use super::context::Context;
+use super::context::{Context, Origin};
 use super::{account_limits, second_step, ServiceError};
 use crate::auth::legacy_tokens::is_sessionless;
 use crate::auth::password::Verified;
@@ -150,7 +150,7 @@ pub(super) async fn finish_login(
     let mut event = ctx.own_event(AuditEvent::LoginSucceeded, user);
     event.detail = how;
     audit::record(state, event).await;
-    let (tokens, grant) = open(state, user, ctx.origin.user_agent.clone(), methods).await?;
+    let (tokens, grant) = open(state, user, &ctx.origin, methods).await?;
     Ok(LoggedIn {
         tokens,
         grant,
@@ -228,18 +228,17 @@ fn typed_identifier(state: &AppState, username: &str) -> String {
 pub async fn start(
     state: &AppState,
     user: &User,
-    user_agent: Option<String>,
+    origin: &Origin,
 ) -> Result<TokenPair, ServiceError> {
-    Ok(open(state, user, user_agent, AuthMethods::PASSWORD)
-        .await?
-        .0)
+    Ok(open(state, user, origin, AuthMethods::PASSWORD).await?.0)
 }
 
-/// Starts a session: its first tokens, and the grant they carry.
+/// Starts a session: its first tokens, and the grant they carry. The session keeps the
+/// client's user agent and address, for its owner to recognise it by.
 async fn open(
     state: &AppState,
     user: &User,
-    user_agent: Option<String>,
+    origin: &Origin,
     methods: AuthMethods,
 ) -> Result<(TokenPair, AccessGrant), ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
@@ -247,7 +246,8 @@ async fn open(
         user_id: user.id,
         refresh_token_hash: refresh::hash(&refresh_token),
         ttl_secs: state.refresh.ttl.min(state.refresh.max_lifetime).as_secs() as i64,
-        user_agent,
+        user_agent: origin.user_agent.clone(),
+        ip_address: origin.ip.map(|ip| ip.to_string()),
         methods,
         app: None,
     };

@@ -1,14 +1,17 @@
 //! Accounts: registration, changes by their owner or a superuser, deletion.
 
 use secrecy::SecretString;
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit;
 use super::context::Context;
-use super::{account, account_limits, notices, recovery, sessions, ServiceError};
+use super::{account, account_limits, mfa, notices, recovery, sessions, ServiceError};
 use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::{self, users};
-use crate::domain::{normalize_email, AuditEvent, Email, Party, User, UserId};
+use crate::domain::{
+    normalize_email, AuditEvent, AuditFilter, Email, Party, User, UserId, UserRead,
+};
 use crate::domain::{Listing, Page};
 use crate::state::AppState;
 
@@ -173,6 +176,125 @@ pub async fn delete(state: &AppState, ctx: &Context, id: UserId) -> Result<(), S
     Ok(())
 }
 
+/// Deletes one's own account, after the current password; the last active superuser cannot.
+pub async fn delete_own(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    current_password: SecretString,
+) -> Result<(), ServiceError> {
+    sessions::check_current_password(state, ctx, user, Some(current_password)).await?;
+    delete(state, ctx, user.id).await
+}
+
+/// Everything Gatehouse keeps about an account, for its owner to download: no secret
+/// (password hash, token or factor secret) among it.
+#[derive(Debug, Serialize)]
+pub struct AccountData {
+    pub exported_at: i64,
+    pub account: UserRead,
+    pub created_at: i64,
+    pub sessions: Vec<SessionData>,
+    pub factors: FactorsData,
+    /// The newest events first, at most [`EXPORTED_EVENTS`].
+    pub audit_events: Vec<EventData>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionData {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FactorsData {
+    pub authenticator_app: bool,
+    pub recovery_codes_left: i64,
+    pub passkeys: Vec<PasskeyData>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PasskeyData {
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventData {
+    pub occurred_at: i64,
+    pub event: String,
+    pub actor: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// How many of the account's audit events an export carries.
+pub const EXPORTED_EVENTS: i64 = 1000;
+
+/// [`AccountData`] of `user`.
+pub async fn export_own(state: &AppState, user: &User) -> Result<AccountData, ServiceError> {
+    let user_id = user.id;
+    let sessions = sessions::list_live(state, user_id).await?;
+    let factors = mfa::factors(state, user_id).await?;
+    let filter = AuditFilter {
+        party: Some(user_id.to_string()),
+        ..AuditFilter::default()
+    };
+    let page = Page {
+        number: 1,
+        size: EXPORTED_EVENTS,
+    };
+    let events = db::run(&state.pool, move |conn| {
+        db::audit::list(conn, &filter, page)
+    })
+    .await?;
+    Ok(AccountData {
+        exported_at: db::now(),
+        account: UserRead::from(user),
+        created_at: user.created_at,
+        sessions: sessions
+            .into_iter()
+            .map(|live| SessionData {
+                id: live.id,
+                created_at: live.created_at,
+                last_used_at: live.last_used_at,
+                user_agent: live.user_agent,
+                ip_address: live.ip_address,
+            })
+            .collect(),
+        factors: FactorsData {
+            authenticator_app: factors.totp,
+            recovery_codes_left: factors.recovery_codes_left,
+            passkeys: factors
+                .passkeys
+                .into_iter()
+                .map(|passkey| PasskeyData {
+                    name: passkey.name,
+                    created_at: passkey.created_at,
+                    last_used_at: passkey.last_used_at,
+                })
+                .collect(),
+        },
+        audit_events: events
+            .items
+            .into_iter()
+            .map(|record| EventData {
+                occurred_at: record.occurred_at,
+                event: record.event,
+                actor: record.actor.map(|actor| actor.label),
+                ip: record.ip,
+                user_agent: record.user_agent,
+                detail: record.detail,
+            })
+            .collect(),
+    })
+}
+
 async fn apply(
     state: &AppState,
     ctx: &Context,
@@ -190,6 +312,8 @@ async fn apply(
             "password changed for {}; its sessions were ended",
             user.email
         );
+        // A password is a way to sign in: its change is told like a factor's.
+        notices::factors_changed(state, ctx, &user, "Your password was changed").await;
     }
     if before.email != user.email {
         log::info!(

@@ -406,6 +406,36 @@ pub fn text_of(html: &str, marker: &str) -> Option<String> {
     Some(unescape(text[..text.find('<')?].trim()))
 }
 
+/// The messages of the page's error summary, each with the id of the field it links to.
+pub fn error_summary_links(html: &str) -> Vec<(String, String)> {
+    let Some(start) = html.find("id=\"error-summary\"") else {
+        return Vec::new();
+    };
+    let summary = &html[start..start + html[start..].find("</ul>").unwrap_or(0)];
+    summary
+        .split("<li><a href=\"#")
+        .skip(1)
+        .map(|item| {
+            let (field, rest) = item.split_once('"').unwrap();
+            let text = &rest[rest.find('>').unwrap() + 1..rest.find("</a>").unwrap()];
+            (field.to_owned(), unescape(text.trim()))
+        })
+        .collect()
+}
+
+/// The messages of the page's error summary.
+pub fn error_summary(html: &str) -> Vec<String> {
+    error_summary_links(html)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// The page's `<title>`.
+pub fn title_of(html: &str) -> String {
+    text_of(html, "<title").unwrap_or_default()
+}
+
 /// The error shown beside the form field `field`.
 pub fn field_error(html: &str, field: &str) -> Option<String> {
     text_of(html, &format!("id=\"{field}-error\""))

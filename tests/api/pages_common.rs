@@ -83,14 +83,15 @@ async fn form_answers_and_redirects_carry_the_security_headers() {
 async fn pages_answer_head_as_they_answer_get() {
     let app = spawn_page_app().await;
     let member = PageClient::user(&app, MEMBER).await;
+    let visitor = PageClient::new(&app);
 
-    for (path, status) in [
-        ("/", 200),
-        ("/login", 200),
-        ("/signup", 200),
-        ("/account", 200),
+    for (browser, path, status) in [
+        (&member, "/", 200),
+        (&visitor, "/login", 200),
+        (&visitor, "/signup", 200),
+        (&member, "/account", 200),
     ] {
-        let response = member.client.head(member.url(path)).send().await.unwrap();
+        let response = browser.client.head(browser.url(path)).send().await.unwrap();
         assert_eq!(response.status(), status, "HEAD {path}");
         assert_html(&response);
     }

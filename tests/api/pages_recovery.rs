@@ -7,7 +7,7 @@ use crate::page_client::*;
 
 const EMAIL: &str = "reader@example.com";
 const NEW_PASSWORD: &str = "a different long passphrase";
-const FORGOT_FLASH: &str = "we’ve sent it a link to reset the password.";
+const FORGOT_TEXT: &str = "we’ve sent it a link to reset the password.";
 const RESET_FLASH: &str = "Your password has been reset. Log in with your new password.";
 const NOT_VERIFIED: &str = "Please verify your email address first: check your inbox for the link.";
 
@@ -20,9 +20,13 @@ async fn strict_app() -> TestApp {
     spawn_mail_app_with(&[("COOKIE_SECURE", "false"), ("REQUIRE_VERIFICATION", "true")]).await
 }
 
-fn forgot_flash(email: &str) -> Flash {
-    Flash::success(&format!("If an account exists for {email}, {FORGOT_FLASH}"))
+/// What "Check your inbox" says, once its markup is gone.
+fn forgot_text(email: &str) -> String {
+    format!("If an account exists for <strong>{email}</strong>, {FORGOT_TEXT}")
 }
+
+/// Where asking for a reset link leads.
+const LINK_SENT: &str = "/forgot-password/sent";
 
 async fn forgot_password(browser: &PageClient, email: &str) -> reqwest::Response {
     let token = browser.csrf_token("/forgot-password").await;
@@ -104,21 +108,23 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
 
     let known_answer = PageClient::new(&app);
     let response = forgot_password(&known_answer, EMAIL).await;
-    assert_see_other(&response, "/login");
+    assert_see_other(&response, LINK_SENT);
     assert_no_token_cookies(&response);
-    assert_eq!(
-        known_answer.flashes_on("/login").await,
-        [forgot_flash(EMAIL)]
-    );
+    let known_page = known_answer.page(LINK_SENT).await;
 
     let unknown_answer = PageClient::new(&app);
     let response = forgot_password(&unknown_answer, unknown).await;
-    assert_see_other(&response, "/login");
+    assert_see_other(&response, LINK_SENT);
     assert_no_token_cookies(&response);
+    let unknown_page = unknown_answer.page(LINK_SENT).await;
+
+    assert_eq!(title_of(&known_page), "Check your inbox · Gatehouse");
     assert_eq!(
-        unknown_answer.flashes_on("/login").await,
-        [forgot_flash(unknown)]
+        known_page.replace(EMAIL, unknown),
+        unknown_page,
+        "the same page but for the address"
     );
+    assert!(known_page.contains(&forgot_text(EMAIL)), "{known_page}");
 
     let email = app.wait_for_email(EMAIL, 1).await;
     assert!(email.link_base.ends_with("/reset-password"), "{email:?}");
@@ -200,7 +206,7 @@ async fn the_emailed_link_resets_the_password_and_signs_the_browser_out() {
     let app = mail_app().await;
     let browser = PageClient::user(&app, EMAIL).await;
     let other_device = PageClient::logged_in(&app, EMAIL).await;
-    assert_see_other(&forgot_password(&browser, EMAIL).await, "/login");
+    assert_see_other(&forgot_password(&browser, EMAIL).await, LINK_SENT);
     let token = app.wait_for_email(EMAIL, 1).await.token;
 
     let html = browser
@@ -397,9 +403,12 @@ async fn a_missing_or_bad_verify_link_shows_the_invalid_link_page() {
         assert_bad_link(browser.get(path).await, "/account", path).await;
     }
     for bad in ["garbage", reset.as_str()] {
-        let response = verify(&browser, bad).await;
         let what = format!("token {bad}");
-        assert_bad_link(response, "/account", &what).await;
+        // Opening the link says so; pressing a button of a page opened earlier does too.
+        let opened = browser.get(&format!("/verify?token={bad}")).await;
+        assert_bad_link(opened, "/account", &what).await;
+        let fields = [("token", bad)];
+        assert_bad_link(browser.submit("/verify", &fields).await, "/account", &what).await;
     }
     assert!(!is_verified(&app, EMAIL));
 }
@@ -486,10 +495,7 @@ async fn with_required_verification_login_offers_to_send_the_link_again() {
     let wrong = browser.log_in(EMAIL, "not the right password", None).await;
     assert_eq!(wrong.status(), 400);
     let html = wrong.text().await.unwrap();
-    assert_eq!(
-        text_of(&html, "id=\"login-error\"").unwrap(),
-        "Incorrect email or password."
-    );
+    assert_eq!(error_summary(&html), ["Incorrect email or password."]);
     assert!(
         !html.contains("/verify/resend"),
         "nothing for a wrong password"
@@ -500,7 +506,7 @@ async fn with_required_verification_login_offers_to_send_the_link_again() {
     assert_eq!(response.status(), 400);
     assert_no_token_cookies(&response);
     let html = response.text().await.unwrap();
-    assert_eq!(text_of(&html, "id=\"login-error\"").unwrap(), NOT_VERIFIED);
+    assert_eq!(error_summary(&html), [NOT_VERIFIED]);
     let form = &html[html
         .find("id=\"resend-verification-form\"")
         .expect("resend form")..];
@@ -591,5 +597,11 @@ async fn too_many_logins_show_the_429_page_with_retry_after() {
     let html = response.text().await.unwrap();
     assert!(html.contains("Too many attempts"), "{html}");
     assert!(html.contains("Please try again in"), "{html}");
+    assert_eq!(
+        text_of(&html, "id=\"reset-your-password\"").as_deref(),
+        Some("Reset your password"),
+        "the way in that needs no password"
+    );
+    assert!(html.contains("href=\"/forgot-password\""), "{html}");
     assert_eq!(live_sessions(&app, EMAIL), 0);
 }

@@ -163,6 +163,109 @@ async fn a_user_agent_with_markup_is_escaped() {
     assert!(unescape(shown).contains(hostile), "{shown}");
 }
 
+const CHROME_ON_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                                 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const SAFARI_ON_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) \
+                                AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 \
+                                Mobile/15E148 Safari/604.1";
+
+#[tokio::test]
+async fn sessions_are_named_as_people_name_their_devices() {
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
+    let cases = [
+        (CHROME_ON_WINDOWS, "Chrome on Windows"),
+        (SAFARI_ON_IPHONE, "Safari on iPhone"),
+        ("curl/8.5", "API client (curl/8.5)"),
+    ];
+    let mut sessions = Vec::new();
+    for (agent, _) in cases {
+        sessions.push(session_of(&login_from(&app, USER, agent).await.access));
+    }
+
+    let html = browser.page(ACCOUNT).await;
+
+    let rows = session_rows(&html);
+    for ((agent, name), id) in cases.iter().zip(&sessions) {
+        let shown = row(&rows, id);
+        assert_eq!(
+            text_of(shown, "class=\"device-name\"").as_deref(),
+            Some(*name),
+            "{agent}"
+        );
+        assert!(
+            unescape(shown).contains(&format!("title=\"{agent}\"")),
+            "the whole user agent on hover: {shown}"
+        );
+        assert!(
+            shown.contains(&format!("aria-label=\"Sign out {name}\"")),
+            "the button names its session: {shown}"
+        );
+    }
+    let this = row(&rows, &browser.session());
+    assert_eq!(
+        text_of(this, "class=\"device-name\"").as_deref(),
+        Some("Unknown device")
+    );
+}
+
+#[tokio::test]
+async fn sessions_show_their_address_and_when_in_words_with_the_exact_time() {
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
+    let phone = login_from(&app, USER, PHONE).await;
+    let phone = session_of(&phone.access);
+    let three_days_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 86_400 - 100;
+    app.execute(&format!(
+        "UPDATE sessions SET created_at = {three_days_ago}, \
+         last_used_at = {three_days_ago} + 86400 WHERE id = '{phone}'"
+    ));
+
+    let html = browser.page(ACCOUNT).await;
+
+    let rows = session_rows(&html);
+    let shown = row(&rows, &phone);
+    assert_eq!(
+        text_of(shown, "class=\"device-address").as_deref(),
+        Some("127.0.0.1"),
+        "{shown}"
+    );
+    let started = &shown[shown.find("class=\"session-started\"").unwrap()..];
+    assert_eq!(text_of(started, "<time").as_deref(), Some("3 days ago"));
+    let exact = text_of(started, "class=\"when-exact\"").unwrap();
+    assert!(exact.ends_with(" UTC"), "the exact time, shown: {exact}");
+    assert!(
+        started.contains(&format!("title=\"{exact}\"")),
+        "and on hover: {started}"
+    );
+    let datetime = &started[started.find("datetime=\"").unwrap() + 10..];
+    let datetime = &datetime[..datetime.find('"').unwrap()];
+    assert!(
+        datetime.len() == 20 && datetime.ends_with('Z'),
+        "machine-readable: {datetime}"
+    );
+    let active = &shown[shown.find("class=\"session-active\"").unwrap()..];
+    assert_eq!(text_of(active, "<time").as_deref(), Some("2 days ago"));
+    let here = row(&rows, &browser.session());
+    let here_active = &here[here.find("class=\"session-active\"").unwrap()..];
+    assert_eq!(text_of(here_active, "<time").as_deref(), Some("just now"));
+}
+
+#[tokio::test]
+async fn expired_sessions_are_not_listed() {
+    let app = spawn_page_app().await;
+    let browser = PageClient::user(&app, USER).await;
+    let phone = session_of(&login_from(&app, USER, PHONE).await.access);
+    app.execute(&format!(
+        "UPDATE sessions SET expires_at = 1 WHERE id = '{phone}'"
+    ));
+
+    let rows = session_rows(&browser.page(ACCOUNT).await);
+
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, browser.session());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signing out one other session
 

@@ -59,9 +59,9 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.wait_for_location("/login").await;
     browser.log_in(EMAIL, "not the right password at all").await;
     browser
-        .wait_for_text(".form-error", "Incorrect email or password")
+        .wait_for_text(".error-summary", "Incorrect email or password")
         .await;
-    assert_eq!(browser.find_all(".form-error").await.len(), 1);
+    assert_eq!(browser.find_all(".error-summary li").await.len(), 1);
     assert_eq!(browser.current_url().await.path(), "/login");
     browser.find("form#login-form").await;
     browser.screenshot("login-refused").await;
@@ -97,7 +97,7 @@ async fn signup_logout_failed_login_login_change_password() {
     browser.goto("/login").await;
     browser.log_in(EMAIL, PASSWORD).await;
     browser
-        .wait_for_text(".form-error", "Incorrect email or password")
+        .wait_for_text(".error-summary", "Incorrect email or password")
         .await;
     assert_eq!(browser.current_url().await.path(), "/login");
     browser.screenshot("old-password-refused").await;
@@ -132,4 +132,47 @@ async fn account_page_sends_anonymous_visitors_to_log_in() {
     );
     browser.screenshot("login").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn delete_the_account_with_its_password() {
+    let app = spawn_app().await;
+    app.register(EMAIL, PASSWORD).await;
+    let Some(browser) = Browser::launch("delete-account", &app.base_url).await else {
+        return;
+    };
+    browser.goto("/login").await;
+    browser.log_in(EMAIL, PASSWORD).await;
+    browser.wait_for_location("/account").await;
+
+    // A wrong password: the summary takes the focus and names the field.
+    browser
+        .fill(
+            "form#delete-account-form input[name=delete_password]",
+            "not my password",
+        )
+        .await;
+    browser.submit("form#delete-account-form").await;
+    browser
+        .wait_for_text("#error-summary", "That is not your current password.")
+        .await;
+    browser.screenshot("delete-refused").await;
+
+    browser
+        .fill(
+            "form#delete-account-form input[name=delete_password]",
+            PASSWORD,
+        )
+        .await;
+    browser.scroll_to("#delete-account").await;
+    browser.screenshot("delete-form").await;
+    browser.submit("form#delete-account-form").await;
+    browser.wait_for_location("/").await;
+    browser
+        .wait_for_text(".flash", "Your account has been deleted")
+        .await;
+    assert!(browser.find_all("form#logout-form").await.is_empty());
+    browser.close().await;
+
+    assert_eq!(app.api_login(EMAIL, PASSWORD).await.0, 400);
 }

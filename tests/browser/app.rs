@@ -118,6 +118,23 @@ impl TestApp {
         (status, token)
     }
 
+    /// Logs in through the JSON API as a client with this `User-Agent` (another device).
+    pub async fn api_login_from(&self, email: &str, password: &str, user_agent: &str) {
+        let response = self
+            .http
+            .post(self.url("/auth/jwt/login"))
+            .header("user-agent", user_agent)
+            .form(&[("username", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status().as_u16(),
+            200,
+            "API login from {user_agent}"
+        );
+    }
+
     /// An access token for `email`, failing the test if the login is refused.
     pub async fn access_token(&self, email: &str, password: &str) -> String {
         match self.api_login(email, password).await {

@@ -102,9 +102,9 @@ async fn forgot_password_link_sets_a_new_password() {
     browser.screenshot("forgot-password-filled").await;
     browser.submit("form#forgot-password-form").await;
 
-    browser.wait_for_location("/login").await;
+    browser.wait_for_location("/forgot-password/sent").await;
     browser
-        .wait_for_text(".flash", &format!("If an account exists for {EMAIL}"))
+        .wait_for_text("#check-inbox", &format!("If an account exists for {EMAIL}"))
         .await;
     browser.screenshot("reset-link-sent").await;
 
@@ -157,22 +157,12 @@ async fn forgot_password_link_sets_a_new_password() {
     assert_eq!(browser.text("#account-email").await, EMAIL);
     browser.screenshot("account-after-reset").await;
 
-    // The link is spent.
+    // The link is spent, and says so as it opens, before anyone types a password.
     browser.goto(&link).await;
-    browser.find("form#reset-password-form").await;
-    browser
-        .fill(
-            "form#reset-password-form input[name=new_password]",
-            PASSWORD,
-        )
-        .await;
-    browser
-        .fill(
-            "form#reset-password-form input[name=new_password_confirm]",
-            PASSWORD,
-        )
-        .await;
-    browser.submit("form#reset-password-form").await;
+    assert!(browser
+        .find_all("form#reset-password-form")
+        .await
+        .is_empty());
     browser
         .wait_for_text("#bad-link", "already been used")
         .await;
@@ -243,4 +233,46 @@ async fn account_page_sends_a_verification_link_that_verifies_the_address() {
         app.get_json("/users/me", &token).await.1["is_verified"],
         true
     );
+}
+
+#[tokio::test]
+async fn change_email_through_the_link_sent_to_the_new_address() {
+    const NEW_EMAIL: &str = "jules.marlow@example.org";
+    let app = spawn_app().await;
+    app.register(EMAIL, PASSWORD).await;
+    let Some(browser) = Browser::launch("change-email", &app.base_url).await else {
+        return;
+    };
+    browser.goto("/login").await;
+    browser.log_in(EMAIL, PASSWORD).await;
+    browser.wait_for_location("/account").await;
+
+    browser
+        .fill("form#email-form input[name=new_email]", NEW_EMAIL)
+        .await;
+    browser
+        .fill("form#email-form input[name=email_password]", PASSWORD)
+        .await;
+    browser.scroll_to("#change-email").await;
+    browser.screenshot("email-form-filled").await;
+    browser.submit("form#email-form").await;
+    browser
+        .wait_for_text(".flash", &format!("Check your inbox at {NEW_EMAIL}"))
+        .await;
+    assert_eq!(browser.text("#account-email").await, EMAIL, "not yet");
+
+    let link = emailed_link(&app, "/account/email/confirm").await;
+    browser.goto(&link).await;
+    browser.screenshot("confirm-new-email").await;
+    browser.submit("form#confirm-email-form").await;
+    browser.wait_for_location("/account").await;
+    browser
+        .wait_for_text(".flash", &format!("Your email address is now {NEW_EMAIL}"))
+        .await;
+    assert_eq!(browser.text("#account-email").await, NEW_EMAIL);
+    browser.screenshot("email-changed").await;
+    browser.close().await;
+
+    assert_eq!(app.api_login(EMAIL, PASSWORD).await.0, 400);
+    app.access_token(NEW_EMAIL, PASSWORD).await;
 }

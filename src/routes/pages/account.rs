@@ -1,24 +1,26 @@
 //! `/account`: the signed-in user's details, the change-password form, and their sessions.
 
 use actix_session::Session;
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::{ClientId, User};
+use super::recovery as recovery_pages;
+use crate::domain::{device_name, ClientId, Email, User};
 use crate::routes::web::errors::PageError;
-use crate::routes::web::extractors::{Authenticated, SignedIn};
+use crate::routes::web::extractors::{Authenticated, SignedIn, Visitor};
 use crate::routes::web::{
-    display_time, flash, render, see_other, signed_in_redirect, CsrfForm, FieldErrors, Layout,
-    NoFields,
+    display_time, email_error, flash, render, see_other, signed_in_redirect, signed_out_redirect,
+    CsrfForm, FieldErrors, Layout, NoFields, When,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
+use crate::services::recovery::LinkPurpose;
 use crate::services::sessions::LogoutScope;
 use crate::services::users::OwnChanges;
-use crate::services::{mfa, oidc, sessions, users, ServiceError};
+use crate::services::{mfa, oidc, recovery, sessions, users, ServiceError};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -45,9 +47,14 @@ struct AppView {
 /// One signed-in device, ready to display.
 struct SessionView {
     id: String,
+    /// "Chrome on Windows".
     device: String,
-    started: String,
-    last_active: String,
+    /// The whole user agent, for whoever wants the detail.
+    user_agent: String,
+    /// The client address it started from, or "".
+    address: String,
+    started: When,
+    last_active: When,
     current: bool,
 }
 
@@ -79,16 +86,17 @@ async fn page(
     errors: FieldErrors,
 ) -> Result<AccountPage, PageError> {
     let current = auth.grant.session_id.to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sessions = sessions::list_live(state, auth.user.id)
         .await?
         .into_iter()
         .map(|live| SessionView {
             current: live.id == current,
-            device: live
-                .user_agent
-                .unwrap_or_else(|| "Unknown device".to_owned()),
-            started: display_time(live.created_at),
-            last_active: display_time(live.last_used_at),
+            device: device_name(live.user_agent.as_deref()),
+            user_agent: live.user_agent.unwrap_or_default(),
+            address: live.ip_address.unwrap_or_default(),
+            started: When::of(live.created_at, now),
+            last_active: When::of(live.last_used_at, now),
             id: live.id,
         })
         .collect();
@@ -198,10 +206,28 @@ pub async fn change_password(
     CsrfForm(form): CsrfForm<PasswordFields>,
     SignedIn(auth): SignedIn,
 ) -> Result<HttpResponse, PageError> {
+    // Every error at once, in the order of the fields.
     let mut errors = FieldErrors::default();
-    if form.new_password != form.new_password_confirm {
+    if form.current_password.is_empty() {
+        errors.add("current_password", "Enter your current password");
+    }
+    if form.new_password.is_empty() {
+        errors.add("new_password", "Enter a new password");
+    } else if let Err(why) = state
+        .password_policy
+        .parse(&form.new_password, &auth.user.email)
+    {
+        errors.add("new_password", why.to_string());
+    }
+    if form.new_password_confirm.is_empty() && !form.new_password.is_empty() {
+        errors.add(
+            "new_password_confirm",
+            "Enter the new password again to confirm it",
+        );
+    } else if form.new_password != form.new_password_confirm {
         errors.add("new_password_confirm", "The two passwords don’t match.");
-    } else {
+    }
+    if errors.is_empty() {
         let changes = OwnChanges {
             password: Some(form.new_password.into()),
             current_password: Some(form.current_password.into()),
@@ -211,7 +237,7 @@ pub async fn change_password(
         let ctx = Context::user(&auth.user, origin);
         match users::update_own(&state, &ctx, &auth.user, changes).await {
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
+                let tokens = sessions::start(&state, &user, &ctx.origin).await?;
                 flash::success(
                     &session,
                     "Password changed. You have been signed out everywhere else.",
@@ -227,4 +253,187 @@ pub async fn change_password(
     }
     let page = page(&state, &session, &auth, errors).await?;
     render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Deserialize)]
+pub struct EmailFields {
+    #[serde(default)]
+    new_email: String,
+    #[serde(default)]
+    email_password: String,
+}
+
+/// Asks to move the account to another address: a link goes there, and nothing changes
+/// until it is opened.
+pub async fn change_email(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<EmailFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    let email = Email::parse(&form.new_email)
+        .map_err(|_| errors.add("new_email", email_error(&form.new_email)))
+        .ok();
+    if let Some(email) = &email {
+        if email.as_str() == auth.user.email {
+            errors.add("new_email", "That is already your email address");
+        }
+    }
+    if form.email_password.is_empty() {
+        errors.add("email_password", "Enter your current password");
+    }
+    if let (Some(email), true) = (email, errors.is_empty()) {
+        let ctx = Context::user(&auth.user, origin);
+        let shown = email.to_string();
+        let password = form.email_password.into();
+        match recovery::request_email_change(&state, &ctx, &auth.user, email, password).await {
+            Ok(()) => {
+                flash::success(
+                    &session,
+                    format!(
+                        "Check your inbox at {shown}: open the link we’ve sent there to finish \
+                         changing your address. Until then, nothing changes."
+                    ),
+                );
+                return Ok(see_other("/account"));
+            }
+            Err(ServiceError::BadCurrentPassword) => {
+                errors.add("email_password", "That is not your current password.")
+            }
+            Err(ServiceError::EmailTaken) => errors.add(
+                "new_email",
+                "Another account already uses this email address.",
+            ),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let page = page(&state, &session, &auth, errors).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+#[derive(Template)]
+#[template(path = "confirm_email_change.html")]
+struct ConfirmEmailPage {
+    layout: Layout,
+    token: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenFields {
+    #[serde(default)]
+    token: String,
+}
+
+/// The page the link to a new address opens: a button, as opening it alone changes nothing.
+pub async fn confirm_email_form(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<TokenFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let layout = Layout::new(&state, &session, visitor.as_ref())?;
+    let token = query.into_inner().token;
+    if !recovery::link_works(&state, &token, LinkPurpose::ChangeEmail).await? {
+        return recovery_pages::bad_email_change_link(layout);
+    }
+    render(StatusCode::OK, &ConfirmEmailPage { layout, token })
+}
+
+/// Moves the account to the new address; this browser stays signed in if it is the
+/// account's, every other session ends.
+pub async fn confirm_email(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<TokenFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let ctx = Context::anonymous(origin);
+    let keep = visitor
+        .as_ref()
+        .map(|auth| (auth.user.id, auth.grant.session_id));
+    match recovery::confirm_email_change(&state, &ctx, &form.token, keep).await {
+        Ok(user) => {
+            flash::success(
+                &session,
+                format!(
+                    "Your email address is now {}. We’ve told your old address.",
+                    user.email
+                ),
+            );
+            let stays = visitor.is_some_and(|auth| auth.user.id == user.id);
+            Ok(see_other(if stays { "/account" } else { "/login" }))
+        }
+        Err(ServiceError::BadToken) => {
+            recovery_pages::bad_email_change_link(Layout::new(&state, &session, visitor.as_ref())?)
+        }
+        Err(ServiceError::EmailTaken) => {
+            flash::error(
+                &session,
+                "Another account started using that address in the meantime, so yours was not \
+                 changed.",
+            );
+            Ok(see_other("/account"))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeleteFields {
+    #[serde(default)]
+    delete_password: String,
+}
+
+/// Deletes the account, after the current password.
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<DeleteFields>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = FieldErrors::default();
+    if form.delete_password.is_empty() {
+        errors.add("delete_password", "Enter your current password");
+    } else {
+        let ctx = Context::user(&auth.user, origin);
+        let password = form.delete_password.into();
+        match users::delete_own(&state, &ctx, &auth.user, password).await {
+            Ok(()) => {
+                flash::success(&session, "Your account has been deleted. Goodbye!");
+                return signed_out_redirect(&state, &session, "/");
+            }
+            Err(ServiceError::BadCurrentPassword) => {
+                errors.add("delete_password", "That is not your current password.")
+            }
+            Err(ServiceError::LastSuperuser) => errors.add(
+                "delete_password",
+                "You are the last superuser: make someone else a superuser before you delete \
+                 your account.",
+            ),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let page = page(&state, &session, &auth, errors).await?;
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+/// "Download my data": everything kept about the account, as a JSON file.
+pub async fn download_data(
+    state: web::Data<AppState>,
+    SignedIn(auth): SignedIn,
+) -> Result<HttpResponse, PageError> {
+    let data = users::export_own(&state, &auth.user).await?;
+    let body = serde_json::to_vec_pretty(&data).map_err(PageError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"gatehouse-account.json\"",
+        ))
+        .body(body))
 }

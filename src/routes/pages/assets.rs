@@ -1,4 +1,4 @@
-//! `/static/*`: the stylesheet, the icon and the passkey script, compiled into the binary so it runs from anywhere.
+//! `/static/*`: the stylesheet, the icon, the passkey script and the forms' script, compiled into the binary so it runs from anywhere.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -21,6 +21,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "passkeys.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../static/passkeys.js"),
+    ),
+    (
+        "forms.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/forms.js"),
     ),
 ];
 

@@ -14,8 +14,8 @@ use crate::domain::Email;
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::Visitor;
 use crate::routes::web::{
-    flash, next_or, render, signed_in_redirect, signed_out_redirect, CsrfForm, FieldErrors, Layout,
-    NoFields,
+    email_error, flash, next_or, render, see_other, signed_in_redirect, signed_out_redirect,
+    CsrfForm, FieldErrors, Layout, NoFields,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
@@ -45,6 +45,9 @@ pub async fn signup_form(
     session: Session,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
+    if visitor.is_some() {
+        return Ok(see_other(AFTER_LOGIN));
+    }
     let page = SignupPage {
         layout: Layout::new(&state, &session, visitor.as_ref())?,
         email: String::new(),
@@ -60,11 +63,22 @@ pub async fn signup(
     CsrfForm(form): CsrfForm<SignupFields>,
     Visitor(previous): Visitor,
 ) -> Result<HttpResponse, PageError> {
+    // Every error at once, in the order of the fields.
     let mut errors = FieldErrors::default();
     let email = Email::parse(&form.email)
-        .map_err(|e| errors.add("email", format!("Enter a valid email address ({e}).")))
+        .map_err(|_| errors.add("email", email_error(&form.email)))
         .ok();
-    if form.password != form.password_confirm {
+    if form.password.is_empty() {
+        errors.add("password", "Enter a password");
+    } else if let Err(why) = state
+        .password_policy
+        .parse(&form.password, form.email.trim())
+    {
+        errors.add("password", why.to_string());
+    }
+    if form.password_confirm.is_empty() && !form.password.is_empty() {
+        errors.add("password_confirm", "Enter the password again to confirm it");
+    } else if form.password != form.password_confirm {
         errors.add("password_confirm", "The two passwords don’t match.");
     }
     if let (Some(email), true) = (email, errors.is_empty()) {
@@ -84,7 +98,7 @@ pub async fn signup(
                 return signed_out_redirect(&state, &session, "/login");
             }
             Ok(user) => {
-                let tokens = sessions::start(&state, &user, ctx.origin.user_agent.clone()).await?;
+                let tokens = sessions::start(&state, &user, &ctx.origin).await?;
                 end_previous_session(&state, &ctx, previous).await?;
                 flash::success(&session, "Welcome to Gatehouse! Your account is ready.");
                 if state.mfa_policy.applies_to(user.is_superuser) {
@@ -93,9 +107,10 @@ pub async fn signup(
                 }
                 return signed_in_redirect(&state, &session, &tokens, AFTER_LOGIN);
             }
-            Err(ServiceError::EmailTaken) => errors.add(
+            Err(ServiceError::EmailTaken) => errors.add_with_link(
                 "email",
-                "An account with this email already exists. Log in instead?",
+                "An account with this email already exists.",
+                ("/login", "Log in instead"),
             ),
             Err(ServiceError::WeakPassword(why)) => errors.add("password", why.to_string()),
             Err(other) => return Err(other.into()),
@@ -115,7 +130,8 @@ struct LoginPage {
     layout: Layout,
     email: String,
     next: String,
-    error: &'static str,
+    /// One message for every failure, in the summary.
+    errors: FieldErrors,
     /// The password was right but the address is not verified: offer to send the link again.
     unverified: bool,
     /// Passkeys are on (`PUBLIC_URL` names a domain): offer "Sign in with a passkey".
@@ -136,6 +152,11 @@ pub async fn login_form(
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let next = next_or(query.next.as_deref(), AFTER_LOGIN);
+    // Someone signed in has nothing to do here, unless an application asks them to log in
+    // again (`prompt=login`, `max_age`): then the form is the point.
+    if visitor.is_some() && !next.as_str().starts_with(AUTHORIZE) {
+        return Ok(see_other(AFTER_LOGIN));
+    }
     let page = LoginPage {
         layout: Layout::new(&state, &session, visitor.as_ref())?,
         email: query
@@ -144,7 +165,7 @@ pub async fn login_form(
             .map(|hint| hint.trim().chars().take(320).collect())
             .unwrap_or_default(),
         next: next.to_string(),
-        error: "",
+        errors: FieldErrors::default(),
         unverified: false,
         passkeys: state.passkeys.is_some(),
     };
@@ -183,7 +204,7 @@ pub async fn login(
                 email: form.email,
                 next: next.to_string(),
                 // One message for every failure: the page must not tell which part was wrong.
-                error: "Incorrect email or password.",
+                errors: form_error("Incorrect email or password."),
                 unverified: false,
                 passkeys: state.passkeys.is_some(),
             };
@@ -195,7 +216,9 @@ pub async fn login(
                 layout: Layout::new(&state, &session, previous.as_ref())?,
                 email: form.email,
                 next: next.to_string(),
-                error: "Please verify your email address first: check your inbox for the link.",
+                errors: form_error(
+                    "Please verify your email address first: check your inbox for the link.",
+                ),
                 unverified: true,
                 passkeys: state.passkeys.is_some(),
             };
@@ -203,6 +226,16 @@ pub async fn login(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+/// The address of the authorization endpoint, whose requests may ask for a fresh login.
+const AUTHORIZE: &str = "/oauth/authorize";
+
+/// A message about the whole login form, which points at its first field.
+fn form_error(message: &'static str) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    errors.add_to_form("email", message);
+    errors
 }
 
 pub async fn logout(

@@ -42,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(page(recovery::forgot_password_form))
                 .post(recovery::forgot_password),
         )
+        .service(web::resource("/forgot-password/sent").route(page(recovery::link_sent)))
         .service(
             web::resource("/reset-password")
                 .route(page(recovery::reset_password_form))
@@ -55,6 +56,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/verify/resend").post(recovery::resend_verification))
         .service(web::resource("/account").route(page(account::show)))
         .service(web::resource("/account/password").post(account::change_password))
+        .service(web::resource("/account/email").post(account::change_email))
+        .service(
+            web::resource("/account/email/confirm")
+                .route(page(account::confirm_email_form))
+                .post(account::confirm_email),
+        )
+        .service(web::resource("/account/delete").post(account::delete_account))
+        .service(web::resource("/account/data").route(page(account::download_data)))
         .service(web::resource("/account/verify-email").post(recovery::send_verification))
         .service(web::resource("/account/sessions/end-others").post(account::end_other_sessions))
         .service(web::resource("/account/sessions/{id}/end").post(account::end_session))

@@ -14,10 +14,12 @@ use crate::domain::Email;
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{SignedIn, Visitor};
 use crate::routes::web::{
-    flash, render, see_other, signed_out_redirect, CsrfForm, FieldErrors, Layout, NoFields,
+    email_error, flash, render, see_other, signed_out_redirect, CsrfForm, FieldErrors, Layout,
+    NoFields,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
+use crate::services::recovery::LinkPurpose;
 use crate::services::{recovery, ServiceError};
 use crate::state::AppState;
 
@@ -58,9 +60,9 @@ pub async fn forgot_password(
 ) -> Result<HttpResponse, PageError> {
     let email = match Email::parse(&form.email) {
         Ok(email) => email,
-        Err(e) => {
+        Err(_) => {
             let mut errors = FieldErrors::default();
-            errors.add("email", format!("Enter a valid email address ({e})."));
+            errors.add("email", email_error(&form.email));
             let page = ForgotPasswordPage {
                 layout: Layout::new(&state, &session, visitor.as_ref())?,
                 email: form.email,
@@ -71,11 +73,41 @@ pub async fn forgot_password(
     };
     let shown = email.to_string();
     recovery::forgot_password(&state, &Context::anonymous(origin), email).await?;
-    flash::success(
-        &session,
-        format!("If an account exists for {shown}, we’ve sent it a link to reset the password."),
-    );
-    Ok(see_other("/login"))
+    session
+        .insert(LINK_SENT_TO, shown)
+        .map_err(PageError::internal)?;
+    Ok(see_other("/forgot-password/sent"))
+}
+
+/// The page session's note of the address a reset link was asked for, for "Check your inbox".
+const LINK_SENT_TO: &str = "reset_link_sent_to";
+
+#[derive(Template)]
+#[template(path = "check_inbox.html")]
+struct CheckInboxPage {
+    layout: Layout,
+    email: String,
+    valid_for: String,
+}
+
+/// "Check your inbox", after asking for a reset link.
+pub async fn link_sent(
+    state: web::Data<AppState>,
+    session: Session,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let Some(email) = session
+        .get::<String>(LINK_SENT_TO)
+        .map_err(PageError::internal)?
+    else {
+        return Ok(see_other("/forgot-password"));
+    };
+    let page = CheckInboxPage {
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
+        email,
+        valid_for: recovery::reset_link_lifetime(&state),
+    };
+    render(StatusCode::OK, &page)
 }
 
 #[derive(Template)]
@@ -114,7 +146,10 @@ pub async fn reset_password_form(
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let layout = Layout::new(&state, &session, visitor.as_ref())?;
-    match query.into_inner().token.filter(|token| !token.is_empty()) {
+    let token = query.into_inner().token.unwrap_or_default();
+    // A dead link says so now, before anyone types a new password.
+    let works = recovery::link_works(&state, &token, LinkPurpose::Reset).await?;
+    match works.then_some(token) {
         Some(token) => {
             let page = ResetPasswordPage {
                 layout,
@@ -147,9 +182,18 @@ pub async fn reset_password(
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let mut errors = FieldErrors::default();
-    if form.new_password != form.new_password_confirm {
+    if form.new_password.is_empty() {
+        errors.add("new_password", "Enter a new password");
+    }
+    if form.new_password_confirm.is_empty() && !form.new_password.is_empty() {
+        errors.add(
+            "new_password_confirm",
+            "Enter the new password again to confirm it",
+        );
+    } else if form.new_password != form.new_password_confirm {
         errors.add("new_password_confirm", "The two passwords don’t match.");
-    } else {
+    }
+    if errors.is_empty() {
         let ctx = Context::anonymous(origin);
         match recovery::reset_password(&state, &ctx, &form.token, form.new_password.into()).await {
             Ok(_) => {
@@ -199,7 +243,9 @@ pub async fn verify_form(
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
     let layout = Layout::new(&state, &session, visitor.as_ref())?;
-    match query.into_inner().token.filter(|token| !token.is_empty()) {
+    let token = query.into_inner().token.unwrap_or_default();
+    let works = recovery::link_works(&state, &token, LinkPurpose::Verify).await?;
+    match works.then_some(token) {
         Some(token) => render(StatusCode::OK, &VerifyEmailPage { layout, token }),
         None => bad_verify_link(layout),
     }
@@ -231,6 +277,17 @@ pub async fn verify(
         Err(other) => return Err(other.into()),
     }
     Ok(see_other("/account"))
+}
+
+/// The 400 page of a dead link to confirm a new address.
+pub(super) fn bad_email_change_link(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = BadLinkPage {
+        layout,
+        message: "This link to confirm a new email address is invalid, has expired or has \
+                  already been used.",
+        next_step: NextStep::AccountPage,
+    };
+    render(StatusCode::BAD_REQUEST, &page)
 }
 
 fn bad_verify_link(layout: Layout) -> Result<HttpResponse, PageError> {

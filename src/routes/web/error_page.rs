@@ -11,7 +11,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             PageError::LoginRequired { .. } => StatusCode::SEE_OTHER,
-            PageError::Forbidden | PageError::MfaRequired | PageError::CsrfFailed => {
+            PageError::Forbidden(_) | PageError::MfaRequired(_) | PageError::CsrfFailed => {
                 StatusCode::FORBIDDEN
             }
             PageError::NotFound => StatusCode::NOT_FOUND,
@@ -68,13 +68,16 @@ struct ErrorPage {
     status: u16,
     heading: &'static str,
     message: String,
+    /// Too many attempts: offer the way in that needs no password.
+    offer_reset: bool,
 }
 
 /// The page for an error; falls back to plain text if even that cannot render.
 pub(super) fn error_page(error: &PageError) -> HttpResponse {
     let layout = Layout::bare();
     let (heading, message): (&str, String) = match error {
-        PageError::Forbidden => {
+        PageError::Forbidden(header) => {
+            let layout = Layout::for_error(header.as_deref());
             let message = "This page is for superusers. If you need access, ask one of them.";
             let fix = ("", "");
             return fallback(render(
@@ -86,7 +89,8 @@ pub(super) fn error_page(error: &PageError) -> HttpResponse {
                 },
             ));
         }
-        PageError::MfaRequired => {
+        PageError::MfaRequired(header) => {
+            let layout = Layout::for_error(header.as_deref());
             let message = "Superusers must sign in with a second factor. Set up an \
                            authenticator app or a passkey on your account’s security page, then \
                            sign out and in again.";
@@ -144,6 +148,7 @@ pub(super) fn error_page(error: &PageError) -> HttpResponse {
         status: status.as_u16(),
         heading,
         message,
+        offer_reset: matches!(error, PageError::TooManyRequests { .. }),
     };
     fallback(render(status, &page))
 }

@@ -383,12 +383,13 @@ pub enum PageError {
     /// 303 to the login page, which sends the browser back to `next` afterwards.
     #[error("login required")]
     LoginRequired { next: Option<LocalPath> },
+    /// 403: a superuser page, and the visitor is not one; the page keeps their header.
     #[error("forbidden")]
-    Forbidden,
+    Forbidden(Option<Box<SignedInHeader>>),
     /// 403: a superuser page, and `MFA_REQUIRED` asks for a second factor this session did
     /// not use.
     #[error("a second factor is required")]
-    MfaRequired,
+    MfaRequired(Option<Box<SignedInHeader>>),
     /// 403: the form did not carry this session's CSRF token, or came from another site.
     #[error("CSRF check failed")]
     CsrfFailed,
@@ -408,6 +409,15 @@ pub enum PageError {
     /// Details go to the log where this is built, never into the page.
     #[error("internal error")]
     Internal,
+}
+
+/// Who an error page's header shows as signed in, and the token of its logout form: a 403
+/// is no reason to look signed out.
+#[derive(Debug)]
+pub struct SignedInHeader {
+    pub email: String,
+    pub is_superuser: bool,
+    pub csrf_token: String,
 }
 
 impl PageError {
@@ -438,7 +448,7 @@ impl From<ServiceError> for PageError {
             ServiceError::NotFound => PageError::NotFound,
             ServiceError::Busy => PageError::Busy,
             ServiceError::Unavailable => PageError::Unavailable,
-            ServiceError::MfaRequired => PageError::MfaRequired,
+            ServiceError::MfaRequired => PageError::MfaRequired(None),
             ServiceError::Throttled(throttled) => PageError::TooManyRequests {
                 retry_after: throttled.retry_after_secs(),
             },

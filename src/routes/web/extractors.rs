@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::cookies::CookiePolicy;
 use super::csrf;
-use super::errors::{ApiError, PageError};
+use super::errors::{ApiError, PageError, SignedInHeader};
 use super::renewal;
 use crate::auth::tokens::AccessGrant;
 use crate::domain::{Client, Scopes, User};
@@ -296,14 +296,25 @@ impl FromRequest for PageSuperuser {
         Box::pin(async move {
             let SignedIn(auth) = signed_in.await?;
             if !auth.user.is_superuser {
-                return Err(PageError::Forbidden);
+                return Err(PageError::Forbidden(signed_in_header(&req, &auth)));
             }
             if !second_factor_policy_met(&req, &auth.grant) {
-                return Err(PageError::MfaRequired);
+                return Err(PageError::MfaRequired(signed_in_header(&req, &auth)));
             }
             Ok(PageSuperuser(auth))
         })
     }
+}
+
+/// The header of the 403 page for someone signed in.
+fn signed_in_header(req: &HttpRequest, auth: &Authenticated) -> Option<Box<SignedInHeader>> {
+    let state = req.app_data::<web::Data<AppState>>()?;
+    let csrf_token = csrf::token(state, &req.get_session(), auth.csrf_session()).ok()?;
+    Some(Box::new(SignedInHeader {
+        email: auth.user.email.clone(),
+        is_superuser: auth.user.is_superuser,
+        csrf_token,
+    }))
 }
 
 /// Whether a superuser's session used a second factor, when `MFA_REQUIRED` asks for one.

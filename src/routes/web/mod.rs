@@ -22,9 +22,9 @@ pub use errors::{ApiError, FieldError, OAuthError, PageError};
 pub use extractors::{
     AuthUser, Authenticated, Caller, PageSuperuser, SignedIn, Superuser, Visitor,
 };
-pub use forms::{next_or, CsrfForm, FieldErrors, NoFields};
+pub use forms::{email_error, next_or, CsrfForm, FieldErrors, FormError, NoFields};
 pub use page::{
     display_date, display_time, format_time, render, see_other, signed_in_redirect,
-    signed_out_redirect, Layout,
+    signed_out_redirect, Layout, When,
 };
 pub use pager::Pager;

@@ -68,6 +68,7 @@ pub async fn exchange_code(
         refresh_token_hash: refresh::hash(&refresh_token),
         ttl_secs: ttl.as_secs() as i64,
         user_agent: ctx.origin.user_agent.clone(),
+        ip_address: ctx.origin.ip.map(|ip| ip.to_string()),
         methods: grant.methods,
         app: Some(sessions::AppBinding {
             client_id: grant.client_id.clone(),
