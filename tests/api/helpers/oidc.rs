@@ -91,9 +91,10 @@ pub struct AppSpec {
 }
 
 impl Default for AppSpec {
+    /// "Acme Notes" and a few random letters: client names are unique.
     fn default() -> AppSpec {
         AppSpec {
-            name: "Acme Notes".into(),
+            name: format!("Acme Notes {}", &random_string()[..6]),
             redirect_uris: vec![REDIRECT_URI.into()],
             post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
             public: false,
