@@ -40,25 +40,17 @@ struct UserChangeset {
 /// Inserts a user; the unique indexes turn a taken address (in any letter case, or a
 /// look-alike of it) into [`DbError::EmailTaken`], however many requests race for it.
 pub fn insert(conn: &mut Conn, new: NewUser<'_>) -> Result<User, DbError> {
-    let now = now();
-    let record = NewUserRecord {
-        id: UserId::new().to_string(),
-        email: new.email.as_str(),
-        email_normalized: new.email.normalized(),
-        email_skeleton: new.email.skeleton(),
-        hashed_password: new.password_hash,
-        is_active: true,
-        is_superuser: new.is_superuser,
-        is_verified: false,
-        created_at: now,
-        updated_at: now,
-    };
-    diesel::insert_into(users::table)
-        .values(&record)
-        .returning(USER_COLUMNS)
-        .get_result::<UserRecord>(conn)
-        .map_err(email_taken_or)?
-        .try_into()
+    insert_imported(
+        conn,
+        ImportedUser {
+            id: UserId::new(),
+            email: new.email,
+            password_hash: new.password_hash,
+            is_active: true,
+            is_superuser: new.is_superuser,
+            is_verified: false,
+        },
+    )
 }
 
 /// An account brought over from another system, with its id, flags and password hash as

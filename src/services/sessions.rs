@@ -278,43 +278,34 @@ pub async fn refresh(
     presented: &str,
 ) -> Result<Refreshed, ServiceError> {
     let rotated = rotate(state, ctx, presented, None).await?;
-    let (session_id, user_id) = (rotated.session_id, rotated.user_id);
-    let found = db::run(&state.pool, move |conn| {
-        let user = sessions::find_user_in_session(conn, user_id, session_id)?;
-        let proof = sessions::login_proof(conn, session_id)?;
-        Ok::<_, db::DbError>(user.zip(proof))
+    // A refreshed token keeps how the session's login was proved.
+    let grant = AccessGrant {
+        user_id: rotated.user.id,
+        session_id: rotated.session_id,
+        refresh_generation: Some(rotated.generation),
+        methods: rotated.proof.methods,
+        auth_time: rotated.proof.auth_time,
+    };
+    Ok(Refreshed {
+        tokens: token_pair(state, grant, rotated.successor)?,
+        user: rotated.user,
+        grant,
     })
-    .await?;
-    match found {
-        Some((user, proof)) if user.is_active => {
-            // A refreshed token keeps how the session's login was proved.
-            let grant = AccessGrant {
-                user_id,
-                session_id,
-                refresh_generation: Some(rotated.generation),
-                methods: proof.methods,
-                auth_time: proof.auth_time,
-            };
-            Ok(Refreshed {
-                tokens: token_pair(state, grant, rotated.successor)?,
-                user,
-                grant,
-            })
-        }
-        _ => Err(ServiceError::RefreshTokenInvalid),
-    }
 }
 
-/// A refresh token just rotated: its session, and the successor to hand out.
+/// A refresh token just rotated: its session, the successor to hand out, and the session's
+/// active user and login proof.
 pub(super) struct Rotated {
     pub session_id: Uuid,
-    pub user_id: UserId,
     pub generation: i64,
     pub successor: String,
+    pub user: User,
+    pub proof: sessions::SessionProof,
 }
 
 /// Rotates a refresh token of a session of `client` (an application's), or of the user's own
-/// when `None`; a token presented again after its successor was used ends its session.
+/// when `None`, and loads the session's user, who must be active; a token presented again
+/// after its successor was used ends its session.
 pub(super) async fn rotate(
     state: &AppState,
     ctx: &Context,
@@ -345,12 +336,24 @@ pub(super) async fn rotate(
             session_id,
             user_id,
             generation,
-        } => Ok(Rotated {
-            session_id,
-            user_id,
-            generation,
-            successor,
-        }),
+        } => {
+            let found = db::run(&state.pool, move |conn| {
+                let user = sessions::find_user_in_session(conn, user_id, session_id)?;
+                let proof = sessions::login_proof(conn, session_id)?;
+                Ok::<_, db::DbError>(user.zip(proof))
+            })
+            .await?;
+            match found {
+                Some((user, proof)) if user.is_active => Ok(Rotated {
+                    session_id,
+                    generation,
+                    successor,
+                    user,
+                    proof,
+                }),
+                _ => Err(ServiceError::RefreshTokenInvalid),
+            }
+        }
         sessions::Rotation::ReuseDetected {
             session_id,
             user_id,

@@ -154,21 +154,11 @@ pub async fn refresh(
     presented: &str,
 ) -> Result<AppTokens, ServiceError> {
     let rotated = rotate(state, ctx, presented, Some(client.id.clone())).await?;
-    let (session_id, user_id) = (rotated.session_id, rotated.user_id);
-    let found = db::run(&state.pool, move |conn| {
-        let user = sessions::find_user_in_session(conn, user_id, session_id)?;
-        let proof = sessions::login_proof(conn, session_id)?;
-        Ok::<_, db::DbError>(user.zip(proof))
-    })
-    .await?;
-    let (user, proof) = match found {
-        Some((user, proof)) if user.is_active => (user, proof),
-        _ => return Err(ServiceError::RefreshTokenInvalid),
-    };
+    let (user, proof) = (rotated.user, rotated.proof);
     let app = proof.app.ok_or(ServiceError::RefreshTokenInvalid)?;
     let grant = AppGrant {
-        user_id,
-        session_id,
+        user_id: user.id,
+        session_id: rotated.session_id,
         client_id: client.id.clone(),
         scopes: app.scopes,
         refresh_generation: rotated.generation,
