@@ -1,5 +1,5 @@
 //! Queries on `email_tokens`: single-use tokens sent by email to reset a password, verify an
-//! address, or confirm a new one. A token is good while it is unused, unexpired, and its user's address is still
+//! address, confirm a new one, or accept an invitation. A token is good while it is unused, unexpired, and its user's address is still
 //! the one it was sent to.
 
 use diesel::prelude::*;
@@ -16,6 +16,8 @@ pub enum Purpose {
     Verify,
     /// Sent to a new address: opening it moves the account there.
     ChangeEmail,
+    /// Sent to an account a superuser made: opening it sets the first password.
+    Invite,
 }
 
 impl Purpose {
@@ -24,6 +26,7 @@ impl Purpose {
             Purpose::Reset => "reset",
             Purpose::Verify => "verify",
             Purpose::ChangeEmail => "change_email",
+            Purpose::Invite => "invite",
         }
     }
 }

@@ -417,6 +417,43 @@ pub fn list_live(conn: &mut Conn, user_id: UserId) -> Result<Vec<LiveSession>, D
         .collect())
 }
 
+/// What a user's earlier sessions (those not yet purged) say of a sign-in from this user
+/// agent and network address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Familiarity {
+    /// The account has never had a session of its own: its first sign-in.
+    FirstSignIn,
+    /// An earlier session came from the same user agent at the same address.
+    Seen,
+    Unseen,
+}
+
+pub fn familiarity(
+    conn: &mut Conn,
+    user_id: UserId,
+    user_agent: Option<&str>,
+    ip_address: Option<&str>,
+) -> Result<Familiarity, DbError> {
+    // The most recent are enough to recognise a device; a bound keeps the answer cheap.
+    let earlier: Vec<(Option<String>, Option<String>)> = sessions::table
+        .filter(sessions::user_id.eq(user_id.to_string()))
+        .filter(sessions::client_id.is_null())
+        .order(sessions::created_at.desc())
+        .limit(200)
+        .select((sessions::user_agent, sessions::ip_address))
+        .load(conn)?;
+    let seen = |(agent, ip): &(Option<String>, Option<String>)| {
+        agent.as_deref() == user_agent && ip.as_deref() == ip_address
+    };
+    Ok(if earlier.is_empty() {
+        Familiarity::FirstSignIn
+    } else if earlier.iter().any(seen) {
+        Familiarity::Seen
+    } else {
+        Familiarity::Unseen
+    })
+}
+
 /// Ends one of a user's live sessions; [`DbError::NotFound`] when it is not theirs, has ended
 /// or has expired.
 pub fn revoke_own(conn: &mut Conn, user_id: UserId, session_id: Uuid) -> Result<(), DbError> {

@@ -40,10 +40,15 @@ pub enum AuditEvent {
     /// Accounts brought over from another system (`gatehouse import`): one event per account,
     /// and one for the run.
     Imported,
+    /// A superuser made an account with a password.
+    UserCreated,
+    /// A superuser made an account and emailed it a link to set its password.
+    UserInvited,
+    InvitationAccepted,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 30] = [
+    pub const ALL: [AuditEvent; 33] = [
         AuditEvent::Signup,
         AuditEvent::LoginSucceeded,
         AuditEvent::LoginFailed,
@@ -74,6 +79,9 @@ impl AuditEvent {
         AuditEvent::ConsentRemoved,
         AuditEvent::AuthorizationCodeReplayed,
         AuditEvent::Imported,
+        AuditEvent::UserCreated,
+        AuditEvent::UserInvited,
+        AuditEvent::InvitationAccepted,
     ];
 
     /// The stored and published name, e.g. `login_failed`.
@@ -109,6 +117,9 @@ impl AuditEvent {
             AuditEvent::ConsentRemoved => "consent_removed",
             AuditEvent::AuthorizationCodeReplayed => "authorization_code_replayed",
             AuditEvent::Imported => "imported",
+            AuditEvent::UserCreated => "user_created",
+            AuditEvent::UserInvited => "user_invited",
+            AuditEvent::InvitationAccepted => "invitation_accepted",
         }
     }
 
@@ -151,6 +162,9 @@ impl AuditEvent {
             AuditEvent::ConsentRemoved => "App access removed",
             AuditEvent::AuthorizationCodeReplayed => "Authorization code replayed",
             AuditEvent::Imported => "Imported",
+            AuditEvent::UserCreated => "Created by a superuser",
+            AuditEvent::UserInvited => "Invited",
+            AuditEvent::InvitationAccepted => "Invitation accepted",
         }
     }
 }

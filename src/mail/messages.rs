@@ -265,6 +265,114 @@ pub fn email_change_confirmation(
     build(mailer, to, "Confirm your new email address", &text, &html)
 }
 
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    invited_by: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    invited_by: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+}
+
+/// "Your Gatehouse invitation", with the link `{public_url}/invitation?token=…` that sets
+/// the account's first password.
+pub fn invitation(
+    mailer: &Mailer,
+    to: &str,
+    invited_by: &str,
+    link: &str,
+    valid_for: &str,
+) -> Result<Composed, MailError> {
+    let text = InvitationText {
+        invited_by,
+        link,
+        valid_for,
+    };
+    let html = InvitationHtml {
+        invited_by,
+        link,
+        valid_for,
+    };
+    build(mailer, to, "Your Gatehouse invitation", &text, &html)
+}
+
+#[derive(Template)]
+#[template(path = "email/new_sign_in.txt")]
+struct NewSignInText<'a> {
+    device: &'a str,
+    when: &'a str,
+    from: &'a str,
+    account_link: &'a str,
+    forgot_password_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_sign_in.html")]
+struct NewSignInHtml<'a> {
+    device: &'a str,
+    when: &'a str,
+    from: &'a str,
+    account_link: &'a str,
+    forgot_password_link: &'a str,
+}
+
+/// What the notice of a sign-in from an unfamiliar device tells the account's owner.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSignIn<'a> {
+    /// The device as people name it: "Firefox on Linux".
+    pub device: &'a str,
+    pub when: &'a str,
+    /// The client's network address, or empty when unknown.
+    pub from: &'a str,
+    /// `{public_url}/account`, where its sessions are listed.
+    pub account_link: &'a str,
+    /// `{public_url}/forgot-password`.
+    pub forgot_password_link: &'a str,
+}
+
+/// "New sign-in to your Gatehouse account", to the account's address.
+pub fn new_sign_in(
+    mailer: &Mailer,
+    to: &str,
+    sign_in: &NewSignIn<'_>,
+) -> Result<Composed, MailError> {
+    let NewSignIn {
+        device,
+        when,
+        from,
+        account_link,
+        forgot_password_link,
+    } = *sign_in;
+    let text = NewSignInText {
+        device,
+        when,
+        from,
+        account_link,
+        forgot_password_link,
+    };
+    let html = NewSignInHtml {
+        device,
+        when,
+        from,
+        account_link,
+        forgot_password_link,
+    };
+    build(
+        mailer,
+        to,
+        "New sign-in to your Gatehouse account",
+        &text,
+        &html,
+    )
+}
+
 fn build(
     mailer: &Mailer,
     to: &str,

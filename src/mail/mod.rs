@@ -16,8 +16,8 @@ use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
 pub use messages::{
-    email_change_confirmation, email_changed, factors_changed, password_reset, verification,
-    Composed, EmailChange, FactorsChange,
+    email_change_confirmation, email_changed, factors_changed, invitation, new_sign_in,
+    password_reset, verification, Composed, EmailChange, FactorsChange, NewSignIn,
 };
 pub use worker::{MailWorker, RunningMailWorker};
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod context;
 pub mod import;
+pub mod invitations;
 pub mod legacy_tokens;
 pub mod maintenance;
 pub mod mfa;

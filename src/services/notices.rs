@@ -6,8 +6,8 @@ use time::macros::format_description;
 
 use super::context::Context;
 use crate::db::{self, outbox};
-use crate::domain::User;
-use crate::mail::{self, Composed, EmailChange, FactorsChange};
+use crate::domain::{device_name, User};
+use crate::mail::{self, Composed, EmailChange, FactorsChange, NewSignIn};
 use crate::state::AppState;
 
 /// Tells the address an account had (`before`) that it now has another (`after`), with when,
@@ -58,6 +58,30 @@ pub(super) async fn factors_changed(state: &AppState, ctx: &Context, user: &User
     match mail::factors_changed(&state.mailer, &user.email, &change) {
         Ok(message) => queue(state, message).await,
         Err(e) => log::error!("could not compose the notice to {}: {e}", user.email),
+    }
+}
+
+/// Tells a user that their account was signed in to from a device it has not been seen on,
+/// and what to do if it was not them.
+pub(super) async fn new_sign_in(state: &AppState, ctx: &Context, user: &User) {
+    let when = now_for_people();
+    let from = ctx.origin.ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let device = device_name(ctx.origin.user_agent.as_deref());
+    let account_link = format!("{}/account", state.public_url);
+    let forgot_password_link = format!("{}/forgot-password", state.public_url);
+    let sign_in = NewSignIn {
+        device: &device,
+        when: &when,
+        from: &from,
+        account_link: &account_link,
+        forgot_password_link: &forgot_password_link,
+    };
+    match mail::new_sign_in(&state.mailer, &user.email, &sign_in) {
+        Ok(message) => queue(state, message).await,
+        Err(e) => log::error!(
+            "could not compose the sign-in notice to {}: {e}",
+            user.email
+        ),
     }
 }
 

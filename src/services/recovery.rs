@@ -28,7 +28,7 @@ pub async fn forgot_password(
     ctx: &Context,
     email: Email,
 ) -> Result<(), ServiceError> {
-    request_email(state, ctx, email, Purpose::Reset).await
+    request_email(state, ctx, email, Requested::Reset).await
 }
 
 /// `POST /auth/request-verify-token`: emails a verification link if an active, unverified
@@ -38,14 +38,21 @@ pub async fn request_verification(
     ctx: &Context,
     email: Email,
 ) -> Result<(), ServiceError> {
-    request_email(state, ctx, email, Purpose::Verify).await
+    request_email(state, ctx, email, Requested::Verify).await
+}
+
+/// The links anyone may ask for by address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requested {
+    Reset,
+    Verify,
 }
 
 async fn request_email(
     state: &Arc<AppState>,
     ctx: &Context,
     email: Email,
-    purpose: Purpose,
+    purpose: Requested,
 ) -> Result<(), ServiceError> {
     state.throttle.check_ip(Bucket::Email, ctx.origin.ip)?;
     count_email_to(state, &email).await?;
@@ -68,16 +75,16 @@ async fn request_email(
 }
 
 /// Whether an account gets this kind of email at all.
-fn wants(user: &User, purpose: Purpose) -> bool {
-    user.is_active && (purpose == Purpose::Reset || !user.is_verified)
+fn wants(user: &User, purpose: Requested) -> bool {
+    user.is_active && (purpose == Requested::Reset || !user.is_verified)
 }
 
 /// Emails a signed-in (or just registered) user a verification link, unless verified already.
 pub async fn send_verification(state: &AppState, user: &User) -> Result<(), ServiceError> {
     let email = Email::parse(&user.email).map_err(|_| ServiceError::NotFound)?;
     count_email_to(state, &email).await?;
-    if wants(user, Purpose::Verify) {
-        send(state, user, Purpose::Verify).await?;
+    if wants(user, Requested::Verify) {
+        send(state, user, Requested::Verify).await?;
     }
     Ok(())
 }
@@ -90,22 +97,24 @@ async fn count_email_to(state: &AppState, email: &Email) -> Result<(), ServiceEr
 /// Stores a fresh token for `user` and queues the email that carries it, in one transaction:
 /// the token exists only if its message is in the outbox, and the message only if its token
 /// is stored. The message survives a restart; the worker delivers it.
-async fn send(state: &AppState, user: &User, purpose: Purpose) -> Result<(), ServiceError> {
+async fn send(state: &AppState, user: &User, purpose: Requested) -> Result<(), ServiceError> {
     let token = refresh::random_token();
-    let (ttl, path) = match purpose {
-        Purpose::Reset => (state.email.reset_token_ttl, "reset-password"),
-        Purpose::Verify | Purpose::ChangeEmail => (state.email.verify_token_ttl, "verify"),
+    let (ttl, path, stored_as) = match purpose {
+        Requested::Reset => (
+            state.email.reset_token_ttl,
+            "reset-password",
+            Purpose::Reset,
+        ),
+        Requested::Verify => (state.email.verify_token_ttl, "verify", Purpose::Verify),
     };
     let link = format!("{}/{path}?token={token}", state.public_url);
     let valid_for = humanize(ttl);
     let message = match purpose {
-        Purpose::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
-        Purpose::Verify | Purpose::ChangeEmail => {
-            mail::verification(&state.mailer, &user.email, &link, &valid_for)
-        }
+        Requested::Reset => mail::password_reset(&state.mailer, &user.email, &link, &valid_for),
+        Requested::Verify => mail::verification(&state.mailer, &user.email, &link, &valid_for),
     }
     .map_err(|e| InternalError::Mail(e.to_string()))?;
-    store_and_queue(state, user, purpose, &token, ttl, None, message).await
+    store_and_queue(state, user, stored_as, &token, ttl, None, message).await
 }
 
 /// Stores a token and queues its message in one transaction, then wakes the worker.

@@ -7,12 +7,13 @@ use uuid::Uuid;
 
 use super::audit;
 use super::context::{Context, Origin};
-use super::{account_limits, second_step, ServiceError};
+use super::{account_limits, notices, second_step, ServiceError};
 use crate::auth::legacy_tokens::is_sessionless;
 use crate::auth::password::Verified;
 use crate::auth::refresh;
 use crate::auth::throttle::{Bucket, LoginJudge};
 use crate::auth::tokens::{AccessGrant, ClientGrant, Grant, TokenError};
+use crate::db::sessions::Familiarity;
 use crate::db::{self, clients, legacy_tokens, sessions, users};
 use crate::domain::LiveSession;
 use crate::domain::{
@@ -150,12 +151,33 @@ pub(super) async fn finish_login(
     let mut event = ctx.own_event(AuditEvent::LoginSucceeded, user);
     event.detail = how;
     audit::record(state, event).await;
+    // Asked before the new session exists, which would otherwise answer for itself.
+    let unfamiliar = is_unfamiliar(state, ctx, user).await?;
     let (tokens, grant) = open(state, user, &ctx.origin, methods).await?;
+    if unfamiliar {
+        notices::new_sign_in(state, ctx, user).await;
+    }
     Ok(LoggedIn {
         tokens,
         grant,
         device_cookie: state.devices.issue(user.id, db::now()),
     })
+}
+
+/// Whether a sign-in comes from a device the account has not been seen on: no device cookie
+/// of the account, and no earlier session from the same user agent at the same address. An
+/// account's first sign-in is familiar by definition (there is nothing to compare it with).
+async fn is_unfamiliar(state: &AppState, ctx: &Context, user: &User) -> Result<bool, ServiceError> {
+    if matches!(judge(state, ctx, Some(user)), LoginJudge::Device(_)) {
+        return Ok(false);
+    }
+    let (id, agent) = (user.id, ctx.origin.user_agent.clone());
+    let ip = ctx.origin.ip.map(|ip| ip.to_string());
+    let familiarity = db::run(&state.pool, move |conn| {
+        sessions::familiarity(conn, id, agent.as_deref(), ip.as_deref())
+    })
+    .await?;
+    Ok(familiarity == Familiarity::Unseen)
 }
 
 /// Checks the current password of a signed-in user before a change that needs it. A check is

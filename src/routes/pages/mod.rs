@@ -7,6 +7,7 @@
 mod account;
 mod admin_audit;
 mod admin_clients;
+mod admin_new_user;
 mod admin_users;
 mod assets;
 mod auth;
@@ -49,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(recovery::reset_password),
         )
         .service(
+            web::resource("/invitation")
+                .route(page(recovery::invitation_form))
+                .post(recovery::accept_invitation),
+        )
+        .service(
             web::resource("/verify")
                 .route(page(recovery::verify_form))
                 .post(recovery::verify),
@@ -85,6 +91,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/account/security/passkeys/{id}/remove").post(security::remove_passkey),
         )
         .service(web::resource("/admin/users").route(page(admin_users::list)))
+        // Before `/admin/users/{id}…`, which would take "new" for an id.
+        .service(
+            web::resource("/admin/users/new")
+                .route(page(admin_new_user::form))
+                .post(admin_new_user::create),
+        )
         .service(
             web::resource("/admin/users/{id}/{action}")
                 .route(page(admin_users::confirm))

@@ -1,5 +1,5 @@
-//! `/forgot-password`, `/reset-password`, `/verify`: the pages behind the links in emails, and
-//! the buttons that ask for a verification link.
+//! `/forgot-password`, `/reset-password`, `/verify`, `/invitation`: the pages behind the links
+//! in emails, and the buttons that ask for a verification link.
 //!
 //! A link only opens a page with a form; the token is spent by that form's POST, because mail
 //! scanners fetch every link in a message and a GET must change nothing.
@@ -20,7 +20,7 @@ use crate::routes::web::{
 use crate::services::context::Context;
 use crate::services::context::Origin;
 use crate::services::recovery::LinkPurpose;
-use crate::services::{recovery, ServiceError};
+use crate::services::{invitations, recovery, ServiceError};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -181,18 +181,7 @@ pub async fn reset_password(
     CsrfForm(form): CsrfForm<ResetFields>,
     Visitor(visitor): Visitor,
 ) -> Result<HttpResponse, PageError> {
-    let mut errors = FieldErrors::default();
-    if form.new_password.is_empty() {
-        errors.add("new_password", "Enter a new password");
-    }
-    if form.new_password_confirm.is_empty() && !form.new_password.is_empty() {
-        errors.add(
-            "new_password_confirm",
-            "Enter the new password again to confirm it",
-        );
-    } else if form.new_password != form.new_password_confirm {
-        errors.add("new_password_confirm", "The two passwords don’t match.");
-    }
+    let mut errors = new_password_errors(&form);
     if errors.is_empty() {
         let ctx = Context::anonymous(origin);
         match recovery::reset_password(&state, &ctx, &form.token, form.new_password.into()).await {
@@ -219,10 +208,101 @@ pub async fn reset_password(
     render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
+/// What is missing from a new password and its confirmation, before the policy is asked.
+fn new_password_errors(form: &ResetFields) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    if form.new_password.is_empty() {
+        errors.add("new_password", "Enter a new password");
+    }
+    if form.new_password_confirm.is_empty() && !form.new_password.is_empty() {
+        errors.add(
+            "new_password_confirm",
+            "Enter the new password again to confirm it",
+        );
+    } else if form.new_password != form.new_password_confirm {
+        errors.add("new_password_confirm", "The two passwords don’t match.");
+    }
+    errors
+}
+
 fn bad_reset_link(layout: Layout) -> Result<HttpResponse, PageError> {
     let page = BadLinkPage {
         layout,
         message: "This password reset link is invalid, has expired or has already been used.",
+        next_step: NextStep::ForgotPassword,
+    };
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+#[derive(Template)]
+#[template(path = "accept_invitation.html")]
+struct InvitationPage {
+    layout: Layout,
+    token: String,
+    errors: FieldErrors,
+}
+
+/// An invitation's link: the form that chooses the account's first password.
+pub async fn invitation_form(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<TokenQuery>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let layout = Layout::new(&state, &session, visitor.as_ref())?;
+    let token = query.into_inner().token.unwrap_or_default();
+    let works = recovery::link_works(&state, &token, LinkPurpose::Invite).await?;
+    match works.then_some(token) {
+        Some(token) => {
+            let page = InvitationPage {
+                layout,
+                token,
+                errors: FieldErrors::default(),
+            };
+            render(StatusCode::OK, &page)
+        }
+        None => bad_invitation_link(layout),
+    }
+}
+
+pub async fn accept_invitation(
+    state: web::Data<AppState>,
+    origin: Origin,
+    session: Session,
+    CsrfForm(form): CsrfForm<ResetFields>,
+    Visitor(visitor): Visitor,
+) -> Result<HttpResponse, PageError> {
+    let mut errors = new_password_errors(&form);
+    if errors.is_empty() {
+        let ctx = Context::anonymous(origin);
+        match invitations::accept(&state, &ctx, &form.token, form.new_password.into()).await {
+            Ok(user) => {
+                flash::success(
+                    &session,
+                    format!("Your password is set. Log in as {} with it.", user.email),
+                );
+                return signed_out_redirect(&state, &session, "/login");
+            }
+            Err(ServiceError::BadToken) => {
+                let layout = Layout::new(&state, &session, visitor.as_ref())?;
+                return bad_invitation_link(layout);
+            }
+            Err(ServiceError::WeakPassword(why)) => errors.add("new_password", why.to_string()),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let page = InvitationPage {
+        layout: Layout::new(&state, &session, visitor.as_ref())?,
+        token: form.token,
+        errors,
+    };
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+fn bad_invitation_link(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = BadLinkPage {
+        layout,
+        message: "This invitation link is invalid, has expired or has already been used.",
         next_step: NextStep::ForgotPassword,
     };
     render(StatusCode::BAD_REQUEST, &page)

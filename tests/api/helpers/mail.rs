@@ -18,6 +18,9 @@ pub async fn spawn_mail_app_with(vars: &[(&str, &str)]) -> TestApp {
     spawn_app_with(&all).await
 }
 
+/// The subject of the notice of a sign-in from a new device.
+pub const SIGN_IN_NOTICE_SUBJECT: &str = "New sign-in to your Gatehouse account";
+
 /// One message of the outbox, decoded.
 #[derive(Debug, Clone)]
 pub struct Email {
@@ -40,6 +43,11 @@ impl Email {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this is the notice of a sign-in from a device the account was not seen on.
+    pub fn is_sign_in_notice(&self) -> bool {
+        self.header("subject") == Some(SIGN_IN_NOTICE_SUBJECT)
     }
 
     /// Whether the message is addressed to `address` (any letter case).
@@ -82,11 +90,21 @@ impl TestApp {
             .collect()
     }
 
-    /// The messages to `address` so far, oldest first.
+    /// The messages to `address` so far, oldest first, but for notices of a sign-in from a
+    /// new device (which any login from another client may send: see
+    /// [`TestApp::sign_in_notices_to`]).
     pub fn emails_to(&self, address: &str) -> Vec<Email> {
         self.outbox()
             .into_iter()
-            .filter(|email| email.is_to(address))
+            .filter(|email| email.is_to(address) && !email.is_sign_in_notice())
+            .collect()
+    }
+
+    /// The notices of a sign-in from a new device sent to `address` so far, oldest first.
+    pub fn sign_in_notices_to(&self, address: &str) -> Vec<Email> {
+        self.outbox()
+            .into_iter()
+            .filter(|email| email.is_to(address) && email.is_sign_in_notice())
             .collect()
     }
 
