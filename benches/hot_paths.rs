@@ -48,6 +48,7 @@ use uuid::Uuid;
 use gatehouse::auth::keys::{generate_jwks, SigningKeys};
 use gatehouse::auth::refresh::{self, RefreshTokens};
 use gatehouse::auth::tokens::{AccessGrant, AccessTokens, Grant};
+use gatehouse::auth::verified_tokens;
 use gatehouse::config::{JwtAlgorithm, JwtSettings, KeySource};
 use gatehouse::db::sessions::{self, NewSession, Rotation, RotationRequest};
 use gatehouse::db::{self, users, Conn};
@@ -119,8 +120,22 @@ fn token_group<'a>(
     });
     let token = tokens.issue(grant).expect("issue").token;
     assert_eq!(tokens.verify(&token).expect("verify"), Grant::User(grant));
-    group.bench_function("verify", |b| {
+    // A token seen before: answered by the cache of verified tokens.
+    group.bench_function("verify_cached", |b| {
         b.iter(|| tokens.verify(black_box(&token)).expect("verify"))
+    });
+    // A token never seen: the signature check, the claims, and the cache's insert. Each
+    // iteration takes the next of more distinct tokens than the cache holds, so every one
+    // misses (and, once it is full, evicts).
+    let fresh: Vec<String> = (0..verified_tokens::CAPACITY * 2)
+        .map(|_| tokens.issue(grant).expect("issue").token)
+        .collect();
+    let mut next = fresh.iter().cycle();
+    group.bench_function("verify_uncached", |b| {
+        b.iter(|| {
+            let token = next.next().expect("an endless cycle");
+            tokens.verify(black_box(token)).expect("verify")
+        })
     });
     group
 }

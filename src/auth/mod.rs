@@ -16,3 +16,4 @@ pub mod pseudonym;
 pub mod refresh;
 pub mod throttle;
 pub mod tokens;
+pub mod verified_tokens;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::keys::SigningKeys;
+use super::verified_tokens::{self, VerifiedTokens};
 use crate::config::JwtSettings;
 use crate::domain::{AuthMethods, ClientId, Scopes, UserId};
 
@@ -120,6 +121,8 @@ pub struct AccessTokens {
     app_issuer: String,
     /// Applications' tokens name the application as their audience; it is checked by hand.
     app_validation: Validation,
+    /// Tokens `verify` has verified, each once; tied to these keys.
+    verified: VerifiedTokens<Grant>,
 }
 
 impl AccessTokens {
@@ -143,6 +146,7 @@ impl AccessTokens {
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
             leeway: settings.leeway.as_secs(),
+            verified: VerifiedTokens::new(verified_tokens::CAPACITY),
             validation,
             app_issuer: app_issuer.to_owned(),
             app_validation,
@@ -230,12 +234,23 @@ impl AccessTokens {
 
     /// Checks signature (with the pinned algorithm and the key named by `kid`), audience,
     /// issuer, expiry, issue time, token type and the identifiers.
+    ///
+    /// A token verified before and not yet expired is answered from memory, without
+    /// checking its signature again (see [`VerifiedTokens`]).
     pub fn verify(&self, token: &str) -> Result<Grant, TokenError> {
-        let (claims, app_token) = self.verify_claims(token)?;
-        if app_token {
-            return app_grant(claims);
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(grant) = self.verified.get(token, now) {
+            return Ok(grant);
         }
-        user_or_client_grant(claims)
+        let (claims, app_token) = self.verify_claims(token)?;
+        let usable_until = claims.exp.saturating_add(self.leeway);
+        let grant = if app_token {
+            app_grant(claims)?
+        } else {
+            user_or_client_grant(claims)?
+        };
+        self.verified.insert(token, grant.clone(), usable_until);
+        Ok(grant)
     }
 
     /// An application's token, and when it expires (Unix seconds).
@@ -395,6 +410,28 @@ mod tests {
     fn claims_of(token: &str) -> serde_json::Value {
         let payload = token.split('.').nth(1).unwrap();
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_a_changed_one_is_not() {
+        let tokens = es256();
+        let grant = grant();
+        let token = tokens.issue(grant).unwrap().token;
+        assert_eq!(tokens.verify(&token).unwrap(), Grant::User(grant));
+        assert_eq!(tokens.verified.len(), 1);
+        assert_eq!(tokens.verify(&token).unwrap(), Grant::User(grant), "a hit");
+
+        // The same claims under a signature one bit off: no hit, and refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(tokens.verify(&forged).is_err());
+        assert!(tokens.verify("not a token").is_err());
+        assert_eq!(tokens.verified.len(), 1, "refused tokens are not kept");
+
+        // Another set of keys (a restart with rotated keys) knows nothing of it.
+        assert!(es256().verify(&token).is_err());
     }
 
     #[test]
