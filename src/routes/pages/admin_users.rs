@@ -460,7 +460,7 @@ pub async fn list(
             filter_select("active", "Status", filter.is_active, "Active", "Inactive"),
             filter_select(
                 "verified",
-                "Email",
+                "Email address",
                 filter.is_verified,
                 "Verified",
                 "Not verified",
