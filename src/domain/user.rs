@@ -138,3 +138,23 @@ pub struct LiveSession {
     /// The client address it started from; `None` for sessions older than that record.
     pub ip_address: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::UserSort;
+
+    #[test]
+    fn a_sort_is_named_in_a_query_string_as_it_parses() {
+        for sort in UserSort::ALL {
+            assert_eq!(UserSort::parse(sort.as_str()), Some(sort));
+        }
+        for unknown in ["", "Email", "created_at", "hashed_password", "last sign in"] {
+            assert_eq!(UserSort::parse(unknown), None, "{unknown}");
+        }
+        assert_eq!(
+            UserSort::default(),
+            UserSort::Created,
+            "newest first by default"
+        );
+    }
+}
