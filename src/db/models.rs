@@ -16,6 +16,7 @@ pub struct UserRecord {
     pub is_superuser: bool,
     pub is_verified: bool,
     pub created_at: i64,
+    pub last_login_at: Option<i64>,
 }
 
 /// The columns of [`UserRecord`], in its order, for `RETURNING` clauses (which cannot take a
@@ -28,6 +29,7 @@ pub const USER_COLUMNS: (
     users::is_superuser,
     users::is_verified,
     users::created_at,
+    users::last_login_at,
 ) = (
     users::id,
     users::email,
@@ -36,6 +38,7 @@ pub const USER_COLUMNS: (
     users::is_superuser,
     users::is_verified,
     users::created_at,
+    users::last_login_at,
 );
 
 impl TryFrom<UserRecord> for User {
@@ -54,6 +57,7 @@ impl TryFrom<UserRecord> for User {
             is_superuser: row.is_superuser,
             is_verified: row.is_verified,
             created_at: row.created_at,
+            last_login_at: row.last_login_at,
         })
     }
 }

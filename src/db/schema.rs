@@ -203,6 +203,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         email_skeleton -> Nullable<Text>,
+        last_login_at -> Nullable<BigInt>,
     }
 }
 

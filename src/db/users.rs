@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use super::models::{NewUserRecord, UserRecord, USER_COLUMNS};
 use super::schema::users;
 use super::{is_unique_violation, now, Conn, DbError, Listing, Page};
-use crate::domain::{Email, User, UserId};
+use crate::domain::{Email, User, UserFilter, UserId, UserSort};
 
 /// A new account, with its password already hashed.
 pub struct NewUser<'a> {
@@ -120,14 +120,52 @@ pub fn find_by_skeleton(conn: &mut Conn, skeleton: &str) -> Result<Option<User>,
         .transpose()
 }
 
-/// One page of users, oldest first, whose address contains `search` in any letter case.
-pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, DbError> {
-    let pattern = format!("%{}%", escape_like(&crate::domain::normalize_email(search)));
-    let matching = || users::email_normalized.like(pattern.clone()).escape('\\');
-    let total: i64 = users::table.filter(matching()).count().get_result(conn)?;
-    let items = users::table
-        .filter(matching())
-        .order((users::created_at, users::id))
+/// One page of the users `filter` matches, in its order: a search matches part of the
+/// address in any letter case. Every sort is by a column of `users` with an index of its own.
+pub fn list(conn: &mut Conn, filter: &UserFilter, page: Page) -> Result<Listing<User>, DbError> {
+    let pattern = format!(
+        "%{}%",
+        escape_like(&crate::domain::normalize_email(&filter.search))
+    );
+    let query = || {
+        let mut query = users::table.into_boxed();
+        if !filter.search.is_empty() {
+            query = query.filter(users::email_normalized.like(pattern.clone()).escape('\\'));
+        }
+        if let Some(active) = filter.is_active {
+            query = query.filter(users::is_active.eq(active));
+        }
+        if let Some(verified) = filter.is_verified {
+            query = query.filter(users::is_verified.eq(verified));
+        }
+        if let Some(superuser) = filter.is_superuser {
+            query = query.filter(users::is_superuser.eq(superuser));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(conn)?;
+    let ordered = match (filter.sort, filter.descending) {
+        (UserSort::Email, false) => query().order_by(users::email_normalized.asc()),
+        (UserSort::Email, true) => query().order_by(users::email_normalized.desc()),
+        (UserSort::Created, false) => query()
+            .order_by(users::created_at.asc())
+            .then_order_by(users::id.asc()),
+        (UserSort::Created, true) => query()
+            .order_by(users::created_at.desc())
+            .then_order_by(users::id.desc()),
+        (UserSort::LastSignIn, descending) => {
+            let never_last = query().order_by(users::last_login_at.is_null());
+            let by_time = if descending {
+                never_last.then_order_by(users::last_login_at.desc())
+            } else {
+                never_last.then_order_by(users::last_login_at.asc())
+            };
+            by_time
+                .then_order_by(users::created_at.desc())
+                .then_order_by(users::id.desc())
+        }
+    };
+    let items = ordered
         .offset(page.offset())
         .limit(page.size)
         .select(UserRecord::as_select())
@@ -136,6 +174,14 @@ pub fn list(conn: &mut Conn, search: &str, page: Page) -> Result<Listing<User>, 
         .map(User::try_from)
         .collect::<Result<_, _>>()?;
     Ok(Listing { items, total })
+}
+
+/// Notes that the user signed in just now (a login started a session).
+pub fn record_login(conn: &mut Conn, id: UserId, at: i64) -> Result<(), DbError> {
+    diesel::update(users::table.find(id.to_string()))
+        .set(users::last_login_at.eq(at))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Writes `changes` to a user's row as they are; returns the user after. The rules a change

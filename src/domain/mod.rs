@@ -29,4 +29,4 @@ pub use password::{
     PasswordPolicy, PolicyViolation, MAX_LEN as PASSWORD_MAX_LEN, MIN_LEN as PASSWORD_MIN_LEN,
 };
 pub use text::printable;
-pub use user::{LiveSession, User, UserId, UserRead};
+pub use user::{LiveSession, User, UserFilter, UserId, UserRead, UserSort};

@@ -153,7 +153,7 @@ pub(super) async fn finish_login(
     audit::record(state, event).await;
     // Asked before the new session exists, which would otherwise answer for itself.
     let unfamiliar = is_unfamiliar(state, ctx, user).await?;
-    let (tokens, grant) = open(state, user, &ctx.origin, methods).await?;
+    let (tokens, grant) = open(state, user, &ctx.origin, methods, true).await?;
     if unfamiliar {
         notices::new_sign_in(state, ctx, user).await;
     }
@@ -252,16 +252,20 @@ pub async fn start(
     user: &User,
     origin: &Origin,
 ) -> Result<TokenPair, ServiceError> {
-    Ok(open(state, user, origin, AuthMethods::PASSWORD).await?.0)
+    Ok(open(state, user, origin, AuthMethods::PASSWORD, false)
+        .await?
+        .0)
 }
 
 /// Starts a session: its first tokens, and the grant they carry. The session keeps the
-/// client's user agent and address, for its owner to recognise it by.
+/// client's user agent and address, for its owner to recognise it by; a session a `login`
+/// started is the account's last sign-in, written in the same transaction.
 async fn open(
     state: &AppState,
     user: &User,
     origin: &Origin,
     methods: AuthMethods,
+    login: bool,
 ) -> Result<(TokenPair, AccessGrant), ServiceError> {
     let refresh_token = state.refresh_tokens.generate();
     let new = sessions::NewSession {
@@ -273,7 +277,15 @@ async fn open(
         methods,
         app: None,
     };
-    let session_id = db::write(&state.pool, move |conn| sessions::create(conn, new)).await?;
+    let user_id = user.id;
+    let session_id = db::write(&state.pool, move |conn| {
+        let session_id = sessions::create(conn, new)?;
+        if login {
+            users::record_login(conn, user_id, db::now())?;
+        }
+        Ok::<_, db::DbError>(session_id)
+    })
+    .await?;
     let grant = AccessGrant {
         user_id: user.id,
         session_id,
@@ -475,12 +487,33 @@ pub async fn end_own(
     user_id: UserId,
     session_id: Uuid,
 ) -> Result<(), ServiceError> {
+    end_one(state, ctx, user_id, ctx.actor.clone(), session_id).await
+}
+
+/// Ends one live session of `user` (a superuser's action), audited as its owner's own
+/// sign-out of it is; not found unless it is theirs and live.
+pub async fn end_session_of(
+    state: &AppState,
+    ctx: &Context,
+    user: &User,
+    session_id: Uuid,
+) -> Result<(), ServiceError> {
+    end_one(state, ctx, user.id, Some(Party::from(user)), session_id).await
+}
+
+async fn end_one(
+    state: &AppState,
+    ctx: &Context,
+    user_id: UserId,
+    subject: Option<Party>,
+    session_id: Uuid,
+) -> Result<(), ServiceError> {
     db::write(&state.pool, move |conn| {
         sessions::revoke_own(conn, user_id, session_id)
     })
     .await?;
-    log::info!("user {user_id} ended session {session_id}");
-    let mut event = ctx.event(AuditEvent::SessionEnded, ctx.actor.clone());
+    log::info!("user {user_id}'s session {session_id} was ended");
+    let mut event = ctx.event(AuditEvent::SessionEnded, subject);
     event.detail = Some(format!("session {session_id}"));
     audit::record(state, event).await;
     Ok(())

@@ -10,7 +10,7 @@ use super::{account, account_limits, mfa, notices, recovery, sessions, ServiceEr
 use crate::auth::throttle::{AccountCounter, Bucket};
 use crate::db::{self, users};
 use crate::domain::{
-    normalize_email, AuditEvent, AuditFilter, Email, Party, User, UserId, UserRead,
+    normalize_email, AuditEvent, AuditFilter, Email, Party, User, UserFilter, UserId, UserRead,
 };
 use crate::domain::{Listing, Page};
 use crate::state::AppState;
@@ -156,13 +156,13 @@ pub async fn update_any(
     apply(state, ctx, id, update, None).await
 }
 
-/// One page of the accounts whose address contains `search`.
+/// One page of the accounts `filter` matches, in its order.
 pub async fn list(
     state: &AppState,
-    search: String,
+    filter: UserFilter,
     page: Page,
 ) -> Result<Listing<User>, ServiceError> {
-    Ok(db::run(&state.pool, move |conn| users::list(conn, &search, page)).await?)
+    Ok(db::run(&state.pool, move |conn| users::list(conn, &filter, page)).await?)
 }
 
 pub async fn delete(state: &AppState, ctx: &Context, id: UserId) -> Result<(), ServiceError> {

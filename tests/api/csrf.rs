@@ -92,8 +92,8 @@ impl World {
                     ("new_password_confirm", NEW_PASSWORD.into()),
                 ],
             },
-            admin_action("promote", &[]),
-            admin_action("deactivate", &[]),
+            admin_action("promote", &[("confirm", "yes")]),
+            admin_action("deactivate", &[("confirm", "yes")]),
             admin_action("verify", &[]),
             admin_action("delete", &[("confirm", "yes")]),
             Form {
@@ -777,7 +777,7 @@ async fn a_token_from_another_session_never_passes_with_the_cookie() {
     let own = admin
         .submit(
             &format!("/admin/users/{target}/promote"),
-            &[("next", "/admin/users")],
+            &[("next", "/admin/users"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(own.status(), 303);

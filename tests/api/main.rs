@@ -24,6 +24,7 @@ mod openapi;
 mod outbox;
 mod pages_access;
 mod pages_admin;
+mod pages_admin_user;
 mod pages_audit;
 mod pages_auth;
 mod pages_clients;

@@ -17,6 +17,12 @@ const NO_ACCESS: &str = "You don’t have access to this page";
 type Fields = &'static [(&'static str, &'static str)];
 const BACK_TO_LIST: Fields = &[("next", "/admin/users")];
 const CONFIRMED: Fields = &[("next", "/admin/users"), ("confirm", "yes")];
+/// The bulk form, confirmed, with no account chosen: the refusal must come before it is read.
+const BULK: Fields = &[
+    ("action", "delete"),
+    ("next", "/admin/users"),
+    ("confirm", "yes"),
+];
 
 enum Route {
     /// A page (`GET`), and the exact login address a signed-out visitor is sent to.
@@ -47,6 +53,15 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
     let on_user =
         |email: &str, action: &str| format!("/admin/users/{}/{action}", app.user_id(email));
     let page = |path: &str, login: &str| Route::Page(path.to_owned(), login.to_owned());
+    let other_session: String = {
+        use diesel::prelude::*;
+        use gatehouse::db::schema::sessions;
+        sessions::table
+            .filter(sessions::user_id.eq(app.user_id(OTHER)))
+            .select(sessions::id)
+            .first(&mut app.db())
+            .unwrap()
+    };
 
     let routes = [
         page("/admin/users", "/login?next=%2Fadmin%2Fusers"),
@@ -65,6 +80,21 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
                 app.user_id(ADMIN)
             ),
         ),
+        Route::Page(
+            format!("/admin/users/{}", app.user_id(OTHER)),
+            format!("/login?next=%2Fadmin%2Fusers%2F{}", app.user_id(OTHER)),
+        ),
+        Route::Page(
+            format!("/admin/users/{}?sort=email", app.user_id(ADMIN)),
+            format!(
+                "/login?next=%2Fadmin%2Fusers%2F{}%3Fsort%3Demail",
+                app.user_id(ADMIN)
+            ),
+        ),
+        page(
+            "/admin/users?sort=email&active=no",
+            "/login?next=%2Fadmin%2Fusers%3Fsort%3Demail%26active%3Dno",
+        ),
         page("/admin/audit", "/login?next=%2Fadmin%2Faudit"),
         page(
             "/admin/audit?q=admin",
@@ -79,6 +109,14 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
             "/login?next=%2Fadmin%2Faudit%3Fevent%3Dbogus%26page%3D2",
         ),
         page("/admin/clients", "/login?next=%2Fadmin%2Fclients"),
+        page("/admin/users/new", "/login?next=%2Fadmin%2Fusers%2Fnew"),
+        Route::Form(
+            "/admin/users/new".to_owned(),
+            &[
+                ("email", "sneaky@example.com"),
+                ("first_password", "invite"),
+            ],
+        ),
         Route::Form(on_user(MEMBER, "promote"), BACK_TO_LIST),
         Route::Form(on_user(MEMBER, "verify"), BACK_TO_LIST),
         Route::Form(on_user(ADMIN, "demote"), BACK_TO_LIST),
@@ -88,6 +126,17 @@ async fn admin_pages_and_forms_send_visitors_to_log_in_and_refuse_members() {
         Route::Form(on_user(ADMIN, "delete"), BACK_TO_LIST),
         Route::Form(on_user(OTHER, "end-sessions"), BACK_TO_LIST),
         Route::Form(on_user(ADMIN, "end-sessions"), BACK_TO_LIST),
+        Route::Form(on_user(MEMBER, "promote"), CONFIRMED),
+        Route::Form(on_user(OTHER, "deactivate"), CONFIRMED),
+        Route::Form("/admin/users/bulk".to_owned(), BULK),
+        Route::Form(
+            format!(
+                "/admin/users/{}/sessions/{}/end",
+                app.user_id(OTHER),
+                other_session
+            ),
+            &[],
+        ),
         Route::Form(
             "/admin/clients".to_owned(),
             &[("name", "sneaky"), ("scopes", "admin")],

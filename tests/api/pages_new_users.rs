@@ -47,6 +47,10 @@ async fn accept(browser: &PageClient, token: &str, password: &str) -> reqwest::R
 #[tokio::test]
 async fn a_superuser_adds_a_user_with_a_password() {
     let (app, admin) = admin_app().await;
+    assert!(admin
+        .page("/admin/users")
+        .await
+        .contains("href=\"/admin/users/new\""));
     let html = admin.page(NEW_PAGE).await;
     assert!(html.contains("id=\"new-user-form\""), "{html}");
 

@@ -15,6 +15,7 @@ mod account;
 mod admin;
 mod docs;
 mod forms;
+mod invitation;
 mod mfa;
 mod oidc;
 mod passkeys;

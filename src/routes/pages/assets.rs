@@ -1,4 +1,4 @@
-//! `/static/*`: the stylesheet, the icon, the passkey script and the forms' script, compiled into the binary so it runs from anywhere.
+//! `/static/*`: the stylesheet, the icon, the passkey script, the forms' script and the user list's, compiled into the binary so it runs from anywhere.
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "forms.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../../static/forms.js"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../static/admin.js"),
     ),
 ];
 

@@ -8,6 +8,7 @@ mod account;
 mod admin_audit;
 mod admin_clients;
 mod admin_new_user;
+mod admin_user;
 mod admin_users;
 mod assets;
 mod auth;
@@ -91,16 +92,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/account/security/passkeys/{id}/remove").post(security::remove_passkey),
         )
         .service(web::resource("/admin/users").route(page(admin_users::list)))
-        // Before `/admin/users/{id}…`, which would take "new" for an id.
+        // Before `/admin/users/{id}`, which would take "new" or "bulk" for an id.
         .service(
             web::resource("/admin/users/new")
                 .route(page(admin_new_user::form))
                 .post(admin_new_user::create),
         )
+        .service(web::resource("/admin/users/bulk").post(admin_users::bulk))
+        .service(web::resource("/admin/users/{id}").route(page(admin_user::show)))
         .service(
             web::resource("/admin/users/{id}/{action}")
                 .route(page(admin_users::confirm))
                 .post(admin_users::act),
+        )
+        .service(
+            web::resource("/admin/users/{id}/sessions/{session}/end").post(admin_user::end_session),
         )
         .service(
             web::resource("/admin/clients")
