@@ -62,6 +62,26 @@ const PAGES: &[Page] = &[
     get("home", Who::Nobody, "/", "One account"),
     get("signup", Who::Nobody, "/signup", "Create your account"),
     get("login", Who::Nobody, "/login", "Log in"),
+    Page {
+        name: "signup-errors",
+        who: Who::Nobody,
+        open: Open::Submit {
+            from: "/signup",
+            fill: &[("#email", "not an address"), ("#password", "short")],
+            form: "form#signup-form",
+        },
+        heading: "Create your account",
+    },
+    Page {
+        name: "login-refused",
+        who: Who::Nobody,
+        open: Open::Submit {
+            from: "/login",
+            fill: &[("#email", "{member}"), ("#password", "not the password")],
+            form: "form#login-form",
+        },
+        heading: "Log in",
+    },
     get(
         "forgot-password",
         Who::Nobody,
@@ -122,6 +142,27 @@ const PAGES: &[Page] = &[
         "Confirm it’s you",
     ),
     get("account", Who::Member, "/account", "Your account"),
+    Page {
+        name: "account-flash",
+        who: Who::Member,
+        open: Open::Submit {
+            from: "/account",
+            fill: &[],
+            form: "form#end-others-form",
+        },
+        heading: "Your account",
+    },
+    // A verification link was sent moments ago (see `setup`): another is refused for a while.
+    Page {
+        name: "too-many-requests",
+        who: Who::Member,
+        open: Open::Submit {
+            from: "/account",
+            fill: &[],
+            form: "form#verify-email-form",
+        },
+        heading: "Too many attempts",
+    },
     get(
         "confirm-email-change",
         Who::Member,
@@ -181,6 +222,16 @@ const PAGES: &[Page] = &[
     ),
     get("admin-audit", Who::Admin, "/admin/audit", "Audit log"),
     get("admin-clients", Who::Admin, "/admin/clients", "Clients"),
+    Page {
+        name: "admin-client-created",
+        who: Who::Admin,
+        open: Open::Submit {
+            from: "/admin/clients",
+            fill: &[("#name", "Reports exporter"), ("#scopes", "read:reports")],
+            form: "form#client-form",
+        },
+        heading: "Clients",
+    },
     get(
         "admin-confirm-delete-client",
         Who::Admin,

@@ -7,6 +7,10 @@
 //! When Chromium or chromedriver is not installed, [`Browser::launch`] prints
 //! why on stderr and returns `None`, so the test passes without running;
 //! with `CI=true` a missing browser fails the test instead.
+//!
+//! [`Browser::axe`] runs axe-core (`npm ci --prefix tests/browser/axe`) in the page, skipped
+//! likewise without it; [`Browser::cdp`] speaks the DevTools Protocol, e.g. to emulate dark
+//! mode ([`Browser::emulate_color_scheme`]).
 
 use std::cell::Cell;
 use std::future::Future;
