@@ -354,6 +354,7 @@ async fn check(browser: &Browser, name: &str, problems: &mut Vec<String>) {
                 .full_screenshot(&format!("{name}-{scheme}-{width}"))
                 .await;
         }
+        control_contrast(browser, &format!("{name} ({scheme})"), problems).await;
     }
     browser.resize(1280, 900).await;
     let errors: Vec<String> = browser
@@ -366,6 +367,57 @@ async fn check(browser: &Browser, name: &str, problems: &mut Vec<String>) {
     for error in errors {
         problems.push(format!("{name}: console: {error}"));
     }
+}
+
+/// JavaScript: each visible text field, list and box of the page as `[name, border colour,
+/// focus ring colour (null without one), the colour around it]`. Each is focused in turn to
+/// read its ring; the focus then goes back where it was.
+const CONTROLS: &str = r#"
+const around = element => {
+  for (let e = element; e; e = e.parentElement) {
+    const bg = getComputedStyle(e).backgroundColor;
+    if (bg !== 'transparent' && !/, 0\)$/.test(bg)) return bg;
+  }
+  return 'rgb(255, 255, 255)';
+};
+const was = document.activeElement;
+const fields = document.querySelectorAll(
+  'input:not([type=hidden], [type=checkbox], [type=radio]), select, textarea');
+const found = Array.from(fields)
+  // Not those in a closed <details> or otherwise out of sight.
+  .filter(field => field.checkVisibility({visibilityProperty: true}))
+  .map(field => {
+    const border = getComputedStyle(field).borderTopColor;
+    field.focus({preventScroll: true});
+    const focused = getComputedStyle(field);
+    const ring = focused.outlineStyle === 'none' ? null : focused.outlineColor;
+    return [field.id || field.name, border, ring, around(field.parentElement)];
+  });
+if (was && was !== document.body) was.focus({preventScroll: true}); else document.activeElement.blur();
+return found;
+"#;
+
+/// WCAG 1.4.11: the border of every text field, list and box, and its focus ring, at 3:1 or
+/// more against what is around it.
+async fn control_contrast(browser: &Browser, seen: &str, problems: &mut Vec<String>) {
+    let controls = browser.eval(CONTROLS).await;
+    for control in controls.as_array().into_iter().flatten() {
+        let (field, around) = (&control[0], luminance(&control[3]));
+        for (what, colour) in [("border", &control[1]), ("focus ring", &control[2])] {
+            let ratio = contrast(luminance(colour), around);
+            if !(ratio >= 3.0) {
+                problems.push(format!(
+                    "{seen}: the {what} of {field} ({colour}) on {} is {ratio:.2}:1, not 3:1",
+                    control[3]
+                ));
+            }
+        }
+    }
+}
+
+/// The contrast ratio of two relative luminances.
+fn contrast(a: f64, b: f64) -> f64 {
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
 }
 
 /// The relative luminance (WCAG 2.1) of a CSS `rgb(…)`/`rgba(…)` colour; `NaN` if unreadable.
