@@ -405,7 +405,8 @@ async fn control_contrast(browser: &Browser, seen: &str, problems: &mut Vec<Stri
         let (field, around) = (&control[0], luminance(&control[3]));
         for (what, colour) in [("border", &control[1]), ("focus ring", &control[2])] {
             let ratio = contrast(luminance(colour), around);
-            if !(ratio >= 3.0) {
+            // An unreadable colour (no ring at all) gives NaN, which fails too.
+            if ratio.is_nan() || ratio < 3.0 {
                 problems.push(format!(
                     "{seen}: the {what} of {field} ({colour}) on {} is {ratio:.2}:1, not 3:1",
                     control[3]
