@@ -1,6 +1,8 @@
 // Gatehouse's forms, a little better with a script; every form works without it.
 // - The error summary takes the focus, so the first thing read is what went wrong.
 // - Each password field gets a "Show" button that shows what was typed.
+// - Each element marked `data-copy="what it is"` gets a "Copy" button that puts its text on the
+//   clipboard and says so in a live region; without a clipboard, no button.
 (function () {
   "use strict";
 
@@ -38,4 +40,36 @@
       });
     }
   });
+
+  var copyables = document.querySelectorAll("[data-copy]");
+  if (copyables.length && navigator.clipboard && navigator.clipboard.writeText) {
+    // One polite live region, present before anything is said in it.
+    var said = document.createElement("p");
+    said.className = "visually-hidden";
+    said.id = "copy-status";
+    said.setAttribute("role", "status");
+    document.querySelector("main").appendChild(said);
+
+    Array.prototype.forEach.call(copyables, function (source) {
+      var what = source.getAttribute("data-copy");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button button-small button-secondary copy-button";
+      button.textContent = "Copy";
+      button.setAttribute("aria-label", "Copy " + what);
+      source.insertAdjacentElement("afterend", button);
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.textContent.trim()).then(
+          function () {
+            button.textContent = "Copied";
+            button.setAttribute("aria-label", "Copied " + what);
+            said.textContent = "Copied the " + what + ".";
+          },
+          function () {
+            said.textContent = "Could not copy: select the " + what + " and copy it yourself.";
+          }
+        );
+      });
+    });
+  }
 })();

@@ -100,6 +100,16 @@ async fn registering_redirects_to_the_page_that_shows_the_id_and_secret_once() {
     assert!(shown.id.starts_with("client_"), "{}", shown.id);
     assert!(shown.secret.len() >= 32, "{}", shown.secret);
     assert_eq!(listed(&html), [shown.id.as_str()]);
+    // Marked for the script's "Copy" buttons; without the script there is no button.
+    assert!(
+        html.contains("id=\"created-client-id\" data-copy=\"client ID\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"created-client-secret\" data-copy=\"client secret\""),
+        "{html}"
+    );
+    assert!(!html.contains("copy-button"), "{html}");
     assert_eq!(
         app.count(&format!(
             "SELECT id FROM clients WHERE id = '{}' AND name = 'billing' \

@@ -52,8 +52,11 @@ pub async fn spawn_app() -> TestApp {
         };
         assert_eq!(app.port(), port);
         tokio::spawn(app.run_until_stopped());
+        // Connections idle for a second are not reused: the server closes idle ones after
+        // its keep-alive (5 s), and a request sent on one as it closes fails.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(std::time::Duration::from_secs(1))
             .build()
             .unwrap();
         return TestApp {

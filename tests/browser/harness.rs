@@ -7,6 +7,10 @@
 //! When Chromium or chromedriver is not installed, [`Browser::launch`] prints
 //! why on stderr and returns `None`, so the test passes without running;
 //! with `CI=true` a missing browser fails the test instead.
+//!
+//! [`Browser::axe`] runs axe-core (`npm ci --prefix tests/browser/axe`) in the page, skipped
+//! likewise without it; [`Browser::cdp`] speaks the DevTools Protocol, e.g. to emulate dark
+//! mode ([`Browser::emulate_color_scheme`]).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -17,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use fantoccini::elements::Element;
 use fantoccini::error::{CmdError, ErrorStatus};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -251,6 +256,8 @@ pub struct Browser {
     base_url: String,
     test: String,
     step: Cell<u32>,
+    /// Whether the missing axe-core has been reported (once per browser).
+    axe_missing_told: Cell<bool>,
     // Dropped after the client, in this order: the driver (and Chromium), then the profile.
     _driver: Chromedriver,
     _profile: tempfile::TempDir,
@@ -303,6 +310,7 @@ impl Browser {
             base_url: base_url.trim_end_matches('/').to_owned(),
             test: test.to_owned(),
             step: Cell::new(0),
+            axe_missing_told: Cell::new(false),
             _driver: driver,
             _profile: profile,
         };
@@ -612,6 +620,116 @@ impl Browser {
             .collect()
     }
 
+    /// Runs `script` in the page (as the body of a function: `return` gives its value).
+    pub async fn eval(&self, script: &str) -> Value {
+        match self.client.execute(script, Vec::new()).await {
+            Ok(value) => value,
+            Err(err) => self.fail(&format!("running `{script}`: {err}")).await,
+        }
+    }
+
+    /// Sends the Chrome DevTools Protocol command `cmd` through chromedriver
+    /// (`goog/cdp/execute`); its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let command = Cdp {
+            cmd: cmd.to_owned(),
+            params,
+        };
+        match self.client.issue_cmd(command).await {
+            Ok(value) => value,
+            Err(err) => self.fail(&format!("DevTools command {cmd}: {err}")).await,
+        }
+    }
+
+    /// Emulates the system's colour scheme, `"light"` or `"dark"`, for
+    /// `prefers-color-scheme`; it lasts across pages until changed. Reduced motion comes
+    /// with it, so that no colour is read (or photographed) halfway through a transition.
+    pub async fn emulate_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [
+                {"name": "prefers-color-scheme", "value": scheme},
+                {"name": "prefers-reduced-motion", "value": "reduce"},
+            ]}),
+        )
+        .await;
+    }
+
+    /// Runs axe-core on the current page for WCAG 2.0 and 2.1, levels A and AA; what it
+    /// finds.
+    ///
+    /// `None` when axe-core is not installed (`npm ci --prefix tests/browser/axe`): locally
+    /// the check is skipped with a message on stderr, under `CI=true` the test fails.
+    pub async fn axe(&self) -> Option<Vec<AxeViolation>> {
+        let source = match std::fs::read_to_string(axe_script()) {
+            Ok(source) => source,
+            Err(err) => {
+                let message = format!(
+                    "{} cannot be read ({err}); install it with: \
+                     npm ci --prefix tests/browser/axe",
+                    axe_script().display()
+                );
+                if on_ci() {
+                    panic!(
+                        "axe-core checks of {} cannot run (CI=true): {message}",
+                        self.test
+                    );
+                }
+                if !self.axe_missing_told.replace(true) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipping axe-core checks of {}: {message}",
+                        self.test
+                    );
+                }
+                return None;
+            }
+        };
+        // Injected as WebDriver script, which the page's Content-Security-Policy does not
+        // govern; once per document.
+        let loaded = self.eval("return typeof window.axe === 'object';").await;
+        if loaded != Value::Bool(true) {
+            self.eval(&format!("{source}\nreturn typeof window.axe;"))
+                .await;
+        }
+        let found = self.client.execute_async(AXE_RUN, Vec::new()).await;
+        let found = match found {
+            Ok(found) => found,
+            Err(err) => self.fail(&format!("running axe-core: {err}")).await,
+        };
+        if let Some(error) = found.get("error") {
+            self.fail(&format!("axe-core failed: {error}")).await;
+        }
+        match serde_json::from_value(found.clone()) {
+            Ok(violations) => Some(violations),
+            Err(err) => panic!("axe-core's answer {found}: {err}"),
+        }
+    }
+
+    /// A PNG of the whole page (beyond the window, as tall as the document), saved as
+    /// `<test>-<NN>-<step>.png`; its path.
+    pub async fn full_screenshot(&self, step: &str) -> PathBuf {
+        let number = self.step.get() + 1;
+        self.step.set(number);
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({"format": "png", "captureBeyondViewport": true}),
+            )
+            .await;
+        let png = shot["data"]
+            .as_str()
+            .and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
+            .unwrap_or_else(|| panic!("a screenshot of {step}, not {shot}"));
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|err| panic!("creating {}: {err}", dir.display()));
+        let path = dir.join(format!("{}-{number:02}-{step}.png", self.test));
+        std::fs::write(&path, png)
+            .unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+        path
+    }
+
     /// Calls `attempt` every [`POLL`] until it gives a value or [`TIMEOUT`] passes.
     async fn poll<T, F, Fut>(&self, mut attempt: F) -> Option<T>
     where
@@ -682,6 +800,81 @@ fn is_transient(err: &CmdError) -> bool {
             ErrorStatus::NoSuchElement | ErrorStatus::StaleElementReference
         )
     )
+}
+
+/// Where `npm ci --prefix tests/browser/axe` puts axe-core's browser build.
+fn axe_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/axe/node_modules/axe-core/axe.min.js")
+}
+
+/// axe-core over the whole document for WCAG 2.0/2.1 A and AA; its violations, each with the
+/// selectors of the elements at fault (or `{error}` if axe itself failed).
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+  .then(results => done(results.violations.map(v => ({
+    id: v.id,
+    impact: v.impact || '',
+    help: v.help,
+    nodes: v.nodes.map(n => ({target: n.target.map(String).join(' '), summary: n.failureSummary || ''})),
+  }))))
+  .catch(err => done({error: String(err)}));
+"#;
+
+/// One rule axe-core found broken, and where.
+#[derive(Debug, serde::Deserialize)]
+pub struct AxeViolation {
+    pub id: String,
+    pub impact: String,
+    pub help: String,
+    pub nodes: Vec<AxeNode>,
+}
+
+/// An element that breaks a rule: its CSS selector and axe-core's account of why.
+#[derive(Debug, serde::Deserialize)]
+pub struct AxeNode {
+    pub target: String,
+    pub summary: String,
+}
+
+impl std::fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} ({}): {}", self.id, self.impact, self.help)?;
+        for node in &self.nodes {
+            writeln!(f, "  at {}", node.target)?;
+            for line in node.summary.lines() {
+                writeln!(f, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// chromedriver's `POST /session/{id}/goog/cdp/execute`: one DevTools Protocol command.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
+        )
+    }
 }
 
 /// chromedriver's `POST /session/{id}/se/log` for the `browser` log.

@@ -13,7 +13,9 @@ mod totp;
 
 mod account;
 mod admin;
+mod clients;
 mod docs;
+mod every_page;
 mod forms;
 mod invitation;
 mod mfa;

@@ -20,7 +20,7 @@ fn outbox(app: &TestApp) -> PathBuf {
 
 /// Waits for a message with a link to `path` (e.g. `/verify`) and returns the link's path
 /// and token, to be opened on this test server (whose port the configured public URL lacks).
-pub async fn emailed_link(app: &TestApp, path: &str) -> String {
+pub(crate) async fn emailed_link(app: &TestApp, path: &str) -> String {
     let marker = format!("{path}?token=");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
