@@ -9,13 +9,14 @@ RSS. Writes target/bench/load.md (the table), load.json (the figures) and load.s
     python3 scripts/load.py                 # 10 s per scenario
     python3 scripts/load.py --duration 5 --skip-build
     python3 scripts/load.py --soak 60       # a mixed soak instead: reads, logins, signups
+                                            # (at Gatehouse's default hashing cost)
 
 The soak runs /users/me, logins and registrations at once for the given seconds and reports,
 per kind, requests, errors and p99, and the server's RSS and open files at the start and the
 end (target/bench/soak.md and soak.json): a leak of memory or descriptors shows there.
 
-Hashing uses the peer parameters (argon2id m=64 MiB, t=3, p=4) so logins compare at equal
-cost. Load generator and server share the machine: CPU per request is the figure that
+The scenarios hash at the peer parameters (argon2id m=64 MiB, t=3, p=4) so logins compare at
+equal cost; the soak at Gatehouse's defaults, as it is deployed (`--hashing` chooses). Load generator and server share the machine: CPU per request is the figure that
 survives that; requests per second depend on what wrk takes for itself.
 """
 
@@ -293,6 +294,9 @@ def main():
     parser.add_argument("--skip-build", action="store_true", help="use the existing binary")
     parser.add_argument("--soak", type=int, metavar="SECONDS",
                         help="run the mixed soak for SECONDS instead of the scenarios")
+    parser.add_argument("--hashing", choices=["peer", "default"],
+                        help="argon2id at the peers' cost (m=64 MiB, t=3, p=4: the scenarios' "
+                             "default) or at Gatehouse's own defaults (the soak's default)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found; install it with: sudo apt-get install -y wrk")
@@ -301,6 +305,9 @@ def main():
 
     data_dir = Path(tempfile.mkdtemp(prefix="gatehouse-load-"))
     server = Server(data_dir, free_port())
+    if (args.hashing or ("default" if args.soak else "peer")) == "default":
+        for name in PEER_HASHING:
+            server.env.pop(name)
     d, c = args.duration, args.connections
     try:
         first_start = server.start()

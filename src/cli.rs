@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `create-superuser`, `keys generate`,
-//! `clients create`, `import fastapi-users`.
+//! `clients create`, `import fastapi-users`, `seed`.
 
 use std::io::BufRead;
 
@@ -57,6 +57,25 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Fill a new database with many accounts and audit events, to measure Gatehouse at the
+    /// size of a large service (see the README's "Performance").
+    ///
+    /// Account n is user{n}@example{n % 50}.com, all with the same password; a third are
+    /// unverified and seven in ten have signed in. Events are logins, logouts, failed logins
+    /// and password changes about them, spread over the accounts' lifetime. Refused in
+    /// production and on a database that has accounts already.
+    Seed {
+        /// How many accounts.
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+        users: i64,
+        /// How many audit events.
+        #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(i64).range(0..=1_000_000_000))]
+        events: i64,
+        /// Read the accounts' password from the first line of standard input instead of
+        /// prompting.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -195,7 +214,37 @@ pub async fn run(cli: Cli) -> CliResult {
                     dry_run,
                 },
         } => import_fastapi_users(&Settings::from_env()?, &from, &table, dry_run).await,
+        Command::Seed {
+            users,
+            events,
+            password_stdin,
+        } => seed(&Settings::from_env()?, users, events, password_stdin).await,
     }
+}
+
+async fn seed(settings: &Settings, users: i64, events: i64, password_stdin: bool) -> CliResult {
+    if settings.environment == Environment::Production {
+        return Err("seed makes made-up accounts: it is refused in production".into());
+    }
+    let state = assemble(settings)?.state;
+    let existing = services::seed::existing_users(&state).await?;
+    if existing > 0 {
+        return Err(format!(
+            "{} has {existing} account(s) already: seed fills a new database only",
+            settings.database_url
+        )
+        .into());
+    }
+    let password = read_password(password_stdin)?;
+    let progress = |what: &str, done: i64, of: i64| eprint!("\r{what}: {done} of {of}   ");
+    let took = services::seed::fill(&state, users, events, password, progress).await?;
+    eprintln!();
+    println!(
+        "{users} accounts in {:.1} s, {events} audit events in {:.1} s",
+        took.users.as_secs_f64(),
+        took.events.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> CliResult {

@@ -38,7 +38,7 @@ use crate::state::AppState;
 
 mod limits;
 mod shutdown;
-use limits::{raise_open_files_limit, ConnectionLimits};
+use limits::{raise_open_files_limit, return_large_buffers, ConnectionLimits};
 pub use shutdown::Stopper;
 use shutdown::{close, stop_on_signals, StopSignals};
 
@@ -183,6 +183,7 @@ fn legacy_tokens(settings: &Settings) -> Option<LegacyTokens> {
 
 /// Raises the open-files limit and works out the connections it leaves room for; logs both.
 fn connection_limits(settings: &Settings, workers: usize) -> ConnectionLimits {
+    return_large_buffers();
     let open_files = raise_open_files_limit();
     let limits = ConnectionLimits::new(
         open_files.limit,

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::{escape_like, Conn, DbError, Listing, Page};
+use super::{count_up_to_limit, escape_like, one, search, Boundary, Conn, DbError, Listing, Page};
 use crate::domain::{AuditEvent, AuditFilter, AuditRecord, Party};
 
 /// An event to record.
@@ -85,24 +85,35 @@ pub fn insert(conn: &mut Conn, new: NewAuditEvent) -> Result<(), DbError> {
     Ok(())
 }
 
-/// One page of matching events, newest first.
+/// One page of matching events, newest first, read from an index whatever its depth. The
+/// party filter matches an id whole, or part of a label or the detail (see [`search`]).
 pub fn list(
     conn: &mut Conn,
     filter: &AuditFilter,
-    page: Page,
+    page: &Page,
 ) -> Result<Listing<AuditRecord>, DbError> {
+    let sqlite = matches!(conn, Conn::Sqlite(_));
+    let needle = filter.party.as_deref().map(str::to_lowercase);
     let query = || {
         let mut query = audit_events::table.into_boxed();
         if let Some(event) = filter.event {
             query = query.filter(audit_events::event.eq(event.as_str()));
         }
-        if let Some(party) = &filter.party {
-            let pattern = format!("%{}%", escape_like(&party.to_lowercase()));
+        if let (Some(party), Some(needle)) = (&filter.party, &needle) {
+            let pattern = format!("%{}%", escape_like(needle));
+            let text = audit_events::search_text.like(pattern).escape('\\');
+            let mentioned: Box<dyn BoxableExpression<_, _, SqlType = _>> =
+                match search::trigram_condition(sqlite, "audit_events", needle)
+                    .filter(|_| needle.chars().count() >= search::TRIGRAM)
+                {
+                    Some(indexed) => Box::new(text.and(indexed)),
+                    None => Box::new(text),
+                };
             query = query.filter(
                 audit_events::actor_id
                     .eq(party.clone())
                     .or(audit_events::subject_id.eq(party.clone()))
-                    .or(audit_events::search_text.like(pattern).escape('\\')),
+                    .or(mentioned),
             );
         }
         if let Some(ip) = &filter.ip {
@@ -116,15 +127,35 @@ pub fn list(
         }
         query
     };
-    let total: i64 = query().count().get_result(conn)?;
-    let items = query()
-        .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
-        .offset(page.offset())
-        .limit(page.size)
-        .select(AuditRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(AuditRecord::from)
-        .collect();
-    Ok(Listing { items, total })
+    let total = count_up_to_limit(conn, query().select(one()))?;
+    let boundary = match &page.from {
+        Some(Boundary::After(id) | Boundary::Before(id)) => audit_events::table
+            .filter(audit_events::id.eq(id))
+            .select((audit_events::occurred_at, audit_events::id))
+            .get_result::<(i64, String)>(conn)
+            .optional()?,
+        None => None,
+    };
+    let page = match boundary {
+        Some(_) => page.clone(),
+        None => Page::first(page.size),
+    };
+    let rows = keyset!(
+        query(),
+        audit_events::occurred_at,
+        audit_events::id,
+        boundary,
+        !page.backwards()
+    )
+    .limit(page.size + 1)
+    .select(AuditRow::as_select())
+    .load(conn)?;
+    // Back to the newest events: a full first page rather than a short one.
+    if page.backwards() && rows.len() as i64 <= page.size {
+        return list(conn, filter, &Page::first(page.size));
+    }
+    let events = rows.into_iter().map(AuditRecord::from).collect();
+    Ok(Listing::from_rows(events, &page, total, |event| {
+        event.id.clone()
+    }))
 }

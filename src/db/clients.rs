@@ -111,7 +111,7 @@ pub fn find(conn: &mut Conn, id: &ClientId) -> Result<Option<(Client, String)>, 
     clients::table
         .find(id.as_str())
         .select(ClientRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(ClientRecord::into_client)
         .transpose()

@@ -81,7 +81,7 @@ pub fn find(
         .filter(email_tokens::email_normalized.eq(users::email_normalized))
         .filter(users::is_active.eq(true))
         .select((UserRecord::as_select(), email_tokens::used_at))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     found
         .map(|(record, used_at)| Ok((User::try_from(record)?, used_at.is_some())))
@@ -99,7 +99,7 @@ pub fn find_email_change(
     let new_email: Option<String> = email_tokens::table
         .find(token_hash)
         .select(email_tokens::new_email)
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(new_email.map(|address| (user, address)))
 }
 

@@ -40,7 +40,7 @@ pub fn totp(conn: &mut Conn, user_id: UserId) -> Result<Option<StoredTotp>, DbEr
             totp_factors::confirmed_at,
             totp_factors::last_used_step,
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(
         found.map(|(sealed_secret, confirmed_at, last_used_step)| StoredTotp {
@@ -204,7 +204,7 @@ pub fn live_challenge(
         .filter(mfa_challenges::expires_at.gt(now()))
         .filter(mfa_challenges::failures.lt(max_failures))
         .select(mfa_challenges::user_id)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     found
         .map(|id| {
@@ -241,7 +241,7 @@ pub fn recent_failures(conn: &mut Conn, user_id: UserId, since: i64) -> Result<i
         .filter(mfa_challenges::user_id.eq(user_id.to_string()))
         .filter(mfa_challenges::created_at.ge(since))
         .select(diesel::dsl::sum(mfa_challenges::failures))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(sum.unwrap_or(0))
 }
 

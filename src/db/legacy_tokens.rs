@@ -27,6 +27,6 @@ pub fn cutoff(conn: &mut Conn, user_id: UserId) -> Result<Option<i64>, DbError> 
     Ok(legacy_token_cutoffs::table
         .find(user_id.to_string())
         .select(legacy_token_cutoffs::cutoff_at)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }

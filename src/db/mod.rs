@@ -6,9 +6,16 @@
 //! over both backends, so each query is written once. What differs between the backends lives
 //! in this file: connecting, migrating, the write transaction, and [`per_backend!`] for the
 //! few statements (upserts) that diesel only builds for one backend at a time.
+//!
+//! One row is read with `get_result`, never `first`: `first` adds `LIMIT ?`, and SQLite
+//! (3.46 and later) prepares a statement again at every run when its `LIMIT` is a bound value,
+//! which cost the hot paths more than all their other work.
 
 /// Runs one statement on whichever backend `conn` is connected to: the statement is written
-/// once and compiled for each. For what `MultiConnection` cannot express (`ON CONFLICT`).
+/// once and compiled for each. For what `MultiConnection` cannot express (`ON CONFLICT`), and
+/// for the queries of every request: a statement of one backend's connection finds its
+/// prepared statement by its type, where `MultiConnection` writes the SQL out at each run to
+/// look it up (about 60,000 instructions a request).
 macro_rules! per_backend {
     ($conn:expr, $c:ident => $statement:expr) => {
         match $conn {
@@ -16,6 +23,25 @@ macro_rules! per_backend {
             $crate::db::Conn::Sqlite($c) => $statement,
         }
     };
+}
+
+/// Narrows a boxed query to the rows beyond `bound`, a `(key, id)` pair, in the order of
+/// `(column, id)`, and orders it so (from the largest when `descending`): a page of a list that
+/// an index on `(column, id)` serves however deep it is.
+macro_rules! keyset {
+    ($query:expr, $column:expr, $id:expr, $bound:expr, $descending:expr) => {{
+        use diesel::{BoolExpressionMethods, ExpressionMethods, QueryDsl};
+        match ($bound, $descending) {
+            (Some((key, id)), true) => $query
+                .filter($column.le(key.clone()).and($column.lt(key).or($id.lt(id))))
+                .order_by(($column.desc(), $id.desc())),
+            (Some((key, id)), false) => $query
+                .filter($column.ge(key.clone()).and($column.gt(key).or($id.gt(id))))
+                .order_by(($column.asc(), $id.asc())),
+            (None, true) => $query.order_by(($column.desc(), $id.desc())),
+            (None, false) => $query.order_by(($column.asc(), $id.asc())),
+        }
+    }};
 }
 
 pub mod audit;
@@ -30,7 +56,9 @@ pub mod outbox;
 pub mod passkeys;
 mod pool;
 pub mod schema;
+pub mod search;
 pub mod secrets;
+pub mod seed;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
@@ -46,7 +74,7 @@ use diesel::{Connection, ExpressionMethods, QueryDsl, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub use crate::config::{Backend, PoolSettings};
-pub use crate::domain::{Listing, Page};
+pub use crate::domain::{Boundary, Listing, Page, Total};
 
 pub(crate) use users::escape_like;
 
@@ -338,11 +366,31 @@ fn migrate_locked(conn: &mut Conn) -> Result<Vec<String>, DbError> {
             .map(ToString::to_string)
             .collect(),
     };
+    search::ensure_indexes(conn)?;
     let filled = write_transaction(conn, users::backfill_email_keys)?;
     if filled > 0 {
         log::info!("gave {filled} account(s) the look-alike key of their address");
     }
     Ok(applied)
+}
+
+/// A constant column: what a count selects, so that it reads no row's values.
+pub(crate) fn one() -> diesel::expression::SqlLiteral<diesel::sql_types::Integer> {
+    diesel::dsl::sql("1")
+}
+
+/// How many rows `query` (selecting [`one`]) yields, reading at most one beyond
+/// [`crate::domain::COUNT_LIMIT`]: a count that never reads a whole table.
+pub(crate) fn count_up_to_limit<'a, Q>(conn: &mut Conn, query: Q) -> Result<Total, DbError>
+where
+    Q: diesel::query_dsl::methods::LimitDsl,
+    Q::Output: diesel::query_dsl::LoadQuery<'a, Conn, i32>,
+{
+    let counted = query
+        .limit(crate::domain::COUNT_LIMIT + 1)
+        .load::<i32>(conn)?
+        .len();
+    Ok(Total::of(counted as i64))
 }
 
 /// Runs `work` with a pooled connection on the blocking thread pool. Generic over the error

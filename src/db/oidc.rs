@@ -104,7 +104,7 @@ pub fn find_code(conn: &mut Conn, code_hash: &str) -> Result<StoredCode, DbError
     let record: Option<CodeRecord> = authorization_codes::table
         .find(code_hash)
         .select(CodeRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some(record) = record else {
         return Ok(StoredCode::Invalid);
@@ -159,7 +159,7 @@ pub fn consent(
     let stored: Option<String> = oauth_consents::table
         .find((user_id.to_string(), client_id.as_str()))
         .select(oauth_consents::scopes)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     stored
         .map(|scopes| {
@@ -289,7 +289,7 @@ pub fn find_user_in_app_session(
             UserRecord::as_select(),
             diesel::dsl::exists(session_queries::unmarked(&session, generation)),
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some((user, first_use)) = found else {
         return Ok(None);
@@ -310,6 +310,6 @@ pub fn live_session_client(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now()))
         .select(sessions::client_id)
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }

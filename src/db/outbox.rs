@@ -201,12 +201,12 @@ pub fn next_due(conn: &mut Conn) -> Result<Option<i64>, DbError> {
                 .or(email_outbox::claimed_until.le(now)),
         )
         .select(min(email_outbox::next_attempt_at))
-        .first(conn)?;
+        .get_result(conn)?;
     let claim_ends: Option<i64> = email_outbox::table
         .filter(email_outbox::status.eq(PENDING))
         .filter(email_outbox::claimed_until.gt(now))
         .select(min(email_outbox::claimed_until))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(match (unclaimed, claim_ends) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -218,18 +218,18 @@ pub fn count_pending(conn: &mut Conn) -> Result<i64, DbError> {
     Ok(email_outbox::table
         .filter(email_outbox::status.eq(PENDING))
         .select(count_star())
-        .first(conn)?)
+        .get_result(conn)?)
 }
 
 pub fn stats(conn: &mut Conn) -> Result<OutboxStats, DbError> {
     let (pending, oldest_pending_created_at): (i64, Option<i64>) = email_outbox::table
         .filter(email_outbox::status.eq(PENDING))
         .select((count_star(), min(email_outbox::created_at)))
-        .first(conn)?;
+        .get_result(conn)?;
     let failed = email_outbox::table
         .filter(email_outbox::status.eq(FAILED))
         .select(count_star())
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(OutboxStats {
         pending,
         failed,

@@ -118,7 +118,7 @@ pub fn find_by_credential_id(
     let found: Option<(String, String, String)> = passkeys::table
         .filter(passkeys::credential_id.eq(credential_id))
         .select((passkeys::id, passkeys::user_id, passkeys::credential))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     found
         .map(|(id, user_id, credential)| {
@@ -229,7 +229,7 @@ pub fn take_ceremony(
         .filter(webauthn_ceremonies::expires_at.gt(now()));
     let found: Option<(Option<String>, String)> = live
         .select((webauthn_ceremonies::user_id, webauthn_ceremonies::state))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some((owner, state)) = found else {
         return Ok(None);

@@ -29,7 +29,7 @@ fn insert_if_missing_and_read(conn: &mut Conn, name: &str) -> Result<[u8; 32], D
     let stored: String = server_secrets::table
         .find(name)
         .select(server_secrets::secret)
-        .first(conn)?;
+        .get_result(conn)?;
     URL_SAFE_NO_PAD
         .decode(stored)
         .ok()

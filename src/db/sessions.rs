@@ -125,7 +125,7 @@ pub fn login_proof(conn: &mut Conn, session_id: Uuid) -> Result<Option<SessionPr
             sessions::client_id,
             sessions::scopes,
         ))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some((amr, auth_time, client_id, scopes)) = found else {
         return Ok(None);
@@ -153,16 +153,18 @@ pub fn find_user_in_session(
     user_id: UserId,
     session_id: Uuid,
 ) -> Result<Option<User>, DbError> {
-    users::table
+    let (user, session) = (user_id.to_string(), session_id.to_string());
+    // Per backend: a query of one backend's connection is cached by its type, where the
+    // connection of either backend writes its SQL out again at each run (see `per_backend!`).
+    let found: Option<UserRecord> = per_backend!(conn, c => users::table
         .inner_join(sessions::table)
-        .filter(users::id.eq(user_id.to_string()))
-        .filter(sessions::id.eq(session_id.to_string()))
+        .filter(users::id.eq(&user))
+        .filter(sessions::id.eq(&session))
         .filter(sessions::revoked_at.is_null())
         .select(UserRecord::as_select())
-        .first(conn)
-        .optional()?
-        .map(User::try_from)
-        .transpose()
+        .get_result(c)
+        .optional())?;
+    found.map(User::try_from).transpose()
 }
 
 /// Loads the user behind an access token, as [`find_user_in_session`] does, and records the
@@ -179,9 +181,11 @@ pub fn find_user_for_access(
         return find_user_in_session(conn, user_id, session_id);
     };
     let session = session_id.to_string();
-    let found: Option<(UserRecord, bool)> = users::table
+    let user = user_id.to_string();
+    // Per backend, as in `find_user_in_session`: the hot path of every request.
+    let found: Option<(UserRecord, bool)> = per_backend!(conn, c => users::table
         .inner_join(sessions::table)
-        .filter(users::id.eq(user_id.to_string()))
+        .filter(users::id.eq(&user))
         .filter(sessions::id.eq(&session))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::client_id.is_null())
@@ -189,8 +193,8 @@ pub fn find_user_for_access(
             UserRecord::as_select(),
             diesel::dsl::exists(unmarked(&session, generation)),
         ))
-        .first(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?;
     let Some((user, first_use)) = found else {
         return Ok(None);
     };
@@ -239,7 +243,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
             .inner_join(sessions::table)
             .filter(refresh_tokens::token_hash.eq(&request.presented_hash))
             .select((RefreshTokenRecord::as_select(), SessionRecord::as_select()))
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         let Some((token, session)) = found else {
             return Ok(Rotation::Invalid);
@@ -297,7 +301,7 @@ pub fn rotate(conn: &mut Conn, request: RotationRequest) -> Result<Rotation, DbE
                     .find(&request.child_hash)
                     .filter(refresh_tokens::session_id.eq(&session.id))
                     .select(RefreshTokenRecord::as_select())
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?;
                 let racing = now - rotated_at <= request.grace_secs;
                 match child {
@@ -350,7 +354,7 @@ pub fn live_refresh_token(
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(now))
         .select((sessions::id, sessions::user_id, refresh_tokens::expires_at))
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let Some((session_id, user_id, expires_at)) = found else {
         return Ok(None);

@@ -50,7 +50,7 @@ pub fn read(conn: &mut Conn, key: &str) -> Result<Stored, DbError> {
     Ok(throttle_counters
         .find(key)
         .select((hits, window_started_at, blocked_until))
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .unwrap_or_default())
 }

@@ -4,7 +4,10 @@ use diesel::prelude::*;
 
 use super::models::{NewUserRecord, UserRecord, USER_COLUMNS};
 use super::schema::users;
-use super::{is_unique_violation, now, Conn, DbError, Listing, Page};
+use super::{
+    count_up_to_limit, is_unique_violation, now, one, search, Boundary, Conn, DbError, Listing,
+    Page,
+};
 use crate::domain::{Email, User, UserFilter, UserId, UserSort};
 
 /// A new account, with its password already hashed.
@@ -92,7 +95,7 @@ pub fn find_by_id(conn: &mut Conn, id: UserId) -> Result<Option<User>, DbError> 
     users::table
         .find(id.to_string())
         .select(UserRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(User::try_from)
         .transpose()
@@ -103,7 +106,7 @@ pub fn find_by_email(conn: &mut Conn, normalized_email: &str) -> Result<Option<U
     users::table
         .filter(users::email_normalized.eq(normalized_email))
         .select(UserRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(User::try_from)
         .transpose()
@@ -114,23 +117,38 @@ pub fn find_by_skeleton(conn: &mut Conn, skeleton: &str) -> Result<Option<User>,
     users::table
         .filter(users::email_skeleton.eq(skeleton))
         .select(UserRecord::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .map(User::try_from)
         .transpose()
 }
 
-/// One page of the users `filter` matches, in its order: a search matches part of the
-/// address in any letter case. Every sort is by a column of `users` with an index of its own.
-pub fn list(conn: &mut Conn, filter: &UserFilter, page: Page) -> Result<Listing<User>, DbError> {
-    let pattern = format!(
-        "%{}%",
-        escape_like(&crate::domain::normalize_email(&filter.search))
-    );
+/// One page of the users `filter` matches, in its order, read from an index whatever its
+/// depth. A search of three or more characters matches any part of the address, a shorter one
+/// its start; both in any letter case.
+pub fn list(conn: &mut Conn, filter: &UserFilter, page: &Page) -> Result<Listing<User>, DbError> {
+    let sqlite = matches!(conn, Conn::Sqlite(_));
+    let needle = crate::domain::normalize_email(&filter.search);
+    let short = needle.chars().count() < search::TRIGRAM;
+    let pattern = match short {
+        true => format!("{}%", escape_like(&needle)),
+        false => format!("%{}%", escape_like(&needle)),
+    };
     let query = || {
         let mut query = users::table.into_boxed();
-        if !filter.search.is_empty() {
+        if !needle.is_empty() {
             query = query.filter(users::email_normalized.like(pattern.clone()).escape('\\'));
+            if sqlite && short {
+                // `LIKE` ignores the letter case, so SQLite reads the index by range instead.
+                let end = format!("{needle}{}", char::MAX);
+                query = query.filter(
+                    users::email_normalized
+                        .ge(needle.clone())
+                        .and(users::email_normalized.lt(end)),
+                );
+            } else if let Some(indexed) = search::trigram_condition(sqlite, "users", &needle) {
+                query = query.filter(indexed);
+            }
         }
         if let Some(active) = filter.is_active {
             query = query.filter(users::is_active.eq(active));
@@ -143,37 +161,115 @@ pub fn list(conn: &mut Conn, filter: &UserFilter, page: Page) -> Result<Listing<
         }
         query
     };
-    let total: i64 = query().count().get_result(conn)?;
-    let ordered = match (filter.sort, filter.descending) {
-        (UserSort::Email, false) => query().order_by(users::email_normalized.asc()),
-        (UserSort::Email, true) => query().order_by(users::email_normalized.desc()),
-        (UserSort::Created, false) => query()
-            .order_by(users::created_at.asc())
-            .then_order_by(users::id.asc()),
-        (UserSort::Created, true) => query()
-            .order_by(users::created_at.desc())
-            .then_order_by(users::id.desc()),
-        (UserSort::LastSignIn, descending) => {
-            let never_last = query().order_by(users::last_login_at.is_null());
-            let by_time = if descending {
-                never_last.then_order_by(users::last_login_at.desc())
-            } else {
-                never_last.then_order_by(users::last_login_at.asc())
+    let total = count_up_to_limit(conn, query().select(one()))?;
+
+    let boundary = match &page.from {
+        Some(Boundary::After(id) | Boundary::Before(id)) => users::table
+            .filter(users::id.eq(id))
+            .select((
+                users::email_normalized,
+                users::created_at,
+                users::last_login_at,
+                users::id,
+            ))
+            .get_result::<(String, i64, Option<i64>, String)>(conn)
+            .optional()?,
+        None => None,
+    };
+    // A boundary that is gone (deleted since, or a hand-made link) starts from the top.
+    let page = match boundary {
+        Some(_) => page.clone(),
+        None => Page::first(page.size),
+    };
+    let descending = filter.descending != page.backwards();
+    let limit = page.size + 1;
+    let select = UserRecord::as_select();
+    let rows: Vec<UserRecord> = match filter.sort {
+        UserSort::Email => keyset!(
+            query(),
+            users::email_normalized,
+            users::id,
+            boundary.map(|(email, _, _, id)| (email, id)),
+            descending
+        )
+        .limit(limit)
+        .select(select)
+        .load(conn)?,
+        UserSort::Created => keyset!(
+            query(),
+            users::created_at,
+            users::id,
+            boundary.map(|(_, created, _, id)| (created, id)),
+            descending
+        )
+        .limit(limit)
+        .select(select)
+        .load(conn)?,
+        UserSort::LastSignIn => {
+            // Accounts that signed in, by when; then those that never did, newest first (or
+            // oldest, ascending). Each part is read from an index of its own.
+            let signed_in = |bound: Option<(i64, String)>| {
+                keyset!(
+                    query().filter(users::last_login_at.is_not_null()),
+                    users::last_login_at,
+                    users::id,
+                    bound,
+                    descending
+                )
             };
-            by_time
-                .then_order_by(users::created_at.desc())
-                .then_order_by(users::id.desc())
+            let never = |bound: Option<(i64, String)>| {
+                keyset!(
+                    query().filter(users::last_login_at.is_null()),
+                    users::created_at,
+                    users::id,
+                    bound,
+                    descending
+                )
+            };
+            let mut parts = [true, false];
+            if page.backwards() {
+                parts.reverse();
+            }
+            let start = boundary.as_ref().map(|(_, _, at, _)| at.is_some());
+            let mut rows = Vec::new();
+            for signed in parts
+                .into_iter()
+                .skip_while(|part| start.is_some_and(|s| s != *part))
+            {
+                // Only the part the boundary is in starts beside it.
+                let bound = boundary
+                    .as_ref()
+                    .filter(|_| rows.is_empty() && start == Some(signed));
+                let wanted = limit - rows.len() as i64;
+                let mut part = match (signed, bound) {
+                    (true, Some((_, _, at, id))) => signed_in(at.map(|at| (at, id.clone()))),
+                    (true, None) => signed_in(None),
+                    (false, bound) => {
+                        never(bound.map(|(_, created, _, id)| (*created, id.clone())))
+                    }
+                }
+                .limit(wanted)
+                .select(select)
+                .load(conn)?;
+                rows.append(&mut part);
+                if rows.len() as i64 >= limit {
+                    break;
+                }
+            }
+            rows
         }
     };
-    let items = ordered
-        .offset(page.offset())
-        .limit(page.size)
-        .select(UserRecord::as_select())
-        .load(conn)?
+    // Back to the start of the list: a full first page rather than a short one.
+    if page.backwards() && rows.len() as i64 <= page.size {
+        return list(conn, filter, &Page::first(page.size));
+    }
+    let users = rows
         .into_iter()
         .map(User::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(Listing { items, total })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Listing::from_rows(users, &page, total, |user| {
+        user.id.to_string()
+    }))
 }
 
 /// Notes that the user signed in just now (a login started a session).
@@ -262,12 +358,12 @@ pub fn backfill_email_keys(conn: &mut Conn) -> Result<usize, DbError> {
             Ok(if column_matches {
                 query
                     .filter(users::email_normalized.eq(&key))
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?
             } else {
                 query
                     .filter(users::email_skeleton.eq(&skeleton))
-                    .first(conn)
+                    .get_result(conn)
                     .optional()?
             })
         };

@@ -22,7 +22,7 @@ pub use email::{
     InvalidEmail,
 };
 pub use factors::{AuthMethods, InvalidPasskeyName, PasskeyName, SecondFactor};
-pub use listing::{Listing, Page};
+pub use listing::{Boundary, Listing, Page, Total, COUNT_LIMIT};
 pub use local_path::LocalPath;
 pub use password::{
     is_plausible as is_plausible_password, normalize as normalize_password, Password,

@@ -39,5 +39,5 @@ pub async fn list(
     filter: AuditFilter,
     page: Page,
 ) -> Result<Listing<AuditRecord>, ServiceError> {
-    Ok(db::run(&state.pool, move |conn| audit::list(conn, &filter, page)).await?)
+    Ok(db::run(&state.pool, move |conn| audit::list(conn, &filter, &page)).await?)
 }

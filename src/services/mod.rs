@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod passkeys;
 pub mod recovery;
 pub mod second_step;
+pub mod seed;
 pub mod sessions;
 pub mod users;
 

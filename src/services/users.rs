@@ -162,7 +162,7 @@ pub async fn list(
     filter: UserFilter,
     page: Page,
 ) -> Result<Listing<User>, ServiceError> {
-    Ok(db::run(&state.pool, move |conn| users::list(conn, &filter, page)).await?)
+    Ok(db::run(&state.pool, move |conn| users::list(conn, &filter, &page)).await?)
 }
 
 pub async fn delete(state: &AppState, ctx: &Context, id: UserId) -> Result<(), ServiceError> {
@@ -245,12 +245,9 @@ pub async fn export_own(state: &AppState, user: &User) -> Result<AccountData, Se
         party: Some(user_id.to_string()),
         ..AuditFilter::default()
     };
-    let page = Page {
-        number: 1,
-        size: EXPORTED_EVENTS,
-    };
+    let page = Page::first(EXPORTED_EVENTS);
     let events = db::run(&state.pool, move |conn| {
-        db::audit::list(conn, &filter, page)
+        db::audit::list(conn, &filter, &page)
     })
     .await?;
     Ok(AccountData {

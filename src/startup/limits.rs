@@ -1,10 +1,26 @@
-//! The open-files limit, and how many connections it leaves room for.
+//! The open-files limit, and how many connections it leaves room for; and how the allocator
+//! gives memory back.
 //!
 //! Every connection is an open file. A server that accepts until the limit fails to accept
 //! (`EMFILE`) and can open nothing else either: a database file, an email for the outbox. So
 //! Gatehouse raises its soft limit as far as it may, keeps files aside for everything that is
 //! not a connection, and serves at most `MAX_CONNECTIONS` connections at once; a connection
 //! beyond that is refused with a 503 at once (`routes::web::connections`).
+
+/// Allocations from this size up are mapped on their own and unmapped when freed.
+const MAPPED_FROM_BYTES: libc::c_int = 4 << 20;
+
+/// Makes glibc hand large buffers back to the system as they are freed. By default it raises
+/// its mapping threshold after the first large free, and serves the next argon2 buffers
+/// (19 MiB by default) from heap arenas that it keeps: a soak of logins grew RSS to 250 MiB
+/// and left it there. A fixed threshold keeps RSS near idle between hashes.
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator; any value is valid.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED_FROM_BYTES);
+    }
+}
 
 /// Open files kept for what is not a connection, besides the database: logs, the signing key,
 /// the outbox, SMTP, and what the libraries open.

@@ -6,11 +6,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use super::schemas::{Forbidden, Unauthorized, ValidationFailed};
-use crate::domain::AuditFilter;
-use crate::domain::Page;
-use crate::domain::{AuditEvent, AuditRecord, Party};
+use crate::domain::{AuditEvent, AuditFilter, AuditRecord, Page, Party, Total};
 use crate::routes::web::errors::{ApiError, FieldError};
-use crate::routes::web::Superuser;
+use crate::routes::web::{PageQuery, Superuser};
 use crate::services::audit;
 use crate::state::AppState;
 
@@ -37,8 +35,16 @@ pub struct AuditQuery {
     /// Seconds since the Unix epoch, inclusive.
     #[param(value_type = Option<i64>, nullable = false)]
     until: Option<String>,
-    /// From 1.
-    #[param(value_type = Option<i64>, nullable = false, minimum = 1)]
+    /// An event id from an earlier page's `next`: the events older than it.
+    #[param(nullable = false)]
+    after: Option<String>,
+    /// An event id from an earlier page's `previous`: the events newer than it.
+    #[param(nullable = false)]
+    before: Option<String>,
+    /// No longer taken: pages follow `next` and `previous` (a page number would make a deep
+    /// page read every event before it).
+    #[deprecated]
+    #[param(value_type = Option<i64>, nullable = false)]
     page: Option<String>,
     /// From 1 to 200; 50 by default.
     #[param(value_type = Option<i64>, nullable = false, minimum = 1, maximum = 200)]
@@ -90,9 +96,15 @@ pub struct AuditEventRead {
 #[derive(Serialize, ToSchema)]
 pub struct AuditPage {
     items: Vec<AuditEventRead>,
+    /// How many events match, counted up to 10,000.
     total: i64,
-    page: i64,
+    /// False when more than `total` events match.
+    total_is_exact: bool,
     page_size: i64,
+    /// Pass as `after` for the next, older page; null on the last page.
+    next: Option<String>,
+    /// Pass as `before` for the previous, newer page; null on the first page.
+    previous: Option<String>,
 }
 
 fn party(party: Option<Party>) -> Option<PartyRead> {
@@ -152,12 +164,14 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let number = integer("page", query.page)?.unwrap_or(1);
-    if number < 1 {
+    // Read only to refuse it.
+    #[allow(deprecated)]
+    let page_number = query.page.is_some();
+    if page_number {
         return Err(ApiError::validation(FieldError::query(
             "page",
-            "Input should be greater than or equal to 1",
-            "greater_than_equal",
+            "Page numbers are not taken: follow the `next` and `previous` of a page",
+            "extra_forbidden",
         )));
     }
     let size = integer("page_size", query.page_size)?.unwrap_or(DEFAULT_PAGE_SIZE);
@@ -175,12 +189,18 @@ pub async fn list(
         since: integer("since", query.since)?,
         until: integer("until", query.until)?,
     };
-    let page = Page { number, size };
-    let listing = audit::list(&state, filter, page).await?;
+    let from = PageQuery::new(query.after, query.before).boundary();
+    let listing = audit::list(&state, filter, Page { from, size }).await?;
+    let (total, total_is_exact) = match listing.total {
+        Total::Exactly(n) => (n, true),
+        Total::MoreThan(n) => (n, false),
+    };
     Ok(HttpResponse::Ok().json(AuditPage {
         items: listing.items.into_iter().map(Into::into).collect(),
-        total: listing.total,
-        page: number,
+        total,
+        total_is_exact,
         page_size: size,
+        next: listing.next,
+        previous: listing.previous,
     }))
 }

@@ -8,12 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::domain::AuditFilter;
-use crate::domain::Page;
-use crate::domain::{AuditEvent, AuditRecord, Party};
+use crate::domain::{AuditEvent, AuditFilter, AuditRecord, Boundary, Page, Party, Total};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::PageSuperuser;
-use crate::routes::web::{display_time, format_time, render, Layout, Pager};
+use crate::routes::web::{
+    boundary_param, display_time, format_time, render, Layout, PageQuery, Pager,
+};
 use crate::services::audit;
 use crate::state::AppState;
 
@@ -61,27 +61,20 @@ impl Filters {
         })
     }
 
-    /// The address of page `page` of this listing.
-    fn url(&self, page: i64) -> String {
+    /// The address of this listing, from its newest events or beside `boundary`.
+    fn url(&self, boundary: Option<&Boundary>) -> String {
         let mut params = Vec::new();
         for (name, value) in [("event", &self.event), ("q", &self.q), ("ip", &self.ip)] {
             if !value.is_empty() {
                 params.push((name, value.clone()));
             }
         }
-        if page > 1 {
-            params.push(("page", page.to_string()));
-        }
+        params.extend(boundary.map(boundary_param));
         match serde_urlencoded::to_string(&params) {
             Ok(query) if !query.is_empty() => format!("{LIST}?{query}"),
             _ => LIST.to_owned(),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct PageNumber {
-    page: Option<String>,
 }
 
 struct EventOption {
@@ -104,7 +97,7 @@ impl From<Party> for PartyCell {
                 q: party.id.clone(),
                 ..Filters::default()
             }
-            .url(1),
+            .url(None),
             label: if party.label.is_empty() {
                 party.id.clone()
             } else {
@@ -166,7 +159,7 @@ struct AuditPage {
     pager: Pager,
 }
 
-/// `GET /admin/audit?event=&q=&ip=&page=`. The query is read only once the caller is known to
+/// `GET /admin/audit?event=&q=&ip=&after=|before=`. The query is read only once the caller is known to
 /// be a superuser, so nobody else learns anything from how it is answered.
 pub async fn list(
     state: web::Data<AppState>,
@@ -178,31 +171,25 @@ pub async fn list(
     let filters = serde_urlencoded::from_str::<Filters>(query)
         .map_err(|_| PageError::BadRequest)?
         .trimmed();
-    let requested = Pager::requested(
-        serde_urlencoded::from_str::<PageNumber>(query)
-            .ok()
-            .and_then(|p| p.page)
-            .as_deref(),
-    );
+    let from = serde_urlencoded::from_str::<PageQuery>(query)
+        .unwrap_or_default()
+        .boundary();
     let filter = filters.to_filter()?;
-    let page = |number| Page {
-        number,
+    let page = Page {
+        from,
         size: PAGE_SIZE,
     };
-    let mut listing = audit::list(&state, filter.clone(), page(requested)).await?;
-    let pager = Pager::new(requested, listing.total, PAGE_SIZE, |n| filters.url(n));
-    // Past the end (the list shrank, or a hand-edited link): the last page instead.
-    if pager.page != requested {
-        listing = audit::list(&state, filter, page(pager.page)).await?;
-    }
+    let listing = audit::list(&state, filter, page).await?;
+    let pager = Pager::new(&listing, |boundary| filters.url(Some(boundary)));
     let filtered = !filters.is_empty();
+    let count = listing.total.display();
     let summary = match (listing.total, filtered) {
-        (0, true) => "No events match".to_owned(),
-        (0, false) => "No events recorded yet".to_owned(),
-        (1, true) => "1 event matches".to_owned(),
-        (1, false) => "1 event".to_owned(),
-        (n, true) => format!("{n} events match"),
-        (n, false) => format!("{n} events"),
+        (Total::Exactly(0), true) => "No events match".to_owned(),
+        (Total::Exactly(0), false) => "No events recorded yet".to_owned(),
+        (total, true) if total.is_one() => "1 event matches".to_owned(),
+        (total, false) if total.is_one() => "1 event".to_owned(),
+        (_, true) => format!("{count} events match"),
+        (_, false) => format!("{count} events"),
     };
     let view = AuditPage {
         layout: Layout::new(&state, &session, Some(&auth))?,

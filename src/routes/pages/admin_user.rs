@@ -73,7 +73,10 @@ struct UserPage {
     recovery_codes_left: i64,
     sessions: Vec<SessionView>,
     events: Vec<EventView>,
-    events_total: i64,
+    /// "1,234", or "10,000+".
+    events_total: String,
+    /// Whether the user has more events than the page shows.
+    more_events: bool,
     /// The audit log, filtered to this account.
     audit_href: String,
 }
@@ -157,15 +160,7 @@ pub async fn show(
         party: Some(user.id.to_string()),
         ..AuditFilter::default()
     };
-    let recent = audit::list(
-        &state,
-        filter,
-        Page {
-            number: 1,
-            size: RECENT_EVENTS,
-        },
-    )
-    .await?;
+    let recent = audit::list(&state, filter, Page::first(RECENT_EVENTS)).await?;
     let audit_href = match serde_urlencoded::to_string([("q", user.id.to_string())]) {
         Ok(query) => format!("/admin/audit?{query}"),
         Err(_) => "/admin/audit".to_owned(),
@@ -203,7 +198,8 @@ pub async fn show(
                 id: live.id,
             })
             .collect(),
-        events_total: recent.total,
+        events_total: recent.total.display(),
+        more_events: recent.next.is_some(),
         events: recent
             .items
             .into_iter()

@@ -6,12 +6,12 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::domain::Page;
-use crate::domain::{User, UserFilter, UserId, UserSort};
+use crate::domain::{Boundary, Page, User, UserFilter, UserId, UserSort};
 use crate::routes::web::errors::PageError;
 use crate::routes::web::extractors::{Authenticated, PageSuperuser};
 use crate::routes::web::{
-    display_date, display_time, flash, next_or, render, see_other, CsrfForm, Layout, Pager,
+    boundary_param, display_date, display_time, flash, next_or, render, see_other, CsrfForm,
+    Layout, PageQuery, Pager,
 };
 use crate::services::context::Context;
 use crate::services::context::Origin;
@@ -253,7 +253,8 @@ struct UsersPage {
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
-    page: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
     sort: Option<String>,
     dir: Option<String>,
     active: Option<String>,
@@ -305,8 +306,9 @@ impl ListQuery {
     }
 }
 
-/// The address of page `page` of the list `filter` describes; defaults are left out.
-fn list_url(filter: &UserFilter, page: i64) -> String {
+/// The address of the list `filter` describes, from its top or beside `boundary`; defaults are
+/// left out.
+fn list_url(filter: &UserFilter, boundary: Option<&Boundary>) -> String {
     let mut params: Vec<(&str, String)> = Vec::new();
     if !filter.search.is_empty() {
         params.push(("q", filter.search.clone()));
@@ -327,9 +329,7 @@ fn list_url(filter: &UserFilter, page: i64) -> String {
     if !dir.is_empty() {
         params.push(("dir", dir.to_owned()));
     }
-    if page > 1 {
-        params.push(("page", page.to_string()));
-    }
+    params.extend(boundary.map(boundary_param));
     match serde_urlencoded::to_string(&params) {
         Ok(query) if !query.is_empty() => format!("{LIST}?{query}"),
         _ => LIST.to_owned(),
@@ -365,7 +365,7 @@ fn sort_header(filter: &UserFilter, sort: UserSort) -> SortHeader {
         ..filter.clone()
     };
     SortHeader {
-        href: list_url(&target, 1),
+        href: list_url(&target, None),
         aria_sort: match (current, filter.descending) {
             (false, _) => "",
             (true, true) => "descending",
@@ -402,27 +402,21 @@ pub async fn list(
     PageSuperuser(auth): PageSuperuser,
 ) -> Result<HttpResponse, PageError> {
     let filter = query.filter();
-    let requested = Pager::requested(query.page.as_deref());
-    let page = |number| Page {
-        number,
+    let from = query.page.boundary();
+    let page = Page {
+        from: from.clone(),
         size: PAGE_SIZE,
     };
-    let mut listing = users::list(&state, filter.clone(), page(requested)).await?;
-    let pager = Pager::new(requested, listing.total, PAGE_SIZE, |n| {
-        list_url(&filter, n)
-    });
-    // Past the end (the list shrank, or a hand-edited link): the last page instead.
-    if pager.page != requested {
-        listing = users::list(&state, filter.clone(), page(pager.page)).await?;
-    }
+    let listing = users::list(&state, filter.clone(), page).await?;
+    let pager = Pager::new(&listing, |boundary| list_url(&filter, Some(boundary)));
     let filtered =
         filter.is_active.is_some() || filter.is_verified.is_some() || filter.is_superuser.is_some();
     let search = &filter.search;
     let count = match listing.total {
-        1 => "1 user".to_owned(),
-        n => format!("{n} users"),
+        total if total.is_one() => "1 user".to_owned(),
+        total => format!("{} users", total.display()),
     };
-    let verb = if listing.total == 1 {
+    let verb = if listing.total.is_one() {
         "matches"
     } else {
         "match"
@@ -449,7 +443,7 @@ pub async fn list(
             .into_iter()
             .map(|user| UserRow::new(user, admin))
             .collect(),
-        current: list_url(&filter, pager.page),
+        current: list_url(&filter, from.as_ref()),
         pager,
         sort_email: sort_header(&filter, UserSort::Email),
         sort_created: sort_header(&filter, UserSort::Created),
@@ -474,7 +468,7 @@ pub async fn list(
             ),
         ],
         filtered,
-        clear_href: list_url(&unfiltered, 1),
+        clear_href: list_url(&unfiltered, None),
         bulk_actions: BulkAction::ALL
             .into_iter()
             .map(BulkAction::option)

@@ -27,4 +27,4 @@ pub use page::{
     display_date, display_time, format_time, render, see_other, signed_in_redirect,
     signed_out_redirect, Layout, When,
 };
-pub use pager::Pager;
+pub use pager::{boundary_param, PageQuery, Pager};
