@@ -13,7 +13,8 @@ time over one kept-alive connection, the median and p90 latency of:
                                   an address, and a deep page (after the middle event)
     hot paths                     GET /users/me, login, register, refresh
 
-and, with wrk, the server's CPU per /users/me request. Writes target/bench/scale.md and
+and, with wrk, the server's CPU per /users/me request (on PostgreSQL also with two instances
+of one database served at once). Writes target/bench/scale.md and
 scale.json.
 
     python3 scripts/scale.py                                  # 1,000, 10,000 and 1,000,000 accounts
@@ -35,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -168,7 +170,34 @@ def measure(server, users):
         server, "/users/me", 32, 10, headers=[f"Authorization: Bearer {tokens['access_token']}"]))
     figures["hot: /users/me under load"] = {
         "rps": wrk["rps"], "cpu_ms_per_request": wrk["cpu_ms_per_request"], "errors": wrk["errors"]}
+    if server.env["DATABASE_URL"].startswith("postgres"):
+        figures["hot: /users/me, two instances"] = two_instances(server, tokens["access_token"])
     return figures
+
+
+def two_instances(server, access):
+    """/users/me on two instances of one PostgreSQL database at once, 16 connections each: the
+    requests per second of both together, and their CPU per request."""
+    second = load.Server(server.data_dir, load.free_port())
+    second.env = {**server.env, "BIND_ADDR": f"127.0.0.1:{second.port}"}
+    second.start()
+    try:
+        results = {}
+        before = server.cpu_ticks() + second.cpu_ticks()
+        threads = [threading.Thread(target=lambda s=s: results.update({s.port: load.run_wrk(
+            s, "/users/me", 16, 10, threads=1, headers=[f"Authorization: Bearer {access}"])}))
+            for s in (server, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cpu_ms = (server.cpu_ticks() + second.cpu_ticks() - before) * 1000 / load.CLK_TCK
+    finally:
+        second.stop()
+    requests = sum(r["requests"] for r in results.values())
+    return {"rps": sum(r["rps"] for r in results.values()),
+            "cpu_ms_per_request": cpu_ms / max(requests, 1),
+            "errors": sum(r["errors"] for r in results.values())}
 
 
 def run(backend, users):
@@ -218,12 +247,15 @@ def write(results, command):
             for n in sizes:
                 if n not in rows:
                     continue
-                value = rows[n]["figures"][name]
+                value = rows[n]["figures"].get(name, {"median_ms": float("nan"), "p90_ms": float("nan")})
                 if "median_ms" in value:
                     cells.append(f"{value['median_ms']:.2f} ({value['p90_ms']:.2f})")
                 else:
                     cells.append(f"{value['cpu_ms_per_request']:.3f} ms CPU, {value['rps']:,.0f} req/s")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if backend == "sqlite":
+            lines += ["", "The database file: " + ", ".join(
+                f"{rows[n]['sqlite_bytes'] / 2**20:,.0f} MiB" for n in sizes if n in rows) + "."]
         lines.append("")
     (out / "scale.md").write_text("\n".join(lines))
     print("\n".join(lines))
