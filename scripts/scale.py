@@ -78,8 +78,18 @@ class Client:
 
     def request(self, method, path, body=None, headers=None):
         started = time.perf_counter()
-        self.connection.request(method, path, body=body, headers={**self.headers, **(headers or {})})
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(method, path, body=body,
+                                    headers={**self.headers, **(headers or {})})
+            response = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the connection while it idled: open a new one.
+            self.connection.close()
+            self.connection.connect()
+            started = time.perf_counter()
+            self.connection.request(method, path, body=body,
+                                    headers={**self.headers, **(headers or {})})
+            response = self.connection.getresponse()
         payload = response.read()
         return response.status, payload, (time.perf_counter() - started) * 1000, response
 
