@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::audit_events;
+use super::schema::{audit_events, users};
 use super::{count_up_to_limit, escape_like, one, search, Boundary, Conn, DbError, Listing, Page};
 use crate::domain::{AuditEvent, AuditFilter, AuditRecord, Party};
 
@@ -86,7 +86,8 @@ pub fn insert(conn: &mut Conn, new: NewAuditEvent) -> Result<(), DbError> {
 }
 
 /// One page of matching events, newest first, read from an index whatever its depth. The
-/// party filter matches an id whole, or part of a label or the detail (see [`search`]).
+/// party filter matches an id, or an account's whole address, as actor or subject; or else
+/// part of a label or the detail (see [`search`]).
 pub fn list(
     conn: &mut Conn,
     filter: &AuditFilter,
@@ -97,7 +98,20 @@ pub fn list(
     // A user's or client's id is matched whole, from the indexes on actor and subject; any
     // other text as part of a label or the detail, from the trigram index. Asked as one
     // condition with OR, the planner would read the whole log in time order instead.
-    let by_id = match &filter.party {
+    // An account's whole address is that account: its id finds its events from the indexes,
+    // under whatever address each was recorded.
+    let party = match &filter.party {
+        Some(party) => Some(
+            users::table
+                .filter(users::email_normalized.eq(crate::domain::normalize_email(party)))
+                .select(users::id)
+                .get_result::<String>(conn)
+                .optional()?
+                .unwrap_or_else(|| party.clone()),
+        ),
+        None => None,
+    };
+    let by_id = match &party {
         Some(party) => diesel::select(diesel::dsl::exists(
             audit_events::table.filter(
                 audit_events::actor_id
@@ -113,7 +127,7 @@ pub fn list(
         if let Some(event) = filter.event {
             query = query.filter(audit_events::event.eq(event.as_str()));
         }
-        match (&filter.party, &needle) {
+        match (&party, &needle) {
             (Some(party), _) if by_id => {
                 query = query.filter(
                     audit_events::actor_id

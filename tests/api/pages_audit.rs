@@ -569,3 +569,25 @@ async fn hostile_filters_are_escaped_in_the_form() {
         assert_eq!(count_text(&html), "No events match");
     }
 }
+
+#[tokio::test]
+async fn an_accounts_whole_address_finds_its_events_under_any_earlier_address() {
+    let (app, admin) = admin_app().await;
+    app.register(MEMBER, PASSWORD).await;
+    let member_id = app.user_id(MEMBER);
+    app.execute(&format!(
+        "UPDATE audit_events SET subject_label = 'old@example.com', \
+         actor_label = 'old@example.com', search_text = 'old@example.com' \
+         WHERE subject_id = '{member_id}'"
+    ));
+
+    let html = admin.page(&filtered(&[("q", MEMBER)])).await;
+
+    assert_eq!(events(&html), ["signup"], "found by the account's id");
+    let html = admin.page(&filtered(&[("q", "old@example")])).await;
+    assert_eq!(
+        events(&html),
+        ["signup"],
+        "part of the old address, as recorded"
+    );
+}
