@@ -85,7 +85,7 @@ pub enum Conn {
     Sqlite(SqliteConnection),
 }
 
-pub use pool::Pool;
+pub use pool::{Pool, Pooled};
 
 /// The same migrations serve both backends: they are written in the SQL both understand.
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -181,10 +181,10 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = Conn;
+    type Connection = Pooled;
     type Error = diesel::r2d2::Error;
 
-    fn connect(&self) -> Result<Conn, diesel::r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, diesel::r2d2::Error> {
         let conn = match self.backend {
             Backend::Postgres => PgConnection::establish(&self.url).map(Conn::Postgresql),
             // Never creates the file: one deleted under a running server must not come back
@@ -206,15 +206,18 @@ impl ManageConnection for Manager {
                 )
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
-        Ok(conn)
+        Ok(Pooled::proven(conn))
     }
 
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), diesel::r2d2::Error> {
-        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    /// Pings a connection before handing it out, unless it proved itself moments ago (see
+    /// [`Pooled`]): on PostgreSQL a ping is a round trip, which doubled the database's work
+    /// on every request.
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), diesel::r2d2::Error> {
+        pooled.check(|conn| conn.ping().map_err(diesel::r2d2::Error::QueryError))
     }
 
-    fn has_broken(&self, conn: &mut Conn) -> bool {
-        std::thread::panicking() || conn.is_broken()
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
+        std::thread::panicking() || pooled.is_broken()
     }
 }
 
@@ -252,7 +255,7 @@ fn is_plain_file(path: &str) -> bool {
 /// A PostgreSQL database without Gatehouse's tables is new: refuse it unless allowed.
 fn ensure_schema_or_creation(pool: &Pool, creation: Creation) -> Result<(), DbError> {
     let mut conn = pool.get()?;
-    let Conn::Postgresql(pg) = &mut *conn else {
+    let Conn::Postgresql(pg) = &mut **conn else {
         return Ok(());
     };
     let applied = pg.applied_migrations().map(|v| v.len()).unwrap_or(0);
@@ -339,7 +342,7 @@ fn existing_file_uri(path: &str) -> String {
 /// starting together on one PostgreSQL take turns.
 pub fn migrate(pool: &Pool) -> Result<Vec<String>, DbError> {
     let mut conn = pool.get()?;
-    let conn = &mut *conn;
+    let conn: &mut Conn = &mut conn;
     if let Conn::Postgresql(pg) = conn {
         pg.batch_execute(&format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"))?;
     }
@@ -404,7 +407,12 @@ where
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get()?;
-        work(&mut conn)
+        let done = work(&mut conn);
+        if done.is_err() {
+            // Perhaps the connection lost its server: ping it before it serves again.
+            conn.doubt();
+        }
+        done
     })
     .await
     .map_err(|_| DbError::Cancelled)?

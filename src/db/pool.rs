@@ -4,16 +4,18 @@
 //!   timeout and fail within [`FAST_ACQUIRE`], until a connection succeeds again.
 //! - For SQLite, the identity of the file that was opened: a file deleted or replaced while
 //!   the server runs is noticed, instead of writes going on into a file nobody will read.
+//! - For each connection, when it last proved it reaches the database ([`Pooled`]).
 
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::r2d2::{self, HandleError, PooledConnection};
+use diesel::r2d2::{self, HandleError, PooledConnection, R2D2Connection};
 
-use super::{Backend, DbError, Manager, PoolSettings};
+use super::{Backend, Conn, DbError, Manager, PoolSettings};
 
 /// How long a request waits for a connection while the database is known to be failing, and
 /// the step in which a healthy pool's longer wait checks whether it has started failing.
@@ -22,6 +24,65 @@ pub const FAST_ACQUIRE: Duration = Duration::from_millis(500);
 /// How long a health verdict stands before the database is probed again, so that health
 /// checks stay cheap however often they come.
 const HEALTH_VERDICT_TTL: Duration = Duration::from_secs(1);
+
+/// How long a connection that answered stays trusted without a ping: under load each one is
+/// still pinged about once a second, where pinging at every checkout doubled PostgreSQL's
+/// round trips.
+const PROVEN_FOR: Duration = Duration::from_secs(1);
+
+/// A pooled connection, and when it last proved that it reaches the database: a ping that
+/// answered, or its opening. A connection whose work failed is doubted, so it is pinged before
+/// it serves again, and replaced if its server is gone.
+pub struct Pooled {
+    conn: Conn,
+    proven_at: Option<Instant>,
+}
+
+impl Pooled {
+    pub(super) fn proven(conn: Conn) -> Pooled {
+        Pooled {
+            conn,
+            proven_at: Some(Instant::now()),
+        }
+    }
+
+    /// Runs `ping` unless the connection proved itself within [`PROVEN_FOR`].
+    pub(super) fn check<E>(
+        &mut self,
+        ping: impl FnOnce(&mut Conn) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.proven_at.is_some_and(|at| at.elapsed() < PROVEN_FOR) {
+            return Ok(());
+        }
+        self.proven_at = None;
+        ping(&mut self.conn)?;
+        self.proven_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Makes the next checkout ping the connection first.
+    pub fn doubt(&mut self) {
+        self.proven_at = None;
+    }
+
+    pub(super) fn is_broken(&mut self) -> bool {
+        self.conn.is_broken()
+    }
+}
+
+impl Deref for Pooled {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.conn
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
 
 /// A pool of connections to the database.
 #[derive(Clone)]
@@ -193,5 +254,54 @@ impl FileIdentity {
 
     fn same_file(&self, other: &FileIdentity) -> bool {
         self.device == other.device && self.inode == other.inode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::{Connection, SqliteConnection};
+
+    use super::*;
+
+    fn pooled() -> Pooled {
+        Pooled::proven(Conn::Sqlite(
+            SqliteConnection::establish(":memory:").unwrap(),
+        ))
+    }
+
+    fn pinged(pooled: &mut Pooled, answers: bool) -> (bool, Result<(), ()>) {
+        let mut asked = false;
+        let result = pooled.check(|_| {
+            asked = true;
+            if answers {
+                Ok(())
+            } else {
+                Err(())
+            }
+        });
+        (asked, result)
+    }
+
+    #[test]
+    fn a_connection_that_just_answered_is_not_pinged() {
+        let mut conn = pooled();
+        assert_eq!(pinged(&mut conn, true), (false, Ok(())));
+    }
+
+    #[test]
+    fn a_doubted_connection_is_pinged_until_it_answers() {
+        let mut conn = pooled();
+        conn.doubt();
+        assert_eq!(pinged(&mut conn, false), (true, Err(())));
+        assert_eq!(pinged(&mut conn, false), (true, Err(())), "still doubted");
+        assert_eq!(pinged(&mut conn, true), (true, Ok(())));
+        assert_eq!(pinged(&mut conn, true), (false, Ok(())), "proven again");
+    }
+
+    #[test]
+    fn a_connection_idle_for_longer_is_pinged() {
+        let mut conn = pooled();
+        conn.proven_at = Instant::now().checked_sub(PROVEN_FOR);
+        assert_eq!(pinged(&mut conn, true), (true, Ok(())));
     }
 }

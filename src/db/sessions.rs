@@ -575,7 +575,7 @@ mod tests {
     #[test]
     fn a_rotated_token_whose_child_is_unused_yields_it_again_at_any_age() {
         let (_dir, pool, user_id) = database();
-        let conn = &mut pool.get().unwrap();
+        let conn: &mut Conn = &mut pool.get().unwrap();
         let session_id = create(
             conn,
             NewSession {
@@ -628,7 +628,7 @@ mod tests {
     #[test]
     fn a_rotated_token_whose_child_was_used_is_reuse() {
         let (_dir, pool, user_id) = database();
-        let conn = &mut pool.get().unwrap();
+        let conn: &mut Conn = &mut pool.get().unwrap();
         let new = |hash: &str| NewSession {
             user_id,
             refresh_token_hash: hash.into(),
@@ -671,7 +671,7 @@ mod tests {
     #[test]
     fn purging_removes_expired_sessions_and_used_tokens_only() {
         let (_dir, pool, user_id) = database();
-        let conn = &mut pool.get().unwrap();
+        let conn: &mut Conn = &mut pool.get().unwrap();
         let user = users::find_by_id(conn, user_id).unwrap().unwrap();
         let session = |conn: &mut Conn, hash: &str, ttl_secs| {
             create(

@@ -454,7 +454,7 @@ mod tests {
                 crate::db::schema::email_outbox::status,
                 crate::db::schema::email_outbox::message,
             ))
-            .load::<(String, Option<String>)>(&mut s.pool.get().unwrap())
+            .load::<(String, Option<String>)>(&mut **s.pool.get().unwrap())
             .unwrap();
         assert_eq!(bodies, [("sent".to_owned(), None)]);
     }
@@ -489,7 +489,7 @@ mod tests {
                 crate::db::schema::email_outbox::attempts,
                 crate::db::schema::email_outbox::message,
             ))
-            .first::<(i32, Option<String>)>(&mut s.pool.get().unwrap())
+            .first::<(i32, Option<String>)>(&mut **s.pool.get().unwrap())
             .unwrap();
         assert_eq!((attempts, message), (3, None));
         let error = last_error(&s).unwrap();
@@ -551,7 +551,7 @@ mod tests {
     fn last_error(s: &Setup) -> Option<String> {
         crate::db::schema::email_outbox::table
             .select(crate::db::schema::email_outbox::last_error)
-            .first::<Option<String>>(&mut s.pool.get().unwrap())
+            .first::<Option<String>>(&mut **s.pool.get().unwrap())
             .unwrap()
     }
 
@@ -561,7 +561,7 @@ mod tests {
         email_outbox::table
             .filter(email_outbox::attempts.gt(0))
             .count()
-            .get_result(&mut s.pool.get().unwrap())
+            .get_result(&mut **s.pool.get().unwrap())
             .unwrap()
     }
 }
