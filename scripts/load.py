@@ -132,15 +132,17 @@ def login(server):
 
 
 class RssSampler(threading.Thread):
-    """Samples the server's RSS every 50 ms while a scenario runs."""
+    """Samples the server's RSS every 50 ms while a scenario runs: the peak of all of it, and
+    of its anonymous part (the heap and the stacks, without the code mapped from files)."""
 
     def __init__(self, server):
         super().__init__(daemon=True)
-        self.server, self.peak, self.running = server, 0, True
+        self.server, self.peak, self.peak_anon, self.running = server, 0, 0, True
 
     def run(self):
         while self.running:
             self.peak = max(self.peak, self.server.rss_kib())
+            self.peak_anon = max(self.peak_anon, self.server.rss_kib("RssAnon"))
             time.sleep(0.05)
 
     def stop(self):
@@ -235,7 +237,8 @@ def health_during_login_flood(server, duration):
 def soak(server, duration, bearer):
     """Reads, logins and signups at once for `duration` seconds; the server's RSS and open
     files before and after."""
-    start = {"rss_mib": server.rss_kib() / 1024, "open_files": server.open_files()}
+    start = {"rss_mib": server.rss_kib() / 1024, "anon_mib": server.rss_kib("RssAnon") / 1024,
+             "open_files": server.open_files()}
     kinds = {
         "users_me (16 connections)": dict(path="/users/me", connections=16, headers=[bearer]),
         "login (4 connections)": dict(path="/auth/jwt/login", connections=4,
@@ -258,9 +261,10 @@ def soak(server, duration, bearer):
         worker.join()
     peak = sampler.stop() / 1024
     time.sleep(1)  # what is still held once the load stops
-    end = {"rss_mib": server.rss_kib() / 1024, "open_files": server.open_files()}
+    end = {"rss_mib": server.rss_kib() / 1024, "anon_mib": server.rss_kib("RssAnon") / 1024,
+           "open_files": server.open_files()}
     return {"duration_s": duration, "start": start, "end": end, "peak_rss_mib": peak,
-            "kinds": figures}
+            "peak_anon_mib": sampler.peak_anon / 1024, "kinds": figures}
 
 
 def write_soak(result):
@@ -276,6 +280,9 @@ def write_soak(result):
         *rows, "",
         f"- RSS: {start['rss_mib']:.1f} MiB at the start, {end['rss_mib']:.1f} MiB at the end "
         f"(peak {result['peak_rss_mib']:.1f} MiB)",
+        f"- of which anonymous (heap and stacks; the rest is code mapped from the binary and "
+        f"its libraries): {start['anon_mib']:.1f} MiB at the start, {end['anon_mib']:.1f} MiB "
+        f"at the end (peak {result['peak_anon_mib']:.1f} MiB)",
         f"- open files: {start['open_files']} at the start, {end['open_files']} at the end", ""])
     (OUT / "soak.md").write_text(text)
     (OUT / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
