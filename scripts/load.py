@@ -132,17 +132,20 @@ def login(server):
 
 
 class RssSampler(threading.Thread):
-    """Samples the server's RSS every 50 ms while a scenario runs: the peak of all of it, and
-    of its anonymous part (the heap and the stacks, without the code mapped from files)."""
+    """Samples the server's RSS every 50 ms while a scenario runs: the peak of all of it and,
+    with `anon`, of its anonymous part (the heap and the stacks, without the code mapped from
+    files)."""
 
-    def __init__(self, server):
+    def __init__(self, server, anon=False):
         super().__init__(daemon=True)
-        self.server, self.peak, self.peak_anon, self.running = server, 0, 0, True
+        self.server, self.anon, self.running = server, anon, True
+        self.peak = self.peak_anon = 0
 
     def run(self):
         while self.running:
             self.peak = max(self.peak, self.server.rss_kib())
-            self.peak_anon = max(self.peak_anon, self.server.rss_kib("RssAnon"))
+            if self.anon:
+                self.peak_anon = max(self.peak_anon, self.server.rss_kib("RssAnon"))
             time.sleep(0.05)
 
     def stop(self):
@@ -252,7 +255,7 @@ def soak(server, duration, bearer):
         figures[name] = run_wrk(server, load.pop("path"), load.pop("connections"), duration,
                                 **load)
 
-    sampler = RssSampler(server)
+    sampler = RssSampler(server, anon=True)
     sampler.start()
     workers = [threading.Thread(target=drive, args=item) for item in kinds.items()]
     for worker in workers:
